@@ -1,0 +1,1 @@
+"""The gRPC grader service, its grader store, auth, metrics, and the client library."""

@@ -1,0 +1,21 @@
+"""Grader types: the shared contract (base), the registry (entry points) and the built-in types."""
+
+from rftkit.plugins.base import (
+    Grader,
+    GraderContext,
+    GraderErrors,
+    GraderResult,
+    GraderSpec,
+    ResultMetadata,
+    Sample,
+)
+
+__all__ = [
+    "Grader",
+    "GraderContext",
+    "GraderErrors",
+    "GraderResult",
+    "GraderSpec",
+    "ResultMetadata",
+    "Sample",
+]

@@ -1,0 +1,215 @@
+"""The contract every grader type shares: specs, samples, results, and the Grader base class.
+
+A grader type is a `Grader` subclass with a pydantic `spec_model`, registered under the
+entry-point group `rftkit.graders` by its type name (see `rftkit.plugins.registry`).
+Results follow OpenAI's grader run API: `{reward, sub_rewards, metadata: {name, type,
+errors, execution_time, ...}}`; the reward is always a finite float in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Error flags as in OpenAI's grader run API (metadata.errors), then rftkit's own.
+OPENAI_ERROR_FLAGS: tuple[str, ...] = (
+    "formula_parse_error",
+    "sample_parse_error",
+    "truncated_observation_error",
+    "unresponsive_reward_error",
+    "invalid_variable_error",
+    "other_error",
+    "python_grader_server_error",
+    "python_grader_runtime_error",
+    "model_grader_server_error",
+    "model_grader_refusal_error",
+    "model_grader_parse_error",
+)
+RFTKIT_ERROR_FLAGS: tuple[str, ...] = (
+    "timeout_error",  # a grader ran past its per-sample or per-batch time limit
+    "invalid_reward_error",  # grade() returned NaN, inf, None, a string, or a value outside [0, 1]
+    "resource_limit_error",  # a sandbox worker broke a memory, process, disk or output limit
+)
+ERROR_FLAGS: tuple[str, ...] = OPENAI_ERROR_FLAGS + RFTKIT_ERROR_FLAGS
+
+
+class GraderErrors(BaseModel):
+    """Per-sample error flags; `details` says why in words a user can act on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formula_parse_error: bool = False
+    sample_parse_error: bool = False
+    truncated_observation_error: bool = False
+    unresponsive_reward_error: bool = False
+    invalid_variable_error: bool = False
+    other_error: bool = False
+    python_grader_server_error: bool = False
+    python_grader_server_error_type: str | None = None
+    python_grader_runtime_error: bool = False
+    python_grader_runtime_error_details: str | None = None
+    model_grader_server_error: bool = False
+    model_grader_refusal_error: bool = False
+    model_grader_parse_error: bool = False
+    model_grader_server_error_details: str | None = None
+    timeout_error: bool = False
+    invalid_reward_error: bool = False
+    resource_limit_error: bool = False
+    details: str | None = None
+
+    def raised(self) -> list[str]:
+        """Names of the flags that are set."""
+        return [name for name in ERROR_FLAGS if getattr(self, name)]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.raised())
+
+
+class ResultMetadata(BaseModel):
+    name: str
+    type: str
+    errors: GraderErrors = Field(default_factory=GraderErrors)
+    execution_time: float = 0.0
+    scores: dict[str, float] = Field(default_factory=dict)
+    passes: dict[str, bool] = Field(default_factory=dict)
+    token_usage: dict[str, int] | None = None
+    sampled_model_name: str | None = None
+
+
+class GraderResult(BaseModel):
+    reward: float
+    sub_rewards: dict[str, float] = Field(default_factory=dict)
+    metadata: ResultMetadata
+
+    @field_validator("reward")
+    @classmethod
+    def _finite_unit_interval(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"reward must be a finite float in [0, 1], got {value!r}")
+        return float(value)
+
+    @classmethod
+    def failure(
+        cls, name: str, type: str, flag: str, details: str, execution_time: float = 0.0
+    ) -> GraderResult:
+        """A zero reward carrying one error flag and its reason."""
+        if flag not in ERROR_FLAGS:
+            raise ValueError(f"unknown error flag {flag!r}")
+        errors = GraderErrors(**{flag: True}, details=details)
+        if flag == "python_grader_runtime_error":
+            errors.python_grader_runtime_error_details = details
+        if flag == "model_grader_server_error":
+            errors.model_grader_server_error_details = details
+        return cls(
+            reward=0.0,
+            metadata=ResultMetadata(name=name, type=type, errors=errors, execution_time=execution_time),
+        )
+
+
+class SampleParseError(ValueError):
+    """`output_json` was asked for but the sample's text is not JSON."""
+
+
+class InvalidVariableError(KeyError):
+    """A template referenced a variable that the item or sample does not have."""
+
+
+class Sample(BaseModel):
+    """A model output as OpenAI's graders see it (`{{sample.*}}`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    output_text: str = ""
+    output_json: Any = None
+    output_tools: list[dict[str, Any]] = Field(default_factory=list)
+    choices: list[dict[str, Any]] = Field(default_factory=list)
+
+    @classmethod
+    def from_text(cls, text: str) -> Sample:
+        return cls(output_text=text)
+
+    def parsed_json(self) -> Any:
+        """`output_json` if given, else `output_text` parsed as JSON; SampleParseError if it is not JSON."""
+        if self.output_json is not None:
+            return self.output_json
+        try:
+            return json.loads(self.output_text)
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise SampleParseError(f"sample output is not valid JSON: {exc}") from exc
+
+    def as_grader_dict(self) -> dict[str, Any]:
+        """The dict a Python grader's `grade(sample, item)` receives; output_json filled where parsable."""
+        data = self.model_dump()
+        if data.get("output_json") is None:
+            try:
+                data["output_json"] = json.loads(self.output_text)
+            except (json.JSONDecodeError, TypeError):
+                data["output_json"] = None
+        return data
+
+
+class GraderSpec(BaseModel):
+    """Fields common to every grader spec; each type's spec model extends this."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    name: str = "grader"
+
+
+@dataclass
+class GraderContext:
+    """What building a grader may need beyond its spec: where untrusted code runs, whose it is."""
+
+    tenant: str = "local"
+    grader_id: str = "local"
+    version: str = "0"
+    sandbox: str = "auto"  # docker | namespace | auto | process (process: no isolation, explicit opt-in)
+    sandbox_options: dict[str, Any] = field(default_factory=dict)
+    # Filled by the registry so a `multi` grader can build its children.
+    build: Any = None
+
+
+class Grader(ABC):
+    """One built grader. Subclasses set `type_name` and `spec_model` and implement `grade`."""
+
+    type_name: ClassVar[str]
+    spec_model: ClassVar[type[GraderSpec]]
+
+    def __init__(self, spec: GraderSpec, context: GraderContext) -> None:
+        self.spec = spec
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @abstractmethod
+    def grade(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
+        """Score one sample. Must not raise for anything a sample or item can contain."""
+
+    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+        """Score many samples; one result each, in order. Override to batch (sandbox pools, HTTP)."""
+        return [self.grade_safely(sample, item) for sample, item in pairs]
+
+    def grade_safely(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
+        """`grade`, with any unexpected exception turned into `other_error` for this sample only."""
+        start = time.perf_counter()
+        try:
+            return self.grade(sample, item)
+        except Exception as exc:  # a bug in a grader type costs one sample, never the batch
+            return GraderResult.failure(
+                self.name, self.type_name, "other_error", f"{type(exc).__name__}: {exc}",
+                time.perf_counter() - start,
+            )
+
+    def close(self) -> None:
+        """Release workers, clients or models the grader holds."""

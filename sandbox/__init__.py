@@ -1,0 +1,1 @@
+"""Isolation backends for uploaded Python graders, the in-sandbox worker runtime, and worker pools."""

@@ -1,0 +1,1 @@
+"""Datasets, vLLM rollouts, the GRPO algorithm, checkpoints, eval runs and reports."""
