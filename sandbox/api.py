@@ -1,0 +1,56 @@
+"""What the rest of rftkit sees of the sandboxes: limits, per-sample outcomes, and worker pools.
+
+`get_pool(...)` returns a warm pool of sandboxed workers for one tenant's grader version;
+`pool.grade(pairs)` sends a batch and returns one `WorkerOutcome` per (sample, item) pair, in
+order. The caller (the `python` grader type) turns outcomes into grader results and checks
+that each value is a finite float in [0, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BackendName = Literal["auto", "docker", "namespace", "process"]
+
+
+class SandboxUnavailable(RuntimeError):
+    """No sandbox backend of the requested kind works on this host; the message says how to fix it."""
+
+
+class SandboxLimits(BaseModel):
+    """Limits with OpenAI-like defaults (python graders: 256 kB source, 2 GB memory, 1 GB disk, 2 min)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_max_bytes: int = 256 * 1024
+    memory_mb: int = 2048
+    scratch_mb: int = 1024
+    cpus: float = 2.0
+    pids: int = 64
+    sample_timeout_s: float = 5.0
+    batch_timeout_s: float = 120.0
+    output_max_bytes: int = 64 * 1024
+    grades_per_worker: int = 10_000
+    workers: int | None = Field(default=None, description="pool size; None: the host's cores")
+
+
+ErrorKind = Literal["runtime", "timeout", "resource", "crash", "unavailable"]
+
+
+class WorkerOutcome(BaseModel):
+    """One sample's outcome: the raw value grade() returned, or why there is none."""
+
+    value: Any = None
+    error: ErrorKind | None = None
+    details: str | None = None
+    stdout: str = ""
+
+
+class GraderPool(Protocol):
+    backend: str
+
+    def grade(self, pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[WorkerOutcome]: ...
+
+    def close(self) -> None: ...
