@@ -1,0 +1,1 @@
+"""Standalone eval runs: score models on a held-out set with a grader (`rft eval`)."""

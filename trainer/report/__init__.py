@@ -1,0 +1,1 @@
+"""Self-contained HTML reports of eval and training runs (`rft report`)."""
