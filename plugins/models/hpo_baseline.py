@@ -3,17 +3,19 @@
 For each item it reads the present and excluded phenotypes from the case report in
 `messages` (never the reference fields), scores every HPO-annotated gene by Resnik
 best-match similarity (sum over present terms of the IC of the most informative common
-ancestor with the gene's annotations) minus `excluded_weight` x IC for each excluded term
-the gene is annotated with, and answers `{"reasoning": ..., "genes": [top_k symbols]}` so
+ancestor with the gene's annotations) minus `excluded_weight` nats for each excluded term
+the gene is annotated with (default ln 2: an annotated feature is missed about half the
+time), and answers `{"reasoning": ..., "genes": [top_k symbols]}` so
 it is graded exactly like an LLM.
 
 Environment overrides (the plugin is constructed with no arguments by `rft eval`):
-`RFTKIT_HPO_EXCLUDED_WEIGHT` (default 1.0) and `RFTKIT_HPO_TOP_K` (default 50).
+`RFTKIT_HPO_EXCLUDED_WEIGHT` (default ln 2 = 0.693) and `RFTKIT_HPO_TOP_K` (default 50).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +24,7 @@ from rftkit.plugins.models.base import ItemModel
 from rftkit.plugins.models.hpo_case import parse_case_report, user_text
 from rftkit.plugins.models.hpo_index import HpoIndex, hpo_index
 
-DEFAULT_EXCLUDED_WEIGHT = 1.0
+DEFAULT_EXCLUDED_WEIGHT = math.log(2)
 DEFAULT_TOP_K = 50
 
 
@@ -67,7 +69,7 @@ class HpoBaseline(ItemModel):
         reasoning = (
             f"Resnik best-match similarity of {len(present.terms)} present phenotypes to the gene "
             f"annotations of HPO {self.index.version}; {len(excluded.terms)} excluded phenotypes "
-            f"count against annotated genes at weight {self.excluded_weight:g}."
+            f"count against annotated genes at {self.excluded_weight:.3g} nats each."
         )
         unknown = present.unknown + excluded.unknown
         if unknown:

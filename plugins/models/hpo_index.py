@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
-
 from rftkit.plugins.models.hpo_case import Phenotype
 
 
@@ -100,8 +99,12 @@ class HpoIndex:
     def scores(self, present: list[int], excluded: list[int], excluded_weight: float) -> np.ndarray:
         """Per gene: sum over present terms of Resnik best match, minus the excluded penalty.
 
-        An excluded term counts against a gene annotated with it or a more specific term
-        (the gene's closure holds it), by `excluded_weight` times the term's IC.
+        Each excluded term counts `excluded_weight` (nats) against every gene annotated with
+        it or a more specific term (the gene's closure holds it). The present-term score is a
+        sum of ICs, a log-likelihood-ratio-like quantity; an annotated feature that was looked
+        for and not seen has log likelihood ratio ln(1 - f) for feature frequency f, which does
+        not depend on the term's rarity, hence a constant (ln 2 for f = 1/2, as LIRICAL assumes
+        when frequencies are unknown).
         """
         total = np.zeros(len(self.gene_names), dtype=np.float32)
         for term_id in present:
@@ -112,7 +115,7 @@ class HpoIndex:
             for term_id in excluded:
                 row = self._term_row.get(term_id)
                 if row is not None:
-                    total -= np.float32(excluded_weight * self.ic[row]) * self.matrix[row]
+                    total -= np.float32(excluded_weight) * self.matrix[row]
         return total
 
     def rank(self, scores: np.ndarray, top_k: int) -> list[str]:

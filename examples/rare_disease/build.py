@@ -1,0 +1,196 @@
+"""Build gene-disjoint RFT train/valid/test JSONL from GA4GH phenopacket cases.
+
+    python examples/rare_disease/build.py CASES.jsonl OUT_DIR [--test-only] [--seed S]
+
+CASES.jsonl is shaped like ../shared/data/phenopackets.jsonl. Genes are ordered by
+SHA-256 of `seed:gene` (stable across runs, machines and input order) and dealt in that
+order to test, then valid, until each holds its target number of cases; a gene with more
+than `--max-gene-share` of a held-out split's target goes to train, so no single gene
+dominates a held-out split. Every other gene goes to train. With `--test-only` every case
+goes to test.jsonl. Each line holds `messages` (system + user case report), the reference
+fields `gene`, `synonyms`, `disease`, `id`, and `response_format`. OUT_DIR/stats.json
+counts cases, genes, and cases whose causal gene has no HPO gene annotation, per split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from rftkit.plugins.models.hpo_case import RESPONSE_FORMAT, Case, render_messages
+
+SPLITS = ("train", "valid", "test")
+
+
+class InputError(ValueError):
+    """A problem with the cases file a user can fix."""
+
+
+def read_cases(path: Path) -> list[Case]:
+    """Parse and validate every line; the error names the first bad line."""
+    cases: list[Case] = []
+    seen: dict[str, int] = {}
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                case = Case.model_validate(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in exc.errors()
+                )
+                raise InputError(f"{path}:{number}: not a phenopacket case ({problems})") from exc
+            if case.id in seen:
+                raise InputError(f"{path}:{number}: case id {case.id!r} repeats line {seen[case.id]}")
+            seen[case.id] = number
+            cases.append(case)
+    if not cases:
+        raise InputError(f"{path}: no cases")
+    return cases
+
+
+def gene_key(gene: str, seed: str) -> str:
+    """The gene's place in the dealing order (SHA-256, unlike Python's salted hash)."""
+    return hashlib.sha256(f"{seed}:{gene}".encode()).hexdigest()
+
+
+def assign_genes(
+    counts: dict[str, int],
+    seed: str,
+    test_cases: int,
+    valid_cases: int,
+    max_gene_share: float,
+) -> dict[str, str]:
+    """Gene -> split: genes in hash order fill test, then valid, up to their targets."""
+    targets = {"test": test_cases, "valid": valid_cases}
+    filled = {"test": 0, "valid": 0}
+    out: dict[str, str] = {}
+    for gene in sorted(counts, key=lambda g: gene_key(g, seed)):
+        n = counts[gene]
+        out[gene] = "train"
+        for split in ("test", "valid"):
+            fits = filled[split] + n <= targets[split] and n <= max_gene_share * targets[split]
+            if fits:
+                out[gene] = split
+                filled[split] += n
+                break
+    return out
+
+
+def rft_line(case: Case, synonyms: list[str]) -> dict[str, Any]:
+    """One RFT dataset line: the prompt and the reference fields."""
+    return {
+        "messages": render_messages(case),
+        "gene": case.gene,
+        "synonyms": synonyms,
+        "disease": case.disease.model_dump() if case.disease else None,
+        "id": case.id,
+        "response_format": RESPONSE_FORMAT,
+    }
+
+
+def _hpo_gene_ids() -> dict[str, int]:
+    """HGNC symbol -> NCBI Gene id for genes with HPO annotations in the installed hpo3."""
+    from rftkit.plugins.models.hpo_index import hpo_index
+
+    return hpo_index().gene_ids
+
+
+def build(
+    cases: list[Case],
+    out_dir: Path,
+    *,
+    seed: str = "0",
+    test_only: bool = False,
+    test_cases: int = 400,
+    valid_cases: int = 200,
+    max_gene_share: float = 0.1,
+    gene_ids: Callable[[], dict[str, int]] = _hpo_gene_ids,
+) -> dict[str, Any]:
+    """Write train/valid/test.jsonl and stats.json into out_dir; return the stats."""
+    counts: dict[str, int] = defaultdict(int)
+    for case in cases:
+        counts[case.gene] += 1
+    if test_only:
+        split_of = dict.fromkeys(counts, "test")
+    else:
+        split_of = assign_genes(counts, seed, test_cases, valid_cases, max_gene_share)
+    annotated = gene_ids()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stats: dict[str, Any] = {"seed": seed, "test_only": test_only, "splits": {}}
+    for split in SPLITS:
+        chosen = sorted((c for c in cases if split_of[c.gene] == split), key=lambda c: c.id)
+        _write_jsonl(
+            out_dir / f"{split}.jsonl",
+            (rft_line(c, [f"NCBIGene:{annotated[c.gene]}"] if c.gene in annotated else []) for c in chosen),
+        )
+        stats["splits"][split] = {
+            "cases": len(chosen),
+            "genes": len({c.gene for c in chosen}),
+            "cases_gene_without_hpo_annotation": sum(c.gene not in annotated for c in chosen),
+        }
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+def _write_jsonl(path: Path, lines: Iterable[dict[str, Any]]) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("cases", type=Path, help="phenopacket cases, one JSON object a line")
+    parser.add_argument("out_dir", type=Path, help="folder for train.jsonl, valid.jsonl, test.jsonl")
+    parser.add_argument("--test-only", action="store_true", help="put every case into test.jsonl")
+    parser.add_argument("--seed", default="0", help="mixed into the gene hash (default 0)")
+    parser.add_argument("--test-cases", type=int, default=400, help="target test cases (default 400)")
+    parser.add_argument("--valid-cases", type=int, default=200, help="target valid cases (default 200)")
+    parser.add_argument(
+        "--max-gene-share",
+        type=float,
+        default=0.1,
+        help="largest share of a held-out split's target one gene may hold (default 0.1)",
+    )
+    args = parser.parse_args(argv)
+    if args.test_cases < 0 or args.valid_cases < 0 or not 0 < args.max_gene_share <= 1:
+        parser.error("--test-cases and --valid-cases must be >= 0 and --max-gene-share in (0, 1]")
+    try:
+        cases = read_cases(args.cases)
+        stats = build(
+            cases,
+            args.out_dir,
+            seed=args.seed,
+            test_only=args.test_only,
+            test_cases=args.test_cases,
+            valid_cases=args.valid_cases,
+            max_gene_share=args.max_gene_share,
+        )
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for split, row in stats["splits"].items():
+        print(
+            f"{split}: {row['cases']} cases, {row['genes']} genes, "
+            f"{row['cases_gene_without_hpo_annotation']} with a causal gene without HPO annotation"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
