@@ -72,6 +72,22 @@ class GraderErrors(BaseModel):
     def any(self) -> bool:
         return bool(self.raised())
 
+    @classmethod
+    def merged(cls, named: Mapping[str, GraderErrors]) -> GraderErrors:
+        """One set of flags from several graders' (a multi grader's children); details name the child."""
+        merged = cls()
+        details = []
+        for name, errors in named.items():
+            for key, value in errors:
+                if value is True:
+                    setattr(merged, key, True)
+                elif isinstance(value, str) and key != "details" and getattr(merged, key) is None:
+                    setattr(merged, key, value)
+            if errors.details:
+                details.append(f"{name}: {errors.details}")
+        merged.details = "; ".join(details) or None
+        return merged
+
 
 class ResultMetadata(BaseModel):
     name: str
@@ -82,6 +98,7 @@ class ResultMetadata(BaseModel):
     passes: dict[str, bool] = Field(default_factory=dict)
     token_usage: dict[str, int] | None = None
     sampled_model_name: str | None = None
+    label: str | None = None  # label_model: the label the judge chose
 
 
 class GraderResult(BaseModel):
@@ -174,6 +191,9 @@ class GraderContext:
     version: str = "0"
     sandbox: str = "auto"  # docker | namespace | auto | process (process: no isolation, explicit opt-in)
     sandbox_options: dict[str, Any] = field(default_factory=dict)
+    # Where score_model / label_model send requests when the spec names no base_url.
+    judge_base_url: str | None = None
+    judge_api_key: str | None = None
     # Filled by the registry so a `multi` grader can build its children.
     build: Any = None
 
@@ -206,10 +226,95 @@ class Grader(ABC):
         try:
             return self.grade(sample, item)
         except Exception as exc:  # a bug in a grader type costs one sample, never the batch
-            return GraderResult.failure(
-                self.name, self.type_name, "other_error", f"{type(exc).__name__}: {exc}",
-                time.perf_counter() - start,
-            )
+            flag, details = error_flag_for(exc)
+            return GraderResult.failure(self.name, self.type_name, flag, details, time.perf_counter() - start)
 
-    def close(self) -> None:
+    @classmethod
+    def review(cls, spec: GraderSpec, *, strict: bool = False) -> tuple[list[str], list[str]]:
+        """Deeper upload-time checks of a valid spec: (errors, warnings). Python graders run the policy."""
+        return [], []
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most graders hold nothing
         """Release workers, clients or models the grader holds."""
+
+
+class GradingError(Exception):
+    """Raised inside `ScoringGrader.score` to give this sample a zero with one error flag and its reason."""
+
+    def __init__(self, flag: str, details: str) -> None:
+        if flag not in ERROR_FLAGS:
+            raise ValueError(f"unknown error flag {flag!r}")
+        super().__init__(details)
+        self.flag = flag
+        self.details = details
+
+
+@dataclass
+class Score:
+    """What a `ScoringGrader` computes for one sample; the base class turns it into a GraderResult."""
+
+    reward: float
+    sub_rewards: dict[str, float] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    passes: dict[str, bool] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # other ResultMetadata fields (token_usage ...)
+
+
+def error_flag_for(exc: BaseException) -> tuple[str, str]:
+    """The error flag and reason for an exception raised while grading one sample."""
+    if isinstance(exc, GradingError):
+        return exc.flag, exc.details
+    if isinstance(exc, SampleParseError):
+        return "sample_parse_error", str(exc)
+    if isinstance(exc, InvalidVariableError):
+        return "invalid_variable_error", str(exc.args[0] if exc.args else exc)
+    return "other_error", f"{type(exc).__name__}: {exc}"
+
+
+class ScoringGrader(Grader):
+    """A grader written as `score(sample, item) -> Score`, with the bookkeeping done here.
+
+    `grade` times the call, maps SampleParseError -> sample_parse_error, InvalidVariableError ->
+    invalid_variable_error and GradingError -> its flag, rejects non-finite or out-of-range rewards
+    (invalid_reward_error), and sets `passes["pass"]` when the spec has a `pass_threshold`.
+    """
+
+    @abstractmethod
+    def score(self, sample: Sample, item: Mapping[str, Any]) -> Score:
+        """Score one sample; raise the errors above for what the sample or item lacks."""
+
+    def grade(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
+        start = time.perf_counter()
+        try:
+            score = self.score(sample, item)
+        except (SampleParseError, InvalidVariableError, GradingError) as exc:
+            return self._fail(*error_flag_for(exc), start)
+        return self.result(score, start)
+
+    def result(self, score: Score, start: float) -> GraderResult:
+        """A GraderResult from a Score (checked: finite and within [0, 1])."""
+        reward = score.reward
+        if isinstance(reward, bool) or not isinstance(reward, int | float) or not math.isfinite(reward):
+            details = f"reward must be a finite number, got {reward!r}"
+            return self._fail("invalid_reward_error", details, start)
+        if not 0.0 <= reward <= 1.0:
+            return self._fail("invalid_reward_error", f"reward {reward!r} is outside [0, 1]", start)
+        passes = dict(score.passes)
+        threshold = getattr(self.spec, "pass_threshold", None)
+        if threshold is not None:
+            passes.setdefault("pass", reward >= threshold)
+        return GraderResult(
+            reward=float(reward),
+            sub_rewards=score.sub_rewards,
+            metadata=ResultMetadata(
+                name=self.name,
+                type=self.type_name,
+                execution_time=time.perf_counter() - start,
+                scores=score.scores,
+                passes=passes,
+                **score.metadata,
+            ),
+        )
+
+    def _fail(self, flag: str, details: str, start: float) -> GraderResult:
+        return GraderResult.failure(self.name, self.type_name, flag, details, time.perf_counter() - start)

@@ -7,7 +7,6 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import ValidationError
-
 from rftkit.plugins.base import Grader, GraderContext, GraderSpec
 
 ENTRY_POINT_GROUP = "rftkit.graders"

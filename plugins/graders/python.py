@@ -1,0 +1,165 @@
+"""`python`: uploaded source defining `grade(sample, item) -> float`, run only inside a sandbox.
+
+The source never runs in this process. Spec validation runs the upload policy
+(`rftkit.sandbox.policy.check_source`: size, syntax, a top-level `grade` taking exactly two
+arguments, RestrictedPython's findings as warnings). Grading goes through a warm worker pool
+(`rftkit.sandbox.pools.get_pool`) picked by the grader context's `sandbox` backend, one batch at
+a time; `grade` receives `sample.as_grader_dict()` and the item.
+
+Outcomes become flags: an exception or a crashed worker -> python_grader_runtime_error (with the
+traceback's last lines), a time limit -> timeout_error, a memory/process/output limit ->
+resource_limit_error, no sandbox -> python_grader_server_error. A value that is not a finite
+number in [0, 1] (NaN, inf, None, a string, a bool, 2.0) scores 0 with invalid_reward_error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import field_validator
+from rftkit.plugins.base import (
+    GraderContext,
+    GraderResult,
+    GraderSpec,
+    GradingError,
+    Sample,
+    Score,
+    ScoringGrader,
+)
+
+OUTCOME_FLAGS = {
+    "runtime": "python_grader_runtime_error",
+    "crash": "python_grader_runtime_error",
+    "timeout": "timeout_error",
+    "resource": "resource_limit_error",
+    "unavailable": "python_grader_server_error",
+}
+
+
+class PythonSpec(GraderSpec):
+    type: Literal["python"] = "python"
+    source: str
+    image_tag: str | None = None  # accepted for OpenAI compatibility; rftkit's sandbox image is its own
+    pass_threshold: float | None = None
+
+    @field_validator("source")
+    @classmethod
+    def _policy(cls, source: str) -> str:
+        from rftkit.sandbox.policy import check_source
+
+        report = check_source(source)
+        if not report.ok:
+            raise ValueError("; ".join(report.errors))
+        return source
+
+
+def reward_problem(value: Any) -> str | None:
+    """Why a value grade() returned is not a usable reward, or None when it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"grade() must return a float in [0, 1], got {type(value).__name__} {value!r:.80}"
+    if not math.isfinite(value):
+        return f"grade() returned {value!r}, not a finite number"
+    if not 0.0 <= value <= 1.0:
+        return f"grade() returned {value!r}, outside [0, 1]"
+    return None
+
+
+def interpret(outcome: Any) -> Score:
+    """The Score for one WorkerOutcome; GradingError with the flag and reason otherwise."""
+    if outcome.error is not None:
+        flag = OUTCOME_FLAGS.get(outcome.error, "python_grader_server_error")
+        raise GradingError(flag, outcome.details or f"the sandbox reported {outcome.error}")
+    problem = reward_problem(outcome.value)
+    if problem is not None:
+        raise GradingError("invalid_reward_error", problem)
+    return Score(reward=float(outcome.value))
+
+
+class PythonGrader(ScoringGrader):
+    """A user's grade(sample, item) in a sandboxed worker pool."""
+
+    type_name = "python"
+    spec_model = PythonSpec
+    spec: PythonSpec
+
+    def __init__(self, spec: PythonSpec, context: GraderContext) -> None:
+        super().__init__(spec, context)
+        self._pool: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def review(cls, spec: GraderSpec, *, strict: bool = False) -> tuple[list[str], list[str]]:
+        from rftkit.sandbox.policy import check_source
+
+        report = check_source(spec.source, strict=strict)  # type: ignore[attr-defined]
+        return list(report.errors), list(report.warnings)
+
+    def pool(self) -> Any:
+        """The worker pool for this source (created on first use)."""
+        with self._lock:
+            if self._pool is None:
+                from rftkit.sandbox.pools import get_pool
+
+                digest = hashlib.sha256(self.spec.source.encode()).hexdigest()[:16]
+                options = self.context.sandbox_options
+                self._pool = get_pool(
+                    tenant=self.context.tenant,
+                    grader_id=self.context.grader_id,
+                    version=f"{self.context.version}+{digest}",
+                    source=self.spec.source,
+                    backend=self.context.sandbox,
+                    limits=options.get("limits"),
+                )
+            return self._pool
+
+    def outcomes(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[Any]:
+        """One WorkerOutcome per pair; a pool that cannot start gives python_grader_server_error."""
+        try:
+            return self.pool().grade([(sample.as_grader_dict(), dict(item)) for sample, item in pairs])
+        except Exception as exc:  # SandboxUnavailable, a pool that died: every sample in the batch
+            details = f"the sandbox could not grade ({type(exc).__name__}): {exc}"
+            raise GradingError("python_grader_server_error", details) from exc
+
+    def score(self, sample: Sample, item: Mapping[str, Any]) -> Score:
+        return interpret(self.outcomes([(sample, item)])[0])
+
+    def grade(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
+        return self.grade_batch([(sample, item)])[0]
+
+    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+        if not pairs:
+            return []
+        start = time.perf_counter()
+        try:
+            outcomes = self.outcomes(pairs)
+        except GradingError as exc:
+            return [self._server_error(exc.details, start) for _ in pairs]
+        if len(outcomes) != len(pairs):
+            details = f"the sandbox returned {len(outcomes)} outcomes for {len(pairs)} samples"
+            return [self._server_error(details, start) for _ in pairs]
+        results = []
+        for outcome in outcomes:
+            try:
+                results.append(self.result(interpret(outcome), start))
+            except GradingError as exc:
+                results.append(self._fail(exc.flag, exc.details, start))
+        share = (time.perf_counter() - start) / len(pairs)
+        for result in results:
+            result.metadata.execution_time = share
+        return results
+
+    def _server_error(self, details: str, start: float) -> GraderResult:
+        result = self._fail("python_grader_server_error", details, start)
+        result.metadata.errors.python_grader_server_error_type = "sandbox_unavailable"
+        return result
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
