@@ -31,6 +31,7 @@ class SandboxLimits(BaseModel):
     pids: int = 64
     sample_timeout_s: float = 5.0
     batch_timeout_s: float = 120.0
+    load_timeout_s: float = 30.0
     output_max_bytes: int = 64 * 1024
     grades_per_worker: int = 10_000
     workers: int | None = Field(default=None, description="pool size; None: the host's cores")

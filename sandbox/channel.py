@@ -1,0 +1,196 @@
+"""The parent's end of one worker's pipe: frames out, frames in with deadlines, a capped stderr tail."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from rftkit.sandbox.worker_runtime import HEADER, MAX_FRAME_BYTES
+
+STDERR_TAIL_BYTES = 8 * 1024
+
+
+class ChannelTimeout(Exception):
+    """No frame arrived before the deadline."""
+
+
+class ChannelClosed(Exception):
+    """The worker went away (exited, was killed, or broke the protocol)."""
+
+
+class Channel(Protocol):
+    """What a backend hands the pool for one running worker."""
+
+    def send(self, data: bytes) -> None: ...
+
+    def recv(self, deadline: float) -> bytes: ...
+
+    def stderr_tail(self) -> str: ...
+
+    def exit_reason(self) -> str | None: ...
+
+    def close(self) -> None: ...
+
+
+class FrameBuffer:
+    """Reassembles length-prefixed frames from a byte stream."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    def pop(self) -> bytes | None:
+        if len(self._buf) < HEADER.size:
+            return None
+        (size,) = HEADER.unpack_from(self._buf)
+        if size > MAX_FRAME_BYTES:
+            raise ChannelClosed(f"worker sent a frame of {size} bytes")
+        end = HEADER.size + size
+        if len(self._buf) < end:
+            return None
+        frame = bytes(self._buf[HEADER.size : end])
+        del self._buf[:end]
+        return frame
+
+
+class TailBuffer:
+    """Keeps the last `limit` bytes written to it; fed by a draining thread."""
+
+    def __init__(self, limit: int = STDERR_TAIL_BYTES) -> None:
+        self.limit = limit
+        self._data = bytearray()
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            self._data += data
+            if len(self._data) > self.limit:
+                del self._data[: len(self._data) - self.limit]
+
+    def text(self) -> str:
+        with self._lock:
+            return self._data.decode("utf-8", "replace")
+
+
+def frame(payload: bytes) -> bytes:
+    """One length-prefixed frame."""
+    return HEADER.pack(len(payload)) + payload
+
+
+def describe_returncode(code: int | None) -> str | None:
+    """A human description of a process's exit status."""
+    if code is None:
+        return None
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exited with status {code}"
+
+
+class ProcessChannel:
+    """A worker that is a local child process (plain, or wrapped by bubblewrap) talking over pipes."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str],
+        cwd: str | None = None,
+        user: int | None = None,
+        group: int | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_close = on_close
+        self.proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=cwd,
+            user=user,
+            group=group,
+            extra_groups=[] if group is not None else None,
+            start_new_session=True,
+            close_fds=True,
+        )
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self._out_fd = self.proc.stdout.fileno()
+        self._frames = FrameBuffer()
+        self._tail = TailBuffer()
+        self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._drain.start()
+
+    def _drain_stderr(self) -> None:
+        stream = self.proc.stderr
+        assert stream is not None
+        while chunk := stream.read1(65536):  # type: ignore[attr-defined]
+            self._tail.feed(chunk)
+
+    def send(self, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(frame(data))
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            raise ChannelClosed(str(exc)) from exc
+
+    def recv(self, deadline: float) -> bytes:
+        while True:
+            got = self._frames.pop()
+            if got is not None:
+                return got
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ChannelTimeout()
+            ready, _, _ = select.select([self._out_fd], [], [], left)
+            if not ready:
+                raise ChannelTimeout()
+            data = os.read(self._out_fd, 1 << 20)
+            if not data:
+                raise ChannelClosed("worker closed its output")
+            self._frames.feed(data)
+
+    def stderr_tail(self) -> str:
+        self._drain.join(timeout=0.2)
+        return self._tail.text()
+
+    def exit_reason(self) -> str | None:
+        try:
+            code = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
+        return describe_returncode(code)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._drain.join(timeout=1)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        if self._on_close:
+            self._on_close()
+            self._on_close = None

@@ -1,0 +1,212 @@
+"""Warm pools of sandbox workers, one pool per (tenant, grader, version), never shared across tenants.
+
+A batch is split into contiguous chunks, one per worker; each chunk is JSON-encoded once and
+graded over the worker's pipe. A worker that crashes, times out, breaks a memory limit or reaches
+`grades_per_worker` is replaced; the rest of its chunk goes to the new worker.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from rftkit.sandbox.api import SandboxLimits, WorkerOutcome
+from rftkit.sandbox.backends import Backend, get_backend
+from rftkit.sandbox.worker import SandboxWorker, WorkerStartError, encode_batch, init_message
+
+log = logging.getLogger("rftkit.sandbox")
+Pair = tuple[dict[str, Any], dict[str, Any]]
+MAX_STARTS_PER_CHUNK = 50  # a grader that kills every worker it gets cannot loop for ever
+
+
+class _Slot:
+    """A place for one worker; whoever holds the slot owns its worker."""
+
+    def __init__(self) -> None:
+        self.worker: SandboxWorker | None = None
+
+
+class Pool:
+    """Workers for one tenant's grader version on one backend."""
+
+    def __init__(self, key: tuple[str, ...], backend: Backend, source: str, limits: SandboxLimits) -> None:
+        self.key = key
+        self.backend_impl = backend
+        self.backend = backend.name
+        self.limits = limits
+        self.size = max(1, limits.workers or os.cpu_count() or 1)
+        self._init = init_message(source, limits, backend)
+        self._slots: queue.Queue[_Slot] = queue.Queue()
+        for _ in range(self.size):
+            self._slots.put(_Slot())
+        self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="rftkit-pool")
+        self._load_error: str | None = None
+        self._closed = False
+        self.refs = 0
+
+    # -- grading ---------------------------------------------------------------------------
+    def grade(self, pairs: list[Pair]) -> list[WorkerOutcome]:
+        """Grade (sample, item) pairs; one outcome each, in order."""
+        if self._closed:
+            raise RuntimeError("this grader pool is closed")
+        if not pairs:
+            return []
+        deadline = time.monotonic() + self.limits.batch_timeout_s
+        chunks = _split(list(pairs), min(self.size, len(pairs)))
+        if len(chunks) == 1:
+            return self._grade_chunk(chunks[0], deadline)
+        futures = [self._executor.submit(self._grade_chunk, chunk, deadline) for chunk in chunks]
+        return [outcome for future in futures for outcome in future.result()]
+
+    def _grade_chunk(self, pairs: list[Pair], deadline: float) -> list[WorkerOutcome]:
+        try:
+            slot = self._slots.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return _fill(len(pairs), "timeout", "no worker became free before the batch cap")
+        try:
+            return self._grade_in_slot(slot, pairs, deadline)
+        finally:
+            self._slots.put(slot)
+
+    def _grade_in_slot(self, slot: _Slot, pairs: list[Pair], deadline: float) -> list[WorkerOutcome]:
+        outcomes: list[WorkerOutcome] = []
+        payload = encode_batch(pairs)
+        starts = 0
+        while len(outcomes) < len(pairs):
+            left = len(pairs) - len(outcomes)
+            if self._load_error is not None:
+                return outcomes + _fill(left, "runtime", self._load_error)
+            if time.monotonic() >= deadline:
+                details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
+                return outcomes + _fill(left, "timeout", details)
+            if slot.worker is None or not slot.worker.alive:
+                if starts >= MAX_STARTS_PER_CHUNK:
+                    return outcomes + _fill(left, "crash", "too many worker restarts in one batch")
+                starts += 1
+                try:
+                    slot.worker = SandboxWorker.start(self.backend_impl, self._init, self.limits)
+                except WorkerStartError as exc:
+                    if exc.load_failed:
+                        self._load_error = f"the grader failed to load: {exc}"
+                        continue
+                    kind = "timeout" if exc.transient else "unavailable"
+                    return outcomes + _fill(left, kind, str(exc))
+            if outcomes:  # a worker was replaced mid-chunk: encode only what is left
+                payload = encode_batch(pairs[len(outcomes) :])
+            got = slot.worker.run(payload, left, deadline)
+            outcomes.extend(got)
+            if slot.worker.alive and slot.worker.grades >= self.limits.grades_per_worker:
+                slot.worker.close()
+        return outcomes
+
+    # -- lifetime --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop every worker (waits for batches in flight)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True)
+        for _ in range(self.size):
+            slot = self._slots.get()
+            if slot.worker is not None:
+                slot.worker.close()
+
+
+class PoolHandle:
+    """What `get_pool` returns: a reference to a shared pool; `close()` drops the reference."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+        self.backend = pool.backend
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self._pool.size
+
+    def grade(self, pairs: list[Pair]) -> list[WorkerOutcome]:
+        if self._closed:
+            raise RuntimeError("this grader pool handle is closed")
+        return self._pool.grade(pairs)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _release(self._pool)
+
+
+_POOLS: dict[tuple[str, ...], Pool] = {}
+_LOCK = threading.Lock()
+
+
+def get_pool(
+    *,
+    tenant: str,
+    grader_id: str,
+    version: str,
+    source: str,
+    backend: str = "auto",
+    limits: SandboxLimits | None = None,
+) -> PoolHandle:
+    """A warm pool for one tenant's grader version (shared by callers with the same key).
+
+    Raises SandboxUnavailable when the backend (or, for `auto`, every sandbox) is missing.
+    """
+    limits = limits or SandboxLimits()
+    impl = get_backend(backend)
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    key = (tenant, grader_id, version, impl.name, digest, limits.model_dump_json())
+    with _LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = Pool(key, impl, source, limits)
+            log.info(
+                "sandbox pool for %s/%s@%s on %s (%d workers)",
+                tenant,
+                grader_id,
+                version,
+                impl.name,
+                pool.size,
+            )
+        pool.refs += 1
+        return PoolHandle(pool)
+
+
+def _release(pool: Pool) -> None:
+    with _LOCK:
+        pool.refs -= 1
+        if pool.refs > 0:
+            return
+        _POOLS.pop(pool.key, None)
+    pool.close()
+
+
+@atexit.register
+def close_all() -> None:
+    """Stop every pool's workers (also runs at interpreter exit)."""
+    with _LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.close()
+
+
+def _split(pairs: list[Pair], parts: int) -> list[list[Pair]]:
+    size, extra = divmod(len(pairs), parts)
+    chunks, start = [], 0
+    for index in range(parts):
+        end = start + size + (1 if index < extra else 0)
+        chunks.append(pairs[start:end])
+        start = end
+    return chunks
+
+
+def _fill(count: int, kind: str, details: str) -> list[WorkerOutcome]:
+    return [WorkerOutcome(error=kind, details=details) for _ in range(count)]  # type: ignore[arg-type]

@@ -1,0 +1,144 @@
+"""The parent's handle on one warm sandbox worker: start it, send it a batch, read per-sample results."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from pydantic import ValidationError
+from rftkit.sandbox.api import SandboxLimits, WorkerOutcome
+from rftkit.sandbox.backends import Backend
+from rftkit.sandbox.channel import Channel, ChannelClosed, ChannelTimeout
+
+EXIT_AFTER = ("timeout", "resource")  # the worker exits after reporting one of these
+
+
+class WorkerStartError(RuntimeError):
+    """The worker could not be started, or could not load the grader (`load_failed`)."""
+
+    def __init__(self, message: str, *, load_failed: bool = False, transient: bool = False) -> None:
+        super().__init__(message)
+        self.load_failed = load_failed
+        self.transient = transient
+
+
+def grace_s(limits: SandboxLimits) -> float:
+    """How long past the in-worker alarm the parent waits before it kills the worker."""
+    return 1.0 + 0.25 * limits.sample_timeout_s
+
+
+def init_message(source: str, limits: SandboxLimits, backend: Backend) -> bytes:
+    """The worker's first message: the grader and its limits."""
+    return json.dumps(
+        {
+            "op": "init",
+            "source": source,
+            "sample_timeout_s": limits.sample_timeout_s,
+            "load_timeout_s": limits.load_timeout_s,
+            "output_max_bytes": limits.output_max_bytes,
+            "result_max_bytes": max(1 << 20, 4 * limits.output_max_bytes),
+            "rlimits": backend.rlimits(limits),
+            "reap_children": backend.reap_children,
+        }
+    ).encode()
+
+
+def encode_batch(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> bytes:
+    """One JSON encoding of a whole batch (NaN/inf allowed: they may be the data being graded)."""
+    return json.dumps({"op": "grade", "pairs": pairs}).encode()
+
+
+class SandboxWorker:
+    """One running worker with the grader loaded."""
+
+    def __init__(self, channel: Channel, limits: SandboxLimits) -> None:
+        self.channel = channel
+        self.limits = limits
+        self.grades = 0
+        self.alive = True
+
+    @classmethod
+    def start(cls, backend: Backend, init: bytes, limits: SandboxLimits) -> SandboxWorker:
+        """Launch a worker and wait until it has loaded the grader."""
+        channel = backend.launch(limits)
+        try:
+            channel.send(init)
+            reply = json.loads(channel.recv(time.monotonic() + limits.load_timeout_s + grace_s(limits)))
+        except ChannelTimeout:
+            channel.close()
+            raise WorkerStartError(
+                f"the worker did not load the grader within {limits.load_timeout_s:g} s", transient=True
+            ) from None
+        except (ChannelClosed, ValueError) as exc:
+            reason = channel.exit_reason() or str(exc)
+            tail = channel.stderr_tail()
+            channel.close()
+            raise WorkerStartError(f"the sandbox worker failed to start ({reason}): {tail[-2000:]}") from None
+        if not reply.get("ok"):
+            channel.close()
+            raise WorkerStartError(str(reply.get("details")), load_failed=True)
+        return cls(channel, limits)
+
+    def _death_outcome(self, kind: str, details: str) -> WorkerOutcome:
+        self.close()
+        return WorkerOutcome(error=kind, details=details)  # type: ignore[arg-type]
+
+    def run(self, payload: bytes, count: int, batch_deadline: float) -> list[WorkerOutcome]:
+        """Send one encoded batch of `count` pairs; returns the outcomes it got.
+
+        Fewer than `count` outcomes come back when the worker stopped (it is then closed and
+        `alive` is False); the last outcome then says why, unless the worker exited on its own
+        after reporting a timeout or a memory error.
+        """
+        outcomes: list[WorkerOutcome] = []
+        per_sample = self.limits.sample_timeout_s + grace_s(self.limits)
+        try:
+            self.channel.send(payload)
+        except ChannelClosed as exc:
+            return [self._death_outcome("crash", f"the worker went away: {exc}")]
+        while len(outcomes) < count:
+            deadline = min(time.monotonic() + per_sample, batch_deadline)
+            try:
+                message = json.loads(self.channel.recv(deadline))
+                if message.get("i") != len(outcomes):
+                    raise ValueError("results out of order")
+                outcome = WorkerOutcome(
+                    value=message.get("value"),
+                    error=message.get("error"),
+                    details=message.get("details"),
+                    stdout=message.get("stdout") or "",
+                )
+            except ChannelTimeout:
+                if time.monotonic() >= batch_deadline:
+                    details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
+                else:
+                    details = f"grade() did not return within {per_sample:g} s; the worker was killed"
+                outcomes.append(self._death_outcome("timeout", details))
+                return outcomes
+            except ChannelClosed:
+                outcomes.append(self._crash_outcome())
+                return outcomes
+            except (ValueError, ValidationError, TypeError) as exc:
+                outcomes.append(self._death_outcome("crash", f"the worker broke the protocol: {exc}"))
+                return outcomes
+            outcomes.append(outcome)
+            self.grades += 1
+            if outcome.error in EXIT_AFTER:
+                self.close()
+                return outcomes
+        return outcomes
+
+    def _crash_outcome(self) -> WorkerOutcome:
+        reason = self.channel.exit_reason() or "the worker went away"
+        kind = "resource" if "memory" in reason.lower() else "crash"
+        tail = self.channel.stderr_tail().strip()
+        details = f"the grader's worker died ({reason})"
+        if tail:
+            details += f"; its last output: {tail[-1500:]}"
+        return self._death_outcome(kind, details)
+
+    def close(self) -> None:
+        if self.alive:
+            self.alive = False
+            self.channel.close()

@@ -1,0 +1,287 @@
+"""The worker that runs INSIDE a sandbox: loads one grader once, then grades batches over a pipe.
+
+Standard library only; it runs with the sandbox's own python3 (``python3 -I -c <this file>``).
+
+Protocol (every message is a 4-byte big-endian length, then UTF-8 JSON; NaN and Infinity are
+kept as JSON's NaN/Infinity tokens so the caller can flag them):
+
+* parent -> worker, once: ``{"op": "init", "source": ..., "sample_timeout_s": ..., ...}``;
+  worker -> parent: ``{"ok": true}`` or ``{"ok": false, "details": "..."}``.
+* parent -> worker: ``{"op": "grade", "pairs": [[sample, item], ...]}``; the worker answers with
+  one message per pair, in order: ``{"i": n, "value": ..., "error": null|kind, "details": ...,
+  "stdout": ...}``. After a timeout or a memory error it answers that pair and exits (the parent
+  starts a fresh worker for the rest).
+
+The grader's ``print``/``sys.stderr`` output is captured per sample and capped; writes to the
+file descriptors 1 and 2 go to the worker's stderr, never into the protocol stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import linecache
+import numbers
+import os
+import signal
+import struct
+import sys
+import traceback
+import types
+from typing import Any
+
+HEADER = struct.Struct(">I")
+MAX_FRAME_BYTES = 512 * 1024 * 1024
+DETAILS_MAX_CHARS = 4000
+EXIT_AFTER = ("timeout", "resource")
+
+
+class SampleTimeout(BaseException):
+    """Raised by the alarm inside grade(); a BaseException so `except Exception` cannot swallow it."""
+
+
+def write_frame(fd: int, payload: bytes) -> None:
+    """Write one length-prefixed frame to a file descriptor."""
+    view = memoryview(HEADER.pack(len(payload)) + payload)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> bytes | None:
+    """Read one frame; None at end of input."""
+    head = _read_exact(fd, HEADER.size)
+    if head is None:
+        return None
+    (size,) = HEADER.unpack(head)
+    if size > MAX_FRAME_BYTES:
+        raise ValueError(f"frame of {size} bytes is over the limit")
+    return _read_exact(fd, size) if size else b""
+
+
+class CappedText:
+    """A text stream that keeps the first `limit` characters written and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+        self.encoding = "utf-8"
+        self.errors = "replace"
+
+    def write(self, text: str) -> int:
+        text = str(text)
+        room = self.limit - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n[output capped: {self.dropped} more characters dropped]"
+        self.parts, self.kept, self.dropped = [], 0, 0
+        return text
+
+
+def _to_jsonable(obj: Any) -> Any:
+    """json.dumps fallback: numbers (e.g. numpy scalars) become floats, anything else its repr."""
+    if isinstance(obj, numbers.Real) and not isinstance(obj, bool):
+        return float(obj)
+    return f"<{type(obj).__name__}: {repr(obj)[:200]}>"
+
+
+def _short_traceback(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    # Drop this runtime's own frames; keep the grader's.
+    while tb is not None and tb.tb_frame.f_code.co_filename != "grader.py":
+        tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    return text[-DETAILS_MAX_CHARS:]
+
+
+class Worker:
+    """Holds the loaded grader and the protocol file descriptors."""
+
+    def __init__(self, proto_in: int, proto_out: int, init: dict[str, Any]) -> None:
+        self.proto_in = proto_in
+        self.proto_out = proto_out
+        self.sample_timeout_s = float(init.get("sample_timeout_s", 5.0))
+        self.result_max_bytes = int(init.get("result_max_bytes", 1 << 20))
+        self.reap_children = bool(init.get("reap_children", False)) and os.getpid() <= 2
+        self.capture = CappedText(int(init.get("output_max_bytes", 64 * 1024)))
+        self.grade_fn: Any = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        try:
+            payload = json.dumps(message, default=_to_jsonable).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            message = {
+                **message,
+                "value": None,
+                "error": "runtime",
+                "details": f"grade() returned a value that cannot be sent: {exc}",
+            }
+            payload = json.dumps(message).encode()
+        if len(payload) > self.result_max_bytes:
+            kind = type(message.get("value")).__name__
+            message = {
+                **message,
+                "value": None,
+                "error": "resource",
+                "details": f"result of {len(payload)} bytes (a {kind}) is over the "
+                f"{self.result_max_bytes} byte limit",
+                "stdout": str(message.get("stdout", ""))[:1000],
+            }
+            payload = json.dumps(message).encode()
+        write_frame(self.proto_out, payload)
+
+    def load(self, source: str, timeout_s: float) -> str | None:
+        """Execute the grader module; returns an error text, or None when `grade` is ready."""
+        module = types.ModuleType("grader")
+        module.__file__ = "grader.py"
+        sys.modules["grader"] = module
+        linecache.cache["grader.py"] = (len(source), None, source.splitlines(True), "grader.py")
+        try:
+            code = compile(source, "grader.py", "exec")
+            with _alarm(timeout_s):
+                exec(code, module.__dict__)
+        except SampleTimeout:
+            return f"loading the grader took longer than {timeout_s:g} s"
+        except BaseException as exc:
+            return "loading the grader failed:\n" + _short_traceback(exc)
+        finally:
+            self.capture.take()
+        grade = module.__dict__.get("grade")
+        if not callable(grade):
+            return "the grader defines no callable `grade(sample, item)`"
+        self.grade_fn = grade
+        return None
+
+    def grade_one(self, index: int, sample: Any, item: Any) -> str | None:
+        """Grade one pair, send its result, and return its error kind."""
+        value: Any = None
+        error: str | None = None
+        details: str | None = None
+        try:
+            with _alarm(self.sample_timeout_s):
+                value = self.grade_fn(sample, item)
+        except SampleTimeout:
+            error, details = "timeout", f"grade() ran longer than {self.sample_timeout_s:g} s"
+        except MemoryError:
+            error, details = "resource", "grade() ran out of memory (MemoryError)"
+        except RecursionError as exc:
+            error, details = "runtime", _short_traceback(exc)
+        except OSError as exc:
+            error = "resource" if exc.errno in (27, 28) else "runtime"  # EFBIG, ENOSPC
+            details = _short_traceback(exc)
+        except BaseException as exc:  # SystemExit, KeyboardInterrupt: still the grader's fault
+            error, details = "runtime", _short_traceback(exc)
+        if self.reap_children:
+            _kill_leftovers()
+        self.send(
+            {"i": index, "value": value, "error": error, "details": details, "stdout": self.capture.take()}
+        )
+        return error
+
+    def serve(self) -> int:
+        while True:
+            frame = read_frame(self.proto_in)
+            if frame is None:
+                return 0
+            message = json.loads(frame)
+            if message.get("op") != "grade":
+                continue
+            for index, (sample, item) in enumerate(message["pairs"]):
+                if self.grade_one(index, sample, item) in EXIT_AFTER:
+                    return 3
+
+
+class _alarm:
+    """Raise SampleTimeout in the main thread after `seconds` of wall time."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __enter__(self) -> None:
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
+
+    def __exit__(self, *exc: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    raise SampleTimeout()
+
+
+def _kill_leftovers() -> None:
+    """Kill every other process in this sandbox's pid namespace, then reap zombies."""
+    with contextlib.suppress(OSError):
+        os.kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _apply_rlimits(limits: dict[str, int]) -> None:
+    import resource
+
+    for name, value in limits.items():
+        which = getattr(resource, f"RLIMIT_{name}", None)
+        if which is not None and value is not None:
+            resource.setrlimit(which, (int(value), int(value)))
+
+
+def main() -> int:
+    """Entry point inside the sandbox."""
+    proto_in, proto_out = os.dup(0), os.dup(1)  # dup'd descriptors are not inherited by children
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 - lives as long as the worker
+    frame = read_frame(proto_in)
+    if frame is None:
+        return 0
+    init = json.loads(frame)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the file size limit: EFBIG, not death
+    _apply_rlimits(init.get("rlimits") or {})
+    worker = Worker(proto_in, proto_out, init)
+    sys.stdout = sys.stderr = worker.capture  # type: ignore[assignment]
+    error = worker.load(init["source"], float(init.get("load_timeout_s", 30.0)))
+    worker.send({"ok": error is None, "details": error, "python": sys.version.split()[0]})
+    if error is not None:
+        return 2
+    return worker.serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
