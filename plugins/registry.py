@@ -28,6 +28,18 @@ def grader_types() -> dict[str, type[Grader]]:
     return found
 
 
+def explain(exc: ValidationError) -> str:
+    """Pydantic's errors as one line each: `field.path: what is wrong`."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "spec"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field (not part of this grader type)"
+        lines.append(f"{where}: {message}")
+    return "; ".join(lines)
+
+
 def parse_spec(data: dict[str, Any]) -> GraderSpec:
     """Validate a grader spec (OpenAI's grader JSON) against its type's model."""
     if not isinstance(data, dict):
@@ -40,7 +52,7 @@ def parse_spec(data: dict[str, Any]) -> GraderSpec:
     try:
         return types[type_name].spec_model.model_validate(data)
     except ValidationError as exc:
-        raise GraderSpecError(f"invalid {type_name} grader spec: {exc}") from exc
+        raise GraderSpecError(f"invalid {type_name} grader spec: {explain(exc)}") from exc
 
 
 def build_grader(spec: GraderSpec | dict[str, Any], context: GraderContext | None = None) -> Grader:
@@ -50,3 +62,28 @@ def build_grader(spec: GraderSpec | dict[str, Any], context: GraderContext | Non
     context = context or GraderContext()
     context.build = build_grader
     return grader_types()[spec.type](spec, context)
+
+
+def describe_types() -> list[dict[str, Any]]:
+    """Every entry point in the group, for `rft graders types`: name, target, distribution, summary.
+
+    A plugin that fails to load is listed with its error instead of breaking the listing.
+    """
+    described = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        entry: dict[str, Any] = {
+            "name": ep.name,
+            "target": ep.value,
+            "distribution": ep.dist.name if ep.dist is not None else None,
+        }
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            entry["error"] = f"cannot load: {type(exc).__name__}: {exc}"
+        else:
+            if isinstance(cls, type) and issubclass(cls, Grader):
+                entry["summary"] = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+            else:
+                entry["error"] = "not a rftkit Grader subclass"
+        described.append(entry)
+    return described

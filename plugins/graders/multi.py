@@ -62,7 +62,7 @@ class MultiSpec(GraderSpec):
         try:
             parse(text)
         except FormulaError as exc:
-            raise ValueError(f"calculate_output: {exc}") from None
+            raise ValueError(str(exc)) from None
         return text
 
     @model_validator(mode="after")
