@@ -14,7 +14,6 @@ number in [0, 1] (NaN, inf, None, a string, a bool, 2.0) scores 0 with invalid_r
 
 from __future__ import annotations
 
-import hashlib
 import math
 import threading
 import time
@@ -105,12 +104,11 @@ class PythonGrader(ScoringGrader):
             if self._pool is None:
                 from rftkit.sandbox.pools import get_pool
 
-                digest = hashlib.sha256(self.spec.source.encode()).hexdigest()[:16]
                 options = self.context.sandbox_options
                 self._pool = get_pool(
                     tenant=self.context.tenant,
                     grader_id=self.context.grader_id,
-                    version=f"{self.context.version}+{digest}",
+                    version=self.context.version,
                     source=self.spec.source,
                     backend=self.context.sandbox,
                     limits=options.get("limits"),
