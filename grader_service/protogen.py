@@ -10,7 +10,6 @@ from the proto path); we rewrite it to a relative import so the code lives insid
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 from pathlib import Path

@@ -1,1 +1,1 @@
-"""Generated from proto/rft/grader/v1/grader.proto by `python -m rftkit.grader_service.protogen`; do not edit."""
+"""Generated from proto/rft/grader/v1/grader.proto by `python -m rftkit.grader_service.protogen`."""

@@ -1,0 +1,466 @@
+"""Client library for the rftkit grader service, sync (`GraderClient`) and asyncio (`AsyncGraderClient`).
+
+    from rftkit.grader_service.client import GraderClient
+    client = GraderClient("localhost:50051", token="...")
+    grader_id, version = client.create_grader({"type": "string_check", ...})
+    results = client.grade_batch(grader_id, ["a", "b"], [{"answer": "a"}, {"answer": "a"}])
+
+Big batches are split into requests of at most `chunk_size` samples and below the server's
+message limit, sent `max_in_flight` at a time, and put back in order. Calls that fail with
+UNAVAILABLE (server restarting, connection lost) are retried with exponential backoff; grading
+is a pure function of (grader version, sample, item), so a retry is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from rftkit.grader_service import codec
+from rftkit.grader_service.pb import grader_pb2 as pb
+from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
+from rftkit.plugins.base import GraderResult
+
+GRADER_ID_RE = re.compile(r"^gr_[0-9a-f]{16}$")
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+GraderLike = str | Mapping[str, Any]
+Items = Sequence[Mapping[str, Any]] | Mapping[str, Any]
+
+
+class GraderServiceError(RuntimeError):
+    """A call the service refused or failed; `code` is the gRPC status code."""
+
+    def __init__(self, method: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{method}: {code.name}: {details}")
+        self.method, self.code, self.details = method, code, details
+
+
+def _error(method: str, exc: grpc.RpcError) -> GraderServiceError:
+    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+    details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
+        details += (
+            " — the request is over the server's message limit (rft serve --max-message-mb); "
+            "send fewer or smaller samples per request (chunk_size / max_request_bytes)"
+        )
+    return GraderServiceError(method, code, details)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for UNAVAILABLE: initial, initial*multiplier, ... up to max."""
+
+    attempts: int = 5
+    initial_backoff_s: float = 0.2
+    max_backoff_s: float = 5.0
+    multiplier: float = 2.0
+
+    def delays(self) -> Iterator[float | None]:
+        """One entry per attempt: the pause before the next attempt, None for the last attempt."""
+        delay = self.initial_backoff_s
+        for _ in range(max(0, self.attempts - 1)):
+            yield delay * random.uniform(0.5, 1.0)
+            delay = min(self.max_backoff_s, delay * self.multiplier)
+        yield None
+
+
+def grader_source(spec: GraderLike, name: str | None = None) -> pb.GraderSource:
+    """A spec dict (OpenAI grader JSON) or the source text of a Python grader."""
+    if isinstance(spec, Mapping):
+        return pb.GraderSource(spec_json=json.dumps(dict(spec)))
+    if isinstance(spec, str):
+        return pb.GraderSource(python_source=spec, name=name or "")
+    raise TypeError(f"a grader is a spec dict or Python source text, got {type(spec).__name__}")
+
+
+def grader_ref(grader: GraderLike, version: str | None = None) -> pb.GraderRef:
+    """A stored grader's id (gr_...), or a spec dict / Python source to run inline."""
+    if isinstance(grader, str) and GRADER_ID_RE.match(grader):
+        return pb.GraderRef(grader_id=grader, version=version or "")
+    return pb.GraderRef(inline=grader_source(grader))
+
+
+def grader_dict(message: pb.Grader) -> dict[str, Any]:
+    """A Grader message as a plain dict (the spec parsed when present)."""
+    data: dict[str, Any] = {
+        "id": message.id,
+        "version": message.version,
+        "name": message.name,
+        "type": message.type,
+        "created_unix_ms": message.created_unix_ms,
+        "versions": [{"version": v.version, "created_unix_ms": v.created_unix_ms} for v in message.versions],
+    }
+    if message.spec_json:
+        data["spec"] = json.loads(message.spec_json)
+    return data
+
+
+def plan_requests(
+    ref: pb.GraderRef, samples: Sequence[codec.SampleLike], items: Items, chunk_size: int, max_bytes: int
+) -> list[pb.GradeBatchRequest]:
+    """Requests of at most chunk_size samples and (where a single sample allows) max_bytes each."""
+    if not isinstance(items, Mapping) and len(items) != len(samples):
+        raise ValueError(f"got {len(samples)} samples but {len(items)} items; pass one item per sample")
+    shared = codec.encode_items(items) if isinstance(items, Mapping) else None
+    requests: list[pb.GradeBatchRequest] = []
+
+    def add(lo: int, hi: int) -> None:
+        samples_json = codec.encode_samples(samples[lo:hi])
+        items_json = shared if shared is not None else codec.encode_items(items[lo:hi])  # type: ignore[index]
+        if len(samples_json) + len(items_json) > max_bytes and hi - lo > 1:
+            mid = (lo + hi) // 2
+            add(lo, mid)
+            add(mid, hi)
+            return
+        requests.append(
+            pb.GradeBatchRequest(
+                grader=ref, samples_json=samples_json, items_json=items_json, request_id=str(lo)
+            )
+        )
+
+    for lo in range(0, len(samples), max(1, chunk_size)):
+        add(lo, min(lo + chunk_size, len(samples)))
+    return requests
+
+
+def _credentials(tls_ca: str | Path | bytes | None) -> grpc.ChannelCredentials | None:
+    if tls_ca is None:
+        return None
+    pem = tls_ca if isinstance(tls_ca, bytes) else Path(tls_ca).read_bytes()
+    return grpc.ssl_channel_credentials(root_certificates=pem)
+
+
+CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+
+
+class _ClientBase:
+    """What both clients share: settings, metadata, request building and result decoding."""
+
+    def __init__(
+        self,
+        address: str,
+        token: str | None = None,
+        *,
+        tls_ca: str | Path | bytes | None = None,
+        timeout: float | None = 600.0,
+        retry: RetryPolicy | None = None,
+        chunk_size: int = 4096,
+        max_request_bytes: int | None = None,
+        max_in_flight: int = 4,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.retry = retry or RetryPolicy()
+        self.chunk_size = chunk_size
+        self.max_request_bytes = max_request_bytes
+        self.max_in_flight = max(1, max_in_flight)
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._credentials = _credentials(tls_ca)
+
+    def _request_limit(self, info: pb.ServerInfo | None) -> int:
+        if self.max_request_bytes is not None:
+            return self.max_request_bytes
+        if info is not None and info.max_receive_message_bytes > 0:
+            return int(info.max_receive_message_bytes * 0.95) - 4096
+        return DEFAULT_MAX_REQUEST_BYTES
+
+    @staticmethod
+    def _results(responses: Sequence[pb.GradeBatchResponse]) -> list[GraderResult]:
+        results: list[GraderResult] = []
+        for response in responses:
+            results.extend(codec.decode_results(response.results_json))
+        return results
+
+    @staticmethod
+    def _create_request(spec: GraderLike, name: str | None, grader_id: str | None) -> pb.CreateGraderRequest:
+        return pb.CreateGraderRequest(source=grader_source(spec, name), grader_id=grader_id or "")
+
+    @staticmethod
+    def _validate_request(
+        spec: GraderLike, samples: Sequence[codec.SampleLike] | None, items: Items | None
+    ) -> pb.ValidateGraderRequest:
+        request = pb.ValidateGraderRequest(source=grader_source(spec))
+        if samples is not None:
+            request.samples_json = codec.encode_samples(samples)
+            request.items_json = codec.encode_items(items if items is not None else {})
+        return request
+
+    @staticmethod
+    def _validation(response: pb.ValidateGraderResponse) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "valid": response.valid,
+            "errors": list(response.errors),
+            "type": response.type,
+            "name": response.name,
+            "version": response.version,
+        }
+        if response.results_json:
+            data["results"] = [codec.to_plain(r) for r in codec.decode_results(response.results_json)]
+        return data
+
+    @staticmethod
+    def _run_request(
+        grader: GraderLike, sample: codec.SampleLike, item: Mapping[str, Any], version: str | None
+    ):
+        return pb.RunGraderRequest(
+            grader=grader_ref(grader, version),
+            sample_json=codec.encode_sample(sample),
+            item_json=codec.encode_items(item),
+        )
+
+
+class GraderClient(_ClientBase):
+    """Blocking client. Thread-safe; close() (or a `with` block) releases the channel."""
+
+    def __init__(self, address: str, token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(address, token, **kwargs)
+        if self._credentials is not None:
+            self._channel = grpc.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.GraderServiceStub(self._channel)
+        self._info: pb.ServerInfo | None = None
+
+    def __enter__(self) -> GraderClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        call = getattr(self._stub, method)
+        for delay in self.retry.delays():
+            try:
+                return call(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and delay is not None:
+                    time.sleep(delay)
+                    continue
+                raise _error(method, exc) from None
+        raise AssertionError("unreachable")
+
+    def server_info(self) -> pb.ServerInfo:
+        if self._info is None:
+            self._info = self._call("GetServerInfo", pb.GetServerInfoRequest())
+        return self._info
+
+    def create_grader(
+        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None
+    ) -> tuple[str, str]:
+        """Upload a spec dict or Python source; returns (id, version); same content, same pair."""
+        message = self._call("CreateGrader", self._create_request(spec, name, grader_id))
+        return message.id, message.version
+
+    def validate_grader(
+        self, spec: GraderLike, samples: Sequence[codec.SampleLike] | None = None, items: Items | None = None
+    ) -> dict[str, Any]:
+        return self._validation(self._call("ValidateGrader", self._validate_request(spec, samples, items)))
+
+    def get_grader(self, grader_id: str, version: str | None = None) -> dict[str, Any]:
+        return grader_dict(
+            self._call("GetGrader", pb.GetGraderRequest(grader_id=grader_id, version=version or ""))
+        )
+
+    def list_graders(self) -> list[dict[str, Any]]:
+        return [grader_dict(g) for g in self._call("ListGraders", pb.ListGradersRequest()).graders]
+
+    def delete_grader(self, grader_id: str) -> bool:
+        return self._call("DeleteGrader", pb.DeleteGraderRequest(grader_id=grader_id)).deleted
+
+    def run(
+        self,
+        grader: GraderLike,
+        sample: codec.SampleLike,
+        item: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> GraderResult:
+        """Grade one sample (a stored grader's id, or a spec / Python source inline)."""
+        response = self._call("RunGrader", self._run_request(grader, sample, item or {}, version), timeout)
+        return codec.decode_result(response.result_json)
+
+    def _batch_responses(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        version: str | None,
+        timeout: float | None,
+    ) -> list[pb.GradeBatchResponse]:
+        limit = self._request_limit(self.server_info() if self.max_request_bytes is None else None)
+        requests = plan_requests(grader_ref(grader, version), samples, items, self.chunk_size, limit)
+        if len(requests) <= 1:
+            return [self._call("GradeBatch", r, timeout) for r in requests]
+        with ThreadPoolExecutor(min(self.max_in_flight, len(requests))) as pool:
+            return list(pool.map(lambda r: self._call("GradeBatch", r, timeout), requests))
+
+    def grade_batch(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[GraderResult]:
+        """One result per sample, in order. `items`: one per sample, or one dict shared by all.
+
+        `timeout` is the deadline of each request (chunk), in seconds.
+        """
+        return self._results(self._batch_responses(grader, samples, items, version, timeout))
+
+    def rewards(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[list[float], list[int]]:
+        """Just the rewards (no result decoding) and the indices of samples that had an error."""
+        rewards: list[float] = []
+        errors: list[int] = []
+        for response in self._batch_responses(grader, samples, items, version, timeout):
+            errors.extend(len(rewards) + i for i in response.error_indices)
+            rewards.extend(response.rewards)
+        return rewards, errors
+
+    def grade_stream(
+        self,
+        grader: GraderLike,
+        batches: Iterable[tuple[Sequence[codec.SampleLike], Items]],
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[list[GraderResult]]:
+        """Grade (samples, items) batches over one stream; yields each batch's results in order."""
+        ref = grader_ref(grader, version)
+
+        def requests() -> Iterator[pb.GradeBatchRequest]:
+            for n, (samples, items) in enumerate(batches):
+                yield pb.GradeBatchRequest(
+                    grader=ref,
+                    samples_json=codec.encode_samples(samples),
+                    items_json=codec.encode_items(items),
+                    request_id=str(n),
+                )
+
+        try:
+            for response in self._stub.GradeStream(requests(), timeout=timeout, metadata=self._metadata):
+                if response.error_code:
+                    code = next(c for c in grpc.StatusCode if c.value[0] == response.error_code)
+                    raise GraderServiceError("GradeStream", code, response.error_message)
+                yield codec.decode_results(response.results_json)
+        except grpc.RpcError as exc:
+            raise _error("GradeStream", exc) from None
+
+
+class AsyncGraderClient(_ClientBase):
+    """asyncio client with the same methods as GraderClient, as coroutines."""
+
+    def __init__(self, address: str, token: str | None = None, **kwargs: Any) -> None:
+        super().__init__(address, token, **kwargs)
+        if self._credentials is not None:
+            self._channel = grpc.aio.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
+        else:
+            self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        self._stub = pb_grpc.GraderServiceStub(self._channel)
+        self._info: pb.ServerInfo | None = None
+
+    async def __aenter__(self) -> AsyncGraderClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
+        call = getattr(self._stub, method)
+        for delay in self.retry.delays():
+            try:
+                return await call(request, timeout=timeout or self.timeout, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and delay is not None:
+                    await asyncio.sleep(delay)
+                    continue
+                raise _error(method, exc) from None
+        raise AssertionError("unreachable")
+
+    async def server_info(self) -> pb.ServerInfo:
+        if self._info is None:
+            self._info = await self._call("GetServerInfo", pb.GetServerInfoRequest())
+        return self._info
+
+    async def create_grader(
+        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None
+    ) -> tuple[str, str]:
+        message = await self._call("CreateGrader", self._create_request(spec, name, grader_id))
+        return message.id, message.version
+
+    async def validate_grader(
+        self, spec: GraderLike, samples: Sequence[codec.SampleLike] | None = None, items: Items | None = None
+    ) -> dict[str, Any]:
+        return self._validation(
+            await self._call("ValidateGrader", self._validate_request(spec, samples, items))
+        )
+
+    async def get_grader(self, grader_id: str, version: str | None = None) -> dict[str, Any]:
+        request = pb.GetGraderRequest(grader_id=grader_id, version=version or "")
+        return grader_dict(await self._call("GetGrader", request))
+
+    async def list_graders(self) -> list[dict[str, Any]]:
+        return [grader_dict(g) for g in (await self._call("ListGraders", pb.ListGradersRequest())).graders]
+
+    async def delete_grader(self, grader_id: str) -> bool:
+        return (await self._call("DeleteGrader", pb.DeleteGraderRequest(grader_id=grader_id))).deleted
+
+    async def run(
+        self,
+        grader: GraderLike,
+        sample: codec.SampleLike,
+        item: Mapping[str, Any] | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> GraderResult:
+        response = await self._call(
+            "RunGrader", self._run_request(grader, sample, item or {}, version), timeout
+        )
+        return codec.decode_result(response.result_json)
+
+    async def grade_batch(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> list[GraderResult]:
+        info = await self.server_info() if self.max_request_bytes is None else None
+        requests = plan_requests(
+            grader_ref(grader, version), samples, items, self.chunk_size, self._request_limit(info)
+        )
+        gate = asyncio.Semaphore(self.max_in_flight)
+
+        async def send(request: pb.GradeBatchRequest) -> pb.GradeBatchResponse:
+            async with gate:
+                return await self._call("GradeBatch", request, timeout)
+
+        return self._results(await asyncio.gather(*(send(r) for r in requests)))

@@ -1,0 +1,131 @@
+"""One encoding for a whole batch: samples, items and results travel as JSON bytes.
+
+Both sides decode and encode a batch in one call (pydantic's Rust core or the json module), so
+the per-sample cost in the service stays close to the grader's own work. See the header of
+proto/rft/grader/v1/grader.proto for the shapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from rftkit.plugins.base import GraderResult, Sample
+
+SampleLike = Sample | Mapping[str, Any] | str
+
+_SAMPLES = TypeAdapter(list[str | Sample])
+_SAMPLE = TypeAdapter(str | Sample)
+_RESULTS = TypeAdapter(list[GraderResult])
+_RESULT = TypeAdapter(GraderResult)
+
+
+class BatchFormatError(ValueError):
+    """A batch whose JSON is malformed or whose lengths do not match; the message says which."""
+
+
+# ---- samples and items (client -> service) -------------------------------------------------
+
+
+def _plain(sample: SampleLike) -> Any:
+    if isinstance(sample, str):
+        return sample
+    if isinstance(sample, Sample):
+        return sample.model_dump(exclude_defaults=True, mode="json")
+    if isinstance(sample, Mapping):
+        return dict(sample)
+    raise TypeError(f"a sample must be a str, a dict or a Sample, got {type(sample).__name__}")
+
+
+def encode_samples(samples: Iterable[SampleLike]) -> bytes:
+    """JSON array bytes; strings stay strings (the sample's output_text)."""
+    return json.dumps([_plain(s) for s in samples], ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_sample(sample: SampleLike) -> bytes:
+    return json.dumps(_plain(sample), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def encode_items(items: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> bytes:
+    """A JSON array of objects, or one object that every sample shares."""
+    if isinstance(items, Mapping):
+        return json.dumps(dict(items), ensure_ascii=False, separators=(",", ":")).encode()
+    return json.dumps([dict(i) for i in items], ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_samples(data: bytes) -> list[Sample]:
+    """Samples from a JSON array of strings or sample objects."""
+    if not data:
+        return []
+    try:
+        parsed = _SAMPLES.validate_json(data)
+    except ValidationError as exc:
+        raise BatchFormatError(
+            f"samples_json must be a JSON array of strings or sample objects: {exc}"
+        ) from exc
+    return [Sample(output_text=s) if isinstance(s, str) else s for s in parsed]
+
+
+def decode_sample(data: bytes) -> Sample:
+    try:
+        parsed = _SAMPLE.validate_json(data)
+    except ValidationError as exc:
+        raise BatchFormatError(f"sample_json must be a JSON string or sample object: {exc}") from exc
+    return Sample(output_text=parsed) if isinstance(parsed, str) else parsed
+
+
+def decode_items(data: bytes, count: int) -> list[dict[str, Any]]:
+    """`count` items from a JSON array of objects, or one object repeated `count` times."""
+    if not data:
+        return [{} for _ in range(count)]
+    try:
+        parsed = json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BatchFormatError(f"items_json is not valid JSON: {exc}") from exc
+    if isinstance(parsed, dict):
+        return [parsed] * count
+    if not isinstance(parsed, list) or not all(isinstance(i, dict) for i in parsed):
+        raise BatchFormatError("items_json must be a JSON array of objects, or one object for all samples")
+    if len(parsed) != count:
+        raise BatchFormatError(f"got {count} samples but {len(parsed)} items; send one item per sample")
+    return parsed
+
+
+def decode_item(data: bytes) -> dict[str, Any]:
+    items = decode_items(data, 1)
+    return items[0]
+
+
+# ---- results (service -> client) -----------------------------------------------------------
+
+
+def encode_results(results: Sequence[GraderResult]) -> bytes:
+    """JSON array; fields at their default (false error flags, empty maps) are left out."""
+    return _RESULTS.dump_json(list(results), exclude_defaults=True)
+
+
+def encode_result(result: GraderResult) -> bytes:
+    return _RESULT.dump_json(result, exclude_defaults=True)
+
+
+def decode_results(data: bytes) -> list[GraderResult]:
+    return _RESULTS.validate_json(data) if data else []
+
+
+def decode_result(data: bytes) -> GraderResult:
+    return _RESULT.validate_json(data)
+
+
+def error_flags(result: GraderResult) -> list[str]:
+    """The error flags a result carries (fast path: a result built without errors has none set)."""
+    errors = result.metadata.errors
+    if not errors.__pydantic_fields_set__:
+        return []
+    return errors.raised()
+
+
+def to_plain(result: GraderResult) -> dict[str, Any]:
+    """The result as the dict `rft graders run` prints (OpenAI's run-result shape)."""
+    return result.model_dump(mode="json")

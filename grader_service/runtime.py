@@ -1,0 +1,292 @@
+"""What grading needs at run time: built graders kept warm, a bounded queue, and chunked grading.
+
+- `LoadedGraders` builds each (tenant, version) once and keeps it (and its sandbox pool) warm,
+  closing the least recently used beyond a capacity once nobody is grading with it.
+- `Admission` lets `slots` grading requests run at once and `max_queue` wait; beyond that a
+  request is refused at once (RESOURCE_EXHAUSTED) instead of piling up in memory.
+- `grade_in_chunks` grades a batch in chunks sized to about 0.1 s, checking between chunks
+  whether the caller is still waiting (deadline, cancellation, shutdown).
+- `safe_grade_batch` makes sure a grader that raises costs the failing samples, never the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from rftkit.plugins.base import Grader, GraderContext, GraderResult, Sample
+from rftkit.plugins.registry import build_grader
+
+log = logging.getLogger("rftkit.grader_service")
+
+Pair = tuple[Sample, Mapping[str, Any]]
+CHUNK_TARGET_S = 0.1
+FIRST_CHUNK = 64
+MIN_CHUNK, MAX_CHUNK = 8, 8192
+
+
+class QueueFull(Exception):
+    """Every grading slot is busy and the queue is full."""
+
+
+class ShuttingDown(Exception):
+    """The server is draining and takes no new grading work."""
+
+
+class Expired(Exception):
+    """The caller's deadline passed while the request waited in the queue."""
+
+
+class Stopped(Exception):
+    """Grading stopped between chunks; `reason` is deadline, cancelled or shutdown."""
+
+    def __init__(self, reason: str, done: int, total: int) -> None:
+        super().__init__(f"{reason} after {done} of {total} samples")
+        self.reason, self.done, self.total = reason, done, total
+
+
+_DRAINING = "the server is shutting down; send this request to another replica or retry"
+
+
+class Admission:
+    """A counting gate with a bounded waiting room."""
+
+    def __init__(
+        self, slots: int, max_queue: int, on_change: Callable[[int, int], None] | None = None
+    ) -> None:
+        if slots < 1 or max_queue < 0:
+            raise ValueError("slots must be >= 1 and max_queue >= 0")
+        self.slots, self.max_queue = slots, max_queue
+        self._free, self._waiting, self._closed = slots, 0, False
+        self._cond = threading.Condition()
+        self._on_change = on_change or (lambda waiting, running: None)
+
+    def _changed(self) -> None:
+        self._on_change(self._waiting, self.slots - self._free)
+
+    @contextmanager
+    def slot(self, timeout: float | None) -> Iterator[None]:
+        """Hold one grading slot; waits at most `timeout` seconds (None: no limit) in the queue."""
+        with self._cond:
+            if self._closed:
+                raise ShuttingDown(_DRAINING)
+            if self._free == 0 and self._waiting >= self.max_queue:
+                raise QueueFull(
+                    f"grading queue is full ({self.slots} running, {self._waiting} waiting); "
+                    "retry with backoff, or start the server with a larger --max-queue"
+                )
+            self._waiting += 1
+            self._changed()
+            try:
+                ready = self._cond.wait_for(lambda: self._free > 0 or self._closed, timeout)
+            finally:
+                self._waiting -= 1
+            if self._closed:
+                self._changed()
+                raise ShuttingDown(_DRAINING)
+            if not ready:
+                self._changed()
+                raise Expired("the deadline passed while the request waited in the grading queue")
+            self._free -= 1
+            self._changed()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._changed()
+                self._cond.notify()
+
+    def close(self) -> None:
+        """Refuse new work and wake everything waiting in the queue."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
+@dataclass
+class _Entry:
+    grader: Grader | None = None
+    users: int = 0
+    evicted: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class LoadedGraders:
+    """Built graders by (tenant, version); pools are therefore never shared between tenants."""
+
+    def __init__(
+        self, sandbox: str, capacity: int = 64, on_change: Callable[[int], None] | None = None
+    ) -> None:
+        self.sandbox = sandbox
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self._on_change = on_change or (lambda n: None)
+
+    @contextmanager
+    def use(self, tenant: str, grader_id: str, version: str, spec: dict[str, Any]) -> Iterator[Grader]:
+        key = (tenant, version)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.evicted:
+                entry = self._entries[key] = _Entry()
+            self._entries.move_to_end(key)
+            entry.users += 1
+        try:
+            with entry.lock:  # one build per key; others wait for it
+                if entry.grader is None:
+                    context = GraderContext(
+                        tenant=tenant, grader_id=grader_id, version=version, sandbox=self.sandbox
+                    )
+                    entry.grader = build_grader(dict(spec), context)
+                    log.info(
+                        "loaded grader %s@%s (%s) for tenant %s",
+                        grader_id,
+                        version,
+                        entry.grader.type_name,
+                        tenant,
+                    )
+            yield entry.grader
+        finally:
+            with self._lock:
+                entry.users -= 1
+                if entry.grader is None and entry.users == 0 and self._entries.get(key) is entry:
+                    del self._entries[key]  # the build failed; try again next time
+                to_close = self._evict()
+                if entry.evicted and entry.users == 0 and entry not in to_close:
+                    to_close.append(entry)
+            self._close(to_close)
+            self._on_change(len(self._entries))
+
+    def _evict(self) -> list[_Entry]:
+        closing = []
+        while len(self._entries) > self.capacity:
+            victim = next((k for k, e in self._entries.items() if e.users == 0), None)
+            if victim is None:
+                break
+            entry = self._entries.pop(victim)
+            entry.evicted = True
+            closing.append(entry)
+        return closing
+
+    def drop(self, tenant: str, versions: Iterable[str]) -> None:
+        """Forget a deleted grader's versions; close them once nobody grades with them."""
+        closing = []
+        with self._lock:
+            for version in versions:
+                entry = self._entries.pop((tenant, version), None)
+                if entry is not None:
+                    entry.evicted = True
+                    if entry.users == 0:
+                        closing.append(entry)
+        self._close(closing)
+        self._on_change(len(self._entries))
+
+    def close_all(self) -> None:
+        with self._lock:
+            closing = list(self._entries.values())
+            self._entries.clear()
+        self._close(closing)
+        self._on_change(0)
+
+    def graders(self) -> list[Grader]:
+        with self._lock:
+            return [e.grader for e in self._entries.values() if e.grader is not None]
+
+    @staticmethod
+    def _close(entries: Iterable[_Entry]) -> None:
+        for entry in entries:
+            if entry.grader is not None:
+                try:
+                    entry.grader.close()
+                except Exception:
+                    log.exception("closing grader %s failed", entry.grader.name)
+
+
+def _pool_workers(pool: Any) -> int | None:
+    for attr in ("size", "workers", "worker_count", "alive"):
+        value = getattr(pool, attr, None)
+        if callable(value):
+            try:
+                value = value()
+            except Exception:
+                continue
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            return value
+        if isinstance(value, list | tuple | set | dict):
+            return len(value)
+    return None
+
+
+def pool_sizes(graders: Iterable[Grader]) -> Iterator[tuple[str, str, int]]:
+    """(grader type, backend, workers) for each loaded grader that holds a sandbox pool."""
+    for grader in graders:
+        pool = getattr(grader, "pool", None) or getattr(grader, "_pool", None)
+        if pool is None:
+            continue
+        workers = _pool_workers(pool)
+        if workers is not None:
+            yield grader.type_name, str(getattr(pool, "backend", "unknown")), workers
+
+
+def _failure(grader: Grader, details: str) -> GraderResult:
+    flag = "python_grader_server_error" if grader.type_name == "python" else "other_error"
+    return GraderResult.failure(grader.name, grader.type_name, flag, details)
+
+
+def _grade_one(grader: Grader, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
+    try:
+        result = grader.grade_safely(sample, item)
+    except Exception as exc:
+        return _failure(grader, f"{type(exc).__name__}: {exc}")
+    if isinstance(result, GraderResult):
+        return result
+    return _failure(grader, f"grader returned {type(result).__name__}, not a GraderResult")
+
+
+def safe_grade_batch(grader: Grader, pairs: Sequence[Pair]) -> list[GraderResult]:
+    """`grader.grade_batch`, falling back to one sample at a time if the batch call fails as a whole."""
+    try:
+        results = grader.grade_batch(pairs)
+        if len(results) == len(pairs) and all(isinstance(r, GraderResult) for r in results):
+            return list(results)
+        problem = f"grade_batch returned {len(results)} results for {len(pairs)} samples"
+    except Exception as exc:
+        problem = f"grade_batch raised {type(exc).__name__}: {exc}"
+    log.warning("grader %s (%s): %s; grading one sample at a time", grader.name, grader.type_name, problem)
+    return [_grade_one(grader, sample, item) for sample, item in pairs]
+
+
+def grade_in_chunks(
+    grader: Grader,
+    pairs: Sequence[Pair],
+    stop_reason: Callable[[], str | None],
+    on_chunk: Callable[[list[GraderResult], float], None] | None = None,
+) -> list[GraderResult]:
+    """Grade `pairs` in chunks of about CHUNK_TARGET_S; raise Stopped when `stop_reason()` says so."""
+    results: list[GraderResult] = []
+    size, done, total = FIRST_CHUNK, 0, len(pairs)
+    while done < total:
+        reason = stop_reason()
+        if reason:
+            raise Stopped(reason, done, total)
+        chunk = pairs[done : done + size]
+        start = time.perf_counter()
+        graded = safe_grade_batch(grader, chunk)
+        elapsed = time.perf_counter() - start
+        results.extend(graded)
+        done += len(chunk)
+        if on_chunk is not None:
+            on_chunk(graded, elapsed)
+        per_sample = elapsed / len(chunk)
+        size = max(MIN_CHUNK, min(MAX_CHUNK, int(CHUNK_TARGET_S / max(per_sample, 1e-7))))
+    return results

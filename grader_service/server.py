@@ -1,0 +1,484 @@
+"""The gRPC grader service: `GraderServer(config).start()` serves rft.grader.v1 on a port.
+
+One thread per RPC (a bounded pool sized to the grading slots plus the queue), grading gated by
+`Admission`; health and reflection services on; SIGTERM handling lives in serve_cli.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from rftkit.grader_service import codec
+from rftkit.grader_service.auth import Authenticator, Unauthenticated, is_loopback, load_tokens
+from rftkit.grader_service.metrics import ServiceMetrics
+from rftkit.grader_service.pb import grader_pb2 as pb
+from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
+from rftkit.grader_service.runtime import (
+    Admission,
+    Expired,
+    LoadedGraders,
+    QueueFull,
+    ShuttingDown,
+    Stopped,
+    grade_in_chunks,
+    pool_sizes,
+)
+from rftkit.grader_service.store import GraderNotFound, GraderRecord, GraderStore, content_version
+from rftkit.plugins.base import GraderResult, Sample
+from rftkit.plugins.registry import GraderSpecError, grader_types, parse_spec
+from rftkit.sandbox.api import SandboxUnavailable
+
+log = logging.getLogger("rftkit.grader_service")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GraderService"].full_name
+MB = 1024 * 1024
+
+
+class InvalidRequest(ValueError):
+    """A request that is wrong as a whole."""
+
+
+class ServiceConfig(BaseModel):
+    """Everything `rft serve` takes; checked before anything binds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(50051, ge=0, le=65535)
+    data_dir: Path = Path("rft-data")
+    sandbox: str = "auto"
+    tokens_file: Path | None = None
+    insecure_local: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    metrics_port: int | None = Field(None, ge=0, le=65535)
+    max_queue: int = Field(64, ge=0)
+    concurrency: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
+    max_message_mb: float = Field(64.0, gt=0)
+    shutdown_grace_s: float = Field(30.0, ge=0)
+    loaded_graders: int = Field(64, ge=1)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceConfig:
+        if self.insecure_local and not is_loopback(self.host):
+            raise ValueError(
+                f"--insecure-local serves without tokens and is only allowed on loopback; host {self.host!r} "
+                "is not (use --host 127.0.0.1, or give --tokens)"
+            )
+        if self.tokens_file is None and not self.insecure_local:
+            raise ValueError(
+                "give --tokens FILE (bearer tokens -> tenants), or --insecure-local for development"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both --tls-cert and --tls-key, or neither")
+        return self
+
+    @property
+    def max_message_bytes(self) -> int:
+        return int(self.max_message_mb * MB)
+
+
+def spec_from_source(source: pb.GraderSource) -> dict[str, Any]:
+    """The spec dict of an uploaded grader, validated against its type (GraderSpecError if not valid)."""
+    kind = source.WhichOneof("kind")
+    if kind == "spec_json":
+        try:
+            spec = json.loads(source.spec_json)
+        except json.JSONDecodeError as exc:
+            raise GraderSpecError(f"spec_json is not valid JSON: {exc}") from exc
+    elif kind == "python_source":
+        spec = {"type": "python", "name": source.name or "grader", "source": source.python_source}
+    else:
+        raise GraderSpecError("the grader source is empty: set spec_json or python_source")
+    parse_spec(spec)
+    return spec
+
+
+def _grader_message(record: GraderRecord, version: str | None = None, spec_json: str = "") -> pb.Grader:
+    return pb.Grader(
+        id=record.id,
+        version=version or record.current,
+        name=record.name,
+        type=record.type,
+        spec_json=spec_json,
+        created_unix_ms=record.created_unix_ms,
+        versions=[
+            pb.GraderVersion(version=v.version, created_unix_ms=v.created_unix_ms) for v in record.versions
+        ],
+    )
+
+
+_STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (GraderNotFound, grpc.StatusCode.NOT_FOUND),
+    (GraderSpecError, grpc.StatusCode.INVALID_ARGUMENT),
+    (codec.BatchFormatError, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (Expired, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+    (SandboxUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
+]
+_STOPPED_STATUS = {
+    "deadline": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "cancelled": grpc.StatusCode.CANCELLED,
+    "shutdown": grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status a failed request gets, and its message."""
+    if isinstance(exc, Stopped):
+        message = f"grading stopped: {exc}"
+        if exc.reason == "shutdown":
+            message += "; the server is shutting down, retry (on another replica)"
+        return _STOPPED_STATUS[exc.reason], message
+    for kind, code in _STATUS_OF:
+        if isinstance(exc, kind):
+            return code, str(exc)
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+
+
+class GraderServicer(pb_grpc.GraderServiceServicer):
+    """rft.grader.v1.GraderService over a store, the loaded graders and the grading queue."""
+
+    def __init__(self, config: ServiceConfig, store: GraderStore, metrics: ServiceMetrics) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        tokens = load_tokens(config.tokens_file) if config.tokens_file else None
+        self.auth = Authenticator(tokens, allow_anonymous=config.insecure_local)
+        self.graders = LoadedGraders(config.sandbox, config.loaded_graders, metrics.graders_loaded.set)
+        self.admission = Admission(config.concurrency, config.max_queue, self._queue_changed)
+        metrics.watch_pools(lambda: pool_sizes(self.graders.graders()))
+        self._drain_deadline: float | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _queue_changed(self, waiting: int, running: int) -> None:
+        self.metrics.queue_depth.set(waiting)
+        self.metrics.in_flight.set(running)
+
+    def begin_drain(self, grace_s: float) -> None:
+        """Refuse new grading work; in-flight batches may run for `grace_s` more, then fail UNAVAILABLE."""
+        self._drain_deadline = time.monotonic() + grace_s
+        self.admission.close()
+
+    def _stop_reason(self, context: grpc.ServicerContext) -> Callable[[], str | None]:
+        def reason() -> str | None:
+            if not context.is_active():
+                remaining = context.time_remaining()
+                return "deadline" if remaining is not None and remaining <= 0 else "cancelled"
+            if self._drain_deadline is not None and time.monotonic() >= self._drain_deadline:
+                return "shutdown"
+            return None
+
+        return reason
+
+    def _call(self, method: str, context: grpc.ServicerContext, body: Callable[[str], Any]) -> Any:
+        """Authenticate, run `body(tenant)`, and turn known errors into statuses; counts metrics."""
+        start = time.perf_counter()
+        code = grpc.StatusCode.OK
+        try:
+            tenant = self.auth.tenant(context.invocation_metadata())
+            return body(tenant)
+        except Exception as exc:
+            code, message = status_for(exc)
+            if code == grpc.StatusCode.INTERNAL:
+                log.exception("%s failed", method)
+            if isinstance(exc, Stopped):
+                self.metrics.abandoned.labels(exc.reason).inc()
+        finally:
+            self.metrics.requests.labels(method, code.name).inc()
+            self.metrics.latency.labels(method).observe(time.perf_counter() - start)
+        context.abort(code, message)
+
+    def _resolve(self, tenant: str, ref: pb.GraderRef) -> tuple[str, str, dict[str, Any]]:
+        which = ref.WhichOneof("ref")
+        if which == "grader_id":
+            record, version = self.store.get(tenant, ref.grader_id, ref.version or None)
+            return record.id, version, self.store.spec(tenant, version)
+        if which == "inline":
+            spec = spec_from_source(ref.inline)
+            return "inline", content_version(spec), spec
+        raise InvalidRequest("say which grader: set grader.grader_id, or grader.inline with a spec or source")
+
+    def _grade(
+        self,
+        tenant: str,
+        ref: tuple[str, str, dict[str, Any]],
+        samples: list[Sample],
+        items: list[dict[str, Any]],
+        context: grpc.ServicerContext,
+        method: str,
+    ) -> list[GraderResult]:
+        grader_id, version, spec = ref
+        self.metrics.batch_samples.labels(method).observe(len(samples))
+        pairs = list(zip(samples, items, strict=True))
+        with (
+            self.admission.slot(context.time_remaining()),
+            self.graders.use(tenant, grader_id, version, spec) as grader,
+        ):
+            type_name = grader.type_name
+
+            def count(results: list[GraderResult], elapsed: float) -> None:
+                errors: dict[str, int] = {}
+                failed = 0
+                for result in results:
+                    flags = codec.error_flags(result)
+                    failed += bool(flags)
+                    for flag in flags:
+                        errors[flag] = errors.get(flag, 0) + 1
+                self.metrics.count_grades(type_name, errors, len(results) - failed)
+                self.metrics.sample_seconds.labels(type_name).observe(elapsed / max(1, len(results)))
+
+            return grade_in_chunks(grader, pairs, self._stop_reason(context), count)
+
+    def _grade_json(self, tenant, ref, samples_json: bytes, items_json: bytes, context, method: str):
+        samples = codec.decode_samples(samples_json)
+        return self._grade(
+            tenant, ref, samples, codec.decode_items(items_json, len(samples)), context, method
+        )
+
+    def _batch_response(self, results: list[GraderResult], grader_id: str, version: str, request_id: str):
+        rewards, errors = [], []
+        for index, result in enumerate(results):
+            rewards.append(result.reward)
+            if codec.error_flags(result):
+                errors.append(index)
+        return pb.GradeBatchResponse(
+            results_json=codec.encode_results(results),
+            rewards=rewards,
+            error_indices=errors,
+            request_id=request_id,
+            grader_id=grader_id,
+            version=version,
+        )
+
+    # -- RPCs -------------------------------------------------------------------------------
+
+    def CreateGrader(self, request: pb.CreateGraderRequest, context: grpc.ServicerContext) -> pb.Grader:
+        def body(tenant: str) -> pb.Grader:
+            spec = spec_from_source(request.source)
+            record, version, is_new = self.store.create(tenant, spec, request.grader_id or None)
+            log.info(
+                "tenant %s: grader %s version %s (%s)",
+                tenant,
+                record.id,
+                version,
+                "new" if is_new else "known",
+            )
+            return _grader_message(record, version)
+
+        return self._call("CreateGrader", context, body)
+
+    def ValidateGrader(self, request: pb.ValidateGraderRequest, context: grpc.ServicerContext):
+        def body(tenant: str) -> pb.ValidateGraderResponse:
+            try:
+                spec = spec_from_source(request.source)
+            except GraderSpecError as exc:
+                return pb.ValidateGraderResponse(valid=False, errors=[str(exc)])
+            version = content_version(spec)
+            response = pb.ValidateGraderResponse(
+                valid=True, type=spec["type"], name=str(spec.get("name", "grader")), version=version
+            )
+            if request.samples_json:
+                ref = ("validate", version, spec)
+                results = self._grade_json(
+                    tenant, ref, request.samples_json, request.items_json, context, "ValidateGrader"
+                )
+                response.results_json = codec.encode_results(results)
+            return response
+
+        return self._call("ValidateGrader", context, body)
+
+    def GetGrader(self, request: pb.GetGraderRequest, context: grpc.ServicerContext) -> pb.Grader:
+        def body(tenant: str) -> pb.Grader:
+            record, version = self.store.get(tenant, request.grader_id, request.version or None)
+            spec = self.store.spec(tenant, version)
+            return _grader_message(record, version, json.dumps(spec, sort_keys=True))
+
+        return self._call("GetGrader", context, body)
+
+    def ListGraders(self, request: pb.ListGradersRequest, context: grpc.ServicerContext):
+        def body(tenant: str) -> pb.ListGradersResponse:
+            return pb.ListGradersResponse(graders=[_grader_message(r) for r in self.store.list(tenant)])
+
+        return self._call("ListGraders", context, body)
+
+    def DeleteGrader(self, request: pb.DeleteGraderRequest, context: grpc.ServicerContext):
+        def body(tenant: str) -> pb.DeleteGraderResponse:
+            versions = self.store.delete(tenant, request.grader_id)
+            self.graders.drop(tenant, versions)
+            log.info("tenant %s: deleted grader %s", tenant, request.grader_id)
+            return pb.DeleteGraderResponse(deleted=True)
+
+        return self._call("DeleteGrader", context, body)
+
+    def RunGrader(self, request: pb.RunGraderRequest, context: grpc.ServicerContext) -> pb.RunGraderResponse:
+        def body(tenant: str) -> pb.RunGraderResponse:
+            ref = self._resolve(tenant, request.grader)
+            sample = codec.decode_sample(request.sample_json or b'""')
+            item = codec.decode_item(request.item_json)
+            [result] = self._grade(tenant, ref, [sample], [item], context, "RunGrader")
+            return pb.RunGraderResponse(
+                result_json=codec.encode_result(result),
+                reward=result.reward,
+                grader_id=ref[0],
+                version=ref[1],
+            )
+
+        return self._call("RunGrader", context, body)
+
+    def GradeBatch(
+        self, request: pb.GradeBatchRequest, context: grpc.ServicerContext
+    ) -> pb.GradeBatchResponse:
+        def body(tenant: str) -> pb.GradeBatchResponse:
+            ref = self._resolve(tenant, request.grader)
+            results = self._grade_json(
+                tenant, ref, request.samples_json, request.items_json, context, "GradeBatch"
+            )
+            return self._batch_response(results, ref[0], ref[1], request.request_id)
+
+        return self._call("GradeBatch", context, body)
+
+    def GradeStream(
+        self, request_iterator: Iterator[pb.GradeBatchRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.GradeBatchResponse]:
+        try:
+            tenant = self.auth.tenant(context.invocation_metadata())
+        except Unauthenticated as exc:
+            self.metrics.requests.labels("GradeStream", "UNAUTHENTICATED").inc()
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        for request in request_iterator:
+            start = time.perf_counter()
+            try:
+                ref = self._resolve(tenant, request.grader)
+                results = self._grade_json(
+                    tenant, ref, request.samples_json, request.items_json, context, "GradeStream"
+                )
+                response = self._batch_response(results, ref[0], ref[1], request.request_id)
+                code = grpc.StatusCode.OK
+            except Exception as exc:
+                code, message = status_for(exc)
+                if code == grpc.StatusCode.INTERNAL:
+                    log.exception("GradeStream request %s failed", request.request_id)
+                response = pb.GradeBatchResponse(
+                    request_id=request.request_id, error_code=code.value[0], error_message=message
+                )
+            self.metrics.requests.labels("GradeStream", code.name).inc()
+            self.metrics.latency.labels("GradeStream").observe(time.perf_counter() - start)
+            yield response
+            if (
+                code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
+                and not context.is_active()
+            ):
+                return
+
+    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.ServerInfo:
+        def body(tenant: str) -> pb.ServerInfo:
+            from importlib.metadata import version
+
+            return pb.ServerInfo(
+                server_version=version("rftkit"),
+                max_receive_message_bytes=self.config.max_message_bytes,
+                max_send_message_bytes=-1,
+                sandbox=self.config.sandbox,
+                grader_types=sorted(grader_types()),
+                tenant=tenant,
+            )
+
+        return self._call("GetServerInfo", context, body)
+
+
+class GraderServer:
+    """The service on a port, with health, reflection and (optionally) a metrics endpoint."""
+
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+        self.metrics = ServiceMetrics()
+        self.store = GraderStore(config.data_dir)
+        try:
+            self.servicer = GraderServicer(config, self.store, self.metrics)
+        except BaseException:
+            self.store.close()
+            raise
+        self.health = health.HealthServicer()
+        threads = config.concurrency + config.max_queue + 8
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rft-grpc"),
+            maximum_concurrent_rpcs=threads,
+            options=[
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        pb_grpc.add_GraderServiceServicer_to_server(self.servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        names = (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(names, self._server)
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._stopped = threading.Event()
+
+    @property
+    def address(self) -> str:
+        host = self.config.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    def start(self) -> int:
+        """Bind and start serving; returns the bound port (config.port 0 picks a free one)."""
+        target = (
+            f"[{self.config.host}]:{self.config.port}"
+            if ":" in self.config.host
+            else (f"{self.config.host}:{self.config.port}")
+        )
+        if self.config.tls_cert:
+            credentials = grpc.ssl_server_credentials(
+                [(self.config.tls_key.read_bytes(), self.config.tls_cert.read_bytes())]
+            )
+            self.port = self._server.add_secure_port(target, credentials)
+        else:
+            self.port = self._server.add_insecure_port(target)
+        if not self.port:
+            raise OSError(f"cannot listen on {target}")
+        self._server.start()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        if self.config.metrics_port is not None:
+            self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
+        return self.port
+
+    def stop(self, grace_s: float | None = None) -> None:
+        """Stop taking RPCs, let in-flight grading run up to the grace period, then fail it UNAVAILABLE."""
+        if self._stopped.is_set():
+            return
+        grace = self.config.shutdown_grace_s if grace_s is None else grace_s
+        self.health.enter_graceful_shutdown()
+        self.servicer.begin_drain(grace)
+        # gRPC cancels what is left after its grace; ours ends first so each batch gets a real status.
+        self._server.stop(grace + 2.0).wait()
+        self.servicer.graders.close_all()
+        self.metrics.close()
+        self.store.close()
+        self._stopped.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
