@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import grpc
+from rftkit.grader_service.client import GraderServiceError
+from rftkit.grader_service.embedded import ServiceStartError
 from rftkit.plugins.registry import GraderSpecError
 from rftkit.trainer.eval.data import DatasetError
 from rftkit.trainer.eval.metrics import RANKED_METRICS
@@ -26,7 +29,9 @@ def summary_table(summary: dict[str, Any]) -> Table:
     """The per-model metrics as a rich table."""
     models = summary["models"]
     ranked = any("top1" in m for m in models.values())
-    table = Table(title=f"{summary['n_items']} items x {summary['samples_per_item']} sample(s)")
+    table = Table(
+        title=f"{summary['n_items']} items x {summary['samples_per_item']} sample(s), 95% CI in brackets"
+    )
     columns = ["model", "n", "mean_reward", "pass_rate", *(RANKED_METRICS if ranked else ()), "errors"]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -34,7 +39,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         cells = [name, str(m["n"])]
         for metric in columns[2:-1]:
             lo, hi = m[f"{metric}_ci"]
-            cells.append(f"{m[metric]:.3f} [{lo:.3f}, {hi:.3f}]")
+            cells.append(f"{m[metric]:.3f} [dim]({lo:.2f}-{hi:.2f})[/dim]")
         cells.append(str(m.get("samples_with_errors", 0)))
         table.add_row(*cells)
     return table
@@ -164,6 +169,14 @@ def eval_command(
         summary = run_eval(run)
     except (DatasetError, GraderFileError, GraderSpecError, ModelArgError) as exc:
         raise BadInput(str(exc)) from exc
+    except GraderServiceError as exc:
+        if exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+            raise BadInput(f"the grader service refused the grader: {exc}") from exc
+        raise click.ClickException(f"grader service: {exc}") from exc
+    except ServiceStartError as exc:
+        raise click.ClickException(f"could not start a local grader service: {exc}") from exc
     console = Console()
+    if not console.is_terminal:
+        console.width = 140  # a log file is not a narrow terminal
     console.print(summary_table(summary))
     console.print(f"results: {output_dir / RESULTS_FILE}\nsummary: {output_dir / SUMMARY_FILE}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,7 +32,9 @@ class ServiceGrading:
     where: str
 
     def grade(self, samples: Sequence[Sample], items: Sequence[Mapping[str, Any]]) -> list[GraderResult]:
-        results = self.client.grade_batch(self.grader_id, list(samples), [dict(i) for i in items])
+        results = self.client.grade_batch(
+            self.grader_id, list(samples), [dict(i) for i in items], version=self.version
+        )
         if len(results) != len(samples):
             raise RuntimeError(f"grader service returned {len(results)} results for {len(samples)} samples")
         return results
@@ -101,8 +102,7 @@ def open_grading(
             grader.close()
         return
     with (
-        tempfile.TemporaryDirectory(prefix="rft-eval-graders-") as data_dir,
-        start_local_service(data_dir=data_dir, sandbox=sandbox) as service,
+        start_local_service(sandbox=sandbox) as service,
         _service_client(service.address, service.token) as client,
     ):
         yield _upload(client, spec, f"embedded grader service at {service.address}")
