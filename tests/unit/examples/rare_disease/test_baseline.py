@@ -1,0 +1,120 @@
+"""The hpo-baseline ranker on hand-made cases, with the real HPO from hpo3."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rftkit.plugins.models.base import model_plugins
+from rftkit.plugins.models.hpo_baseline import HpoBaseline, HpoBaselinePresentOnly
+from rftkit.plugins.models.hpo_case import Case, Phenotype, render_messages
+
+
+def _item(present: list[tuple[str, str]], excluded: list[tuple[str, str]] = ()) -> dict:
+    case = Case.model_validate(
+        {
+            "id": "hand-made",
+            "sex": "MALE",
+            "age": "P10Y",
+            "present": [{"id": i, "label": label} for i, label in present],
+            "excluded": [{"id": i, "label": label} for i, label in excluded],
+            "gene": "UNUSED",
+        }
+    )
+    return {"messages": render_messages(case), "gene": "REFERENCE-NOT-READ"}
+
+
+HOLT_ORAM = [
+    ("HP:0001631", "Atrial septal defect"),
+    ("HP:0002984", "Hypoplasia of the radius"),
+    ("HP:0001191", "Abnormal carpal morphology"),
+    ("HP:0031546", "Cardiac conduction abnormality"),
+]
+NF1 = [
+    ("HP:0007565", "Multiple cafe-au-lait spots"),
+    ("HP:0001067", "Neurofibroma"),
+    ("HP:0009737", "Lisch nodules"),
+    ("HP:0000997", "Axillary freckling"),
+]
+MARFAN = [
+    ("HP:0001166", "Arachnodactyly"),
+    ("HP:0001083", "Ectopia lentis"),
+    ("HP:0002647", "Aortic dissection"),
+    ("HP:0000545", "Myopia"),
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> HpoBaseline:
+    return HpoBaseline(excluded_weight=1.0, top_k=50)
+
+
+@pytest.mark.parametrize(("present", "gene"), [(HOLT_ORAM, "TBX5"), (NF1, "NF1"), (MARFAN, "FBN1")])
+def test_clear_cut_cases_rank_their_gene_first(model: HpoBaseline, present: list, gene: str) -> None:
+    answer = model.answer(_item(present))
+    assert answer["genes"][0] == gene
+    assert len(answer["genes"]) == 50 and len(set(answer["genes"])) == 50
+
+
+def test_outputs_are_json_in_the_response_format(model: HpoBaseline) -> None:
+    outputs = model.generate([_item(NF1), _item(MARFAN)], n=3)
+    assert [len(o) for o in outputs] == [3, 3]
+    answer = json.loads(outputs[1][0])
+    assert set(answer) == {"reasoning", "genes"} and isinstance(answer["reasoning"], str)
+    assert answer["genes"][0] == "FBN1"
+
+
+def test_unknown_terms_are_skipped_not_fatal(model: HpoBaseline) -> None:
+    answer = model.answer(_item([*NF1, ("HP:9999999", "A term from a newer HPO")]))
+    assert answer["genes"][0] == "NF1"
+    assert "HP:9999999" in answer["reasoning"]
+    nothing = model.answer(_item([("HP:9999999", "Not a term at all")]))
+    assert nothing["genes"] == []
+
+
+def test_labels_without_ids_are_looked_up(model: HpoBaseline) -> None:
+    text = "Present phenotypes:\n- Arachnodactyly\n- Ectopia lentis\n- Aortic dissection\n- Myopia\n"
+    answer = model.answer({"messages": [{"role": "user", "content": text}]})
+    assert answer["genes"][0] == "FBN1"
+
+
+def test_excluded_terms_count_against_a_gene_when_weighted() -> None:
+    # Holt-Oram without the radius: TBX5 leads; excluding two TBX5 features pushes it down.
+    present = [HOLT_ORAM[0], HOLT_ORAM[3], ("HP:0001199", "Triphalangeal thumb")]
+    excluded = [("HP:0009777", "Absent thumb"), ("HP:0001629", "Ventricular septal defect")]
+    weighted, ignoring = HpoBaseline(excluded_weight=2.0), HpoBaselinePresentOnly()
+    assert ignoring.excluded_weight == 0.0
+    plain = weighted.answer(_item(present))["genes"]
+    assert plain[0] == "TBX5"
+    penalised = weighted.answer(_item(present, excluded))["genes"]
+    assert "TBX5" not in penalised[:5]
+    assert ignoring.answer(_item(present, excluded))["genes"] == plain
+
+
+def test_excluded_penalty_lowers_the_score_by_the_weight() -> None:
+    model = HpoBaseline(excluded_weight=0.5)
+    index = model.index
+    present = index.resolve([Phenotype(id=i) for i, _ in NF1]).terms
+    nf1, fbn1 = index.gene_names.index("NF1"), index.gene_names.index("FBN1")
+    base = index.scores(present, [], 0.5)
+    lowered = index.scores(present, [present[0]], 0.5)  # cafe-au-lait spots: NF1 has it, FBN1 not
+    assert lowered[nf1] == pytest.approx(base[nf1] - 0.5)
+    assert lowered[fbn1] == pytest.approx(base[fbn1])
+
+
+def test_the_plugins_are_registered() -> None:
+    plugins = model_plugins()
+    assert plugins["hpo-baseline"] is HpoBaseline
+    assert plugins["hpo-baseline-present-only"] is HpoBaselinePresentOnly
+
+
+def test_bad_top_k_and_missing_messages_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="top_k"):
+        HpoBaseline(top_k=0)
+    monkeypatch.setenv("RFTKIT_HPO_TOP_K", "many")
+    with pytest.raises(ValueError, match="RFTKIT_HPO_TOP_K"):
+        HpoBaseline()
+    monkeypatch.setenv("RFTKIT_HPO_TOP_K", "5")
+    assert len(HpoBaseline().answer(_item(NF1))["genes"]) == 5
+    with pytest.raises(ValueError, match="messages"):
+        HpoBaseline().answer({"gene": "NF1"})
