@@ -230,8 +230,8 @@ def _pool_workers(pool: Any) -> int | None:
 def pool_sizes(graders: Iterable[Grader]) -> Iterator[tuple[str, str, int]]:
     """(grader type, backend, workers) for each loaded grader that holds a sandbox pool."""
     for grader in graders:
-        pool = getattr(grader, "pool", None) or getattr(grader, "_pool", None)
-        if pool is None:
+        pool = getattr(grader, "_pool", None) or getattr(grader, "pool", None)
+        if pool is None or callable(pool):  # not started yet (or only a factory method)
             continue
         workers = _pool_workers(pool)
         if workers is not None:
