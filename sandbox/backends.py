@@ -90,7 +90,7 @@ def backend_problem(name: str) -> str | None:
     """Why a backend cannot run here (None when it can). Cached per process."""
     try:
         factory = _factory(name)
-    except ImportError as exc:
+    except (ImportError, AttributeError) as exc:
         return f"its module is missing ({exc})"
     return factory.problem()
 

@@ -13,15 +13,16 @@ from rftkit.sandbox.testing import backend_params, require_backend
 pytestmark = pytest.mark.timeout(180)
 
 GRADER = """
-import os, math
+import os, math, random
 COUNT = 0
+TOKEN = random.random()  # tells workers apart (pids do not: each sandbox has its own pid namespace)
 
 def grade(sample, item):
     global COUNT
     COUNT += 1
     kind = item.get("kind")
-    if kind == "pid":
-        return os.getpid()
+    if kind == "token":
+        return TOKEN
     if kind == "count":
         return COUNT
     if kind == "nan":
@@ -66,8 +67,8 @@ def test_batch_is_graded_in_order_and_split_across_workers(backend: str) -> None
         outcomes = pool.grade(pairs)
         assert [o.value for o in outcomes] == [0.0 if i % 3 == 0 else 1.0 for i in range(40)]
         assert all(o.error is None for o in outcomes)
-        pids = {o.value for o in pool.grade([_pair("pid") for _ in range(8)])}
-        assert len(pids) == 2  # two workers, each took half
+        tokens = [o.value for o in pool.grade([_pair("token") for _ in range(8)])]
+        assert len(set(tokens)) == 2 and tokens[0] == tokens[3] != tokens[4]  # two workers, half each
     finally:
         pool.close()
 

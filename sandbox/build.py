@@ -1,0 +1,195 @@
+"""Builds the sandboxes' parts, idempotently: the grader venv and the Docker image.
+
+The venv (system python3 + grader packages) serves the namespace backend directly, and its
+site-packages go into the image, so the Docker build needs no network. The image's base is
+python:3.11-slim when it is present or can be pulled, else an offline Debian bookworm rootfs
+(debootstrap, then `docker import`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from rftkit.sandbox import paths
+
+Progress = Callable[[str], None]
+ONLINE_BASE = "python:3.11-slim"
+PULL_TIMEOUT_S = 60
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message says which and why."""
+
+
+def _run(argv: list[str], progress: Progress, *, what: str) -> None:
+    progress(f"$ {' '.join(argv[:6])}{' ...' if len(argv) > 6 else ''}")
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    tail: list[str] = []
+    for line in proc.stdout:
+        line = line.rstrip()
+        if line and not line.startswith("WARNING: Location"):
+            tail = [*tail[-30:], line]
+            progress(f"  {line}")
+    if proc.wait() != 0:
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n" + "\n".join(tail[-15:]))
+
+
+def build_venv(progress: Progress, *, force: bool = False) -> bool:
+    """Create the grader venv; returns False when it was already up to date."""
+    if paths.venv_ready() and not force:
+        progress(f"venv {paths.venv_dir()} is up to date")
+        return False
+    if not Path(paths.SYSTEM_PYTHON).exists():
+        raise BuildError(f"{paths.SYSTEM_PYTHON} is missing (apt-get install python3 python3-venv)")
+    venv = paths.venv_dir()
+    shutil.rmtree(venv, ignore_errors=True)
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    for parent in (venv.parent, *venv.parent.parents):  # workers run as other uids: let them in
+        if parent == Path.home() or str(parent) == "/":
+            break
+        parent.chmod(parent.stat().st_mode | 0o755)
+    progress(f"building the grader venv in {venv}")
+    _run([paths.SYSTEM_PYTHON, "-m", "venv", str(venv)], progress, what="creating the venv")
+    pip = [str(venv / "bin" / "python3"), "-m", "pip", "install", "--no-input", "--progress-bar", "off"]
+    _run([*pip, *paths.GRADER_PACKAGES], progress, what="installing the grader packages")
+    subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
+    paths.venv_stamp().write_text(paths.packages_fingerprint())
+    progress("venv ready")
+    return True
+
+
+def site_packages() -> Path:
+    found = sorted(paths.venv_dir().glob("lib/python3*/site-packages"))
+    if not found:
+        raise BuildError(f"no site-packages in {paths.venv_dir()}")
+    return found[0]
+
+
+def _docker():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=600)
+        client.ping()
+    except Exception as exc:
+        raise BuildError(f"the Docker engine is not reachable ({exc}); start dockerd") from exc
+    return client
+
+
+def image_ready(client=None) -> bool:
+    """Whether the image for the current fingerprint exists."""
+    import docker
+
+    try:
+        client = client or docker.from_env(timeout=10)
+        client.images.get(paths.image_tag())
+        return True
+    except Exception:
+        return False
+
+
+def _pull_with_timeout(client, name: str, progress: Progress) -> bool:
+    result: dict[str, bool] = {}
+
+    def pull() -> None:
+        try:
+            client.images.pull(name)
+            result["ok"] = True
+        except Exception as exc:
+            progress(f"cannot pull {name}: {str(exc)[:200]}")
+
+    thread = threading.Thread(target=pull, daemon=True)
+    thread.start()
+    thread.join(PULL_TIMEOUT_S)
+    return bool(result.get("ok"))
+
+
+def offline_base(client, progress: Progress) -> str:
+    """A Debian bookworm base with python3 made by debootstrap and `docker import`."""
+    try:
+        client.images.get(paths.BASE_IMAGE_OFFLINE)
+        progress(f"offline base {paths.BASE_IMAGE_OFFLINE} is present")
+        return paths.BASE_IMAGE_OFFLINE
+    except Exception:
+        pass
+    if shutil.which("debootstrap") is None:
+        raise BuildError("no base image: cannot pull python:3.11-slim and debootstrap is not installed")
+    with tempfile.TemporaryDirectory(prefix="rftkit-rootfs-", dir=paths.state_dir()) as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        argv = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(rootfs)]
+        _run(argv, progress, what="debootstrap")
+        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        tarball = Path(tmp) / "rootfs.tar"
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
+        progress(f"importing the rootfs as {paths.BASE_IMAGE_OFFLINE}")
+        repo, tag = paths.BASE_IMAGE_OFFLINE.split(":")
+        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag)
+    return paths.BASE_IMAGE_OFFLINE
+
+
+def choose_base(client, progress: Progress, base: str) -> str:
+    if base == "offline":
+        return offline_base(client, progress)
+    if base != "auto":
+        return base
+    try:
+        client.images.get(ONLINE_BASE)
+        return ONLINE_BASE
+    except Exception:
+        pass
+    progress(f"trying to pull {ONLINE_BASE} (up to {PULL_TIMEOUT_S} s)")
+    if _pull_with_timeout(client, ONLINE_BASE, progress):
+        return ONLINE_BASE
+    return offline_base(client, progress)
+
+
+def build_image(progress: Progress, *, base: str = "auto", force: bool = False) -> bool:
+    """Build the sandbox image; returns False when it was already up to date."""
+    client = _docker()
+    tag = paths.image_tag()
+    if image_ready(client) and not force:
+        progress(f"image {tag} is up to date")
+        return False
+    if not paths.venv_ready():
+        raise BuildError("build the venv first (its packages go into the image)")
+    base_image = choose_base(client, progress, base)
+    progress(f"building {tag} on {base_image}")
+    with tempfile.TemporaryDirectory(prefix="rftkit-image-", dir=paths.state_dir()) as ctx:
+        shutil.copy(paths.dockerfile(), Path(ctx) / "Dockerfile")
+        ignore = shutil.ignore_patterns(
+            "__pycache__", "pip", "pip-*", "setuptools", "setuptools-*", "_distutils_hack"
+        )
+        shutil.copytree(
+            site_packages(), Path(ctx) / "site-packages", ignore=ignore, copy_function=_link_or_copy
+        )
+        stream = client.api.build(
+            path=ctx,
+            tag=tag,
+            buildargs={"BASE": base_image},
+            rm=True,
+            forcerm=True,
+            decode=True,
+            labels={"rftkit.sandbox.fingerprint": paths.fingerprint()},
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise BuildError(f"docker build failed: {chunk['error']}")
+            line = str(chunk.get("stream", "")).rstrip()
+            if line:
+                progress(f"  {line}")
+    client.images.get(tag).tag(paths.IMAGE_REPO, "latest")
+    progress(f"image {tag} ready")
+    return True
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        Path(dst).hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)

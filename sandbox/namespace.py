@@ -1,0 +1,181 @@
+"""The `namespace` backend: each worker is a bubblewrap sandbox.
+
+New user, pid, net, ipc, uts, cgroup and mount namespaces; read-only binds of /usr (and the
+/lib* links) plus the dedicated grader venv; a size-capped tmpfs as /tmp scratch; no host
+environment; no nested user namespaces. As root, each worker also runs as its own unprivileged
+host uid (so RLIMIT_NPROC counts only its processes) inside its own cgroup (memory, pids, CPU).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+from rftkit.sandbox import paths
+from rftkit.sandbox.api import SandboxLimits
+from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits
+from rftkit.sandbox.cgroups import WorkerCgroup, cgroups_usable
+from rftkit.sandbox.channel import Channel, ProcessChannel, describe_returncode
+
+UID_BASE = 610_000
+UID_SPAN = 64_000
+_uids_in_use: set[int] = set()
+_uid_lock = threading.Lock()
+_counter = itertools.count()
+# Join the worker's cgroups, then become bubblewrap. Runs as the worker's uid.
+_JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+
+
+def _allocate_uid() -> int:
+    start = UID_BASE + (os.getpid() % 1000) * 64
+    with _uid_lock:
+        for offset in range(UID_SPAN):
+            uid = UID_BASE + (start - UID_BASE + offset) % UID_SPAN
+            if uid not in _uids_in_use:
+                _uids_in_use.add(uid)
+                return uid
+    raise RuntimeError("no free sandbox uid")
+
+
+def _release_uid(uid: int) -> None:
+    with _uid_lock:
+        _uids_in_use.discard(uid)
+
+
+def _root_links() -> list[str]:
+    """Binds or links for /bin, /lib*, /sbin as the host has them (merged /usr or not)."""
+    args: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def bwrap_argv(limits: SandboxLimits, python_argv: list[str]) -> list[str]:
+    """The bubblewrap command line for one worker."""
+    venv = str(paths.venv_dir())
+    argv = [
+        "bwrap",
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        *_root_links(),
+        "--ro-bind-try",
+        "/etc/ld.so.cache",
+        "/etc/ld.so.cache",
+        "--ro-bind-try",
+        "/etc/localtime",
+        "/etc/localtime",
+        "--ro-bind",
+        venv,
+        venv,
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits.scratch_mb * MIB),
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
+    for key, value in {**SANDBOX_ENV, "HOME": "/tmp", "TMPDIR": "/tmp"}.items():
+        argv += ["--setenv", key, value]
+    return [*argv, "--", *python_argv]
+
+
+class NamespaceChannel(ProcessChannel):
+    """A bubblewrap worker; knows about its cgroup's OOM kills and bwrap's 128+signal exits."""
+
+    cgroup: WorkerCgroup | None = None
+
+    def exit_reason(self) -> str | None:
+        if self.cgroup is not None and self.cgroup.oom_killed():
+            return "killed for using more memory than its limit"
+        try:
+            code = self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
+        return describe_returncode(-(code - 128) if code > 128 else code)
+
+
+class NamespaceBackend:
+    """Workers in bubblewrap sandboxes."""
+
+    name = "namespace"
+    reap_children = True
+
+    @staticmethod
+    def problem() -> str | None:
+        """Why this backend cannot run here, or None."""
+        if shutil.which("bwrap") is None:
+            return "bubblewrap is not installed (apt-get install bubblewrap)"
+        if not paths.venv_ready():
+            return (
+                f"the sandbox virtual environment {paths.venv_dir()} is not built (run `rft sandbox build`)"
+            )
+        probe = bwrap_argv(SandboxLimits(), [str(paths.venv_python()), "-I", "-c", "import numpy"])
+        try:
+            done = subprocess.run(probe, capture_output=True, timeout=60, env={"PATH": SANDBOX_ENV["PATH"]})
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"bubblewrap failed: {exc}"
+        if done.returncode != 0:
+            return f"bubblewrap cannot start a sandbox here: {done.stderr.decode(errors='replace')[-500:]}"
+        return None
+
+    def rlimits(self, limits: SandboxLimits) -> dict[str, int]:
+        found = base_rlimits(limits)
+        if os.geteuid() == 0:
+            found["NPROC"] = limits.pids  # each worker has its own host uid, so this counts only its own
+        return found
+
+    def launch(self, limits: SandboxLimits) -> Channel:
+        uid = _allocate_uid() if os.geteuid() == 0 else None
+        cgroup = None
+        argv = bwrap_argv(limits, [str(paths.venv_python()), "-I", "-c", RUNTIME_SOURCE])
+        if uid is not None and cgroups_usable():
+            cgroup = WorkerCgroup(
+                f"w{uid}-{os.getpid()}-{next(_counter)}",
+                memory_mb=limits.memory_mb + limits.scratch_mb,
+                pids=limits.pids,
+                cpus=limits.cpus,
+                owner=uid,
+            )
+            if cgroup.procs_files:
+                argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]
+
+        def cleanup() -> None:
+            if cgroup is not None:
+                cgroup.remove()
+            if uid is not None:
+                _release_uid(uid)
+
+        try:
+            channel = NamespaceChannel(
+                argv, env={"PATH": SANDBOX_ENV["PATH"]}, cwd="/", user=uid, group=uid, on_close=cleanup
+            )
+        except BaseException:
+            cleanup()
+            raise
+        channel.cgroup = cgroup
+        return channel
