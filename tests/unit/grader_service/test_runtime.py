@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import pytest
+from rftkit.grader_service.runtime import (
+    Admission,
+    Expired,
+    QueueFull,
+    ShuttingDown,
+    Stopped,
+    grade_in_chunks,
+    safe_grade_batch,
+)
+from rftkit.plugins.base import Grader, GraderContext, GraderResult, GraderSpec, ResultMetadata, Sample
+
+
+class FragileSpec(GraderSpec):
+    type: str = "fragile"
+
+
+class FragileGrader(Grader):
+    """Scores 1 for "ok"; its batch call fails whenever a batch holds "boom", its grade() raises on it."""
+
+    type_name: ClassVar[str] = "fragile"
+    spec_model = FragileSpec
+
+    def grade(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
+        if sample.output_text == "boom":
+            raise RuntimeError("boom")
+        reward = 1.0 if sample.output_text == "ok" else 0.0
+        return GraderResult(reward=reward, metadata=ResultMetadata(name=self.name, type=self.type_name))
+
+    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+        if any(s.output_text == "boom" for s, _ in pairs):
+            raise RuntimeError("the whole batch blew up")
+        return super().grade_batch(pairs)
+
+
+def grader() -> FragileGrader:
+    return FragileGrader(FragileSpec(), GraderContext())
+
+
+def test_a_failing_sample_costs_only_its_own_score() -> None:
+    pairs = [(Sample(output_text=t), {}) for t in ["ok", "boom", "no", "ok"]]
+    results = safe_grade_batch(grader(), pairs)
+    assert [r.reward for r in results] == [1.0, 0.0, 0.0, 1.0]
+    assert results[1].metadata.errors.other_error and "boom" in results[1].metadata.errors.details
+    assert not results[0].metadata.errors.any and not results[2].metadata.errors.any
+
+
+def test_chunks_stop_when_asked() -> None:
+    pairs = [(Sample(output_text="ok"), {}) for _ in range(1000)]
+    calls = []
+
+    def stop() -> str | None:
+        calls.append(1)
+        return "deadline" if len(calls) > 1 else None
+
+    with pytest.raises(Stopped) as info:
+        grade_in_chunks(grader(), pairs, stop)
+    assert info.value.reason == "deadline" and 0 < info.value.done < 1000
+    assert [r.reward for r in grade_in_chunks(grader(), pairs, lambda: None)] == [1.0] * 1000
+
+
+def test_admission_bounds_the_queue() -> None:
+    gate = Admission(slots=1, max_queue=1)
+    release = threading.Event()
+    entered = threading.Event()
+
+    def hold() -> None:
+        with gate.slot(None):
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    entered.wait(5)
+    waiter_result: list[str] = []
+
+    def wait_in_queue() -> None:
+        with gate.slot(5):
+            waiter_result.append("ran")
+
+    waiter = threading.Thread(target=wait_in_queue)
+    waiter.start()
+    time.sleep(0.1)
+    with pytest.raises(QueueFull, match="queue is full"), gate.slot(1):
+        pass
+    release.set()
+    holder.join(5)
+    waiter.join(5)
+    assert waiter_result == ["ran"]
+
+
+def test_admission_deadline_and_shutdown() -> None:
+    gate = Admission(slots=1, max_queue=4)
+    with gate.slot(None):
+        with pytest.raises(Expired), gate.slot(0.05):
+            pass
+        gate.close()
+        with pytest.raises(ShuttingDown), gate.slot(1):
+            pass
