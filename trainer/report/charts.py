@@ -1,0 +1,167 @@
+"""Charts as inline SVG strings (no scripts, no fonts or images from anywhere): bars and lines."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html import escape
+
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
+           "#FF9DA6", "#79706E")  # fmt: skip
+AXIS = "#6b7280"
+GRID = "#e5e7eb"
+TEXT = "#374151"
+
+
+def color(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]."""
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / max(1, count)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    start = math.floor(lo / step + 1e-9) * step
+    ticks = []
+    value = start
+    while value <= hi + step * 0.5 and len(ticks) < 50:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if abs(value) >= 1000 or value == int(value) else f"{value:.3g}"
+
+
+def _text(x: float, y: float, body: str, anchor: str = "middle", size: int = 12, extra: str = "") -> str:
+    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}" font-size="{size}" fill="{TEXT}"'
+            f"{extra}>{escape(body)}</text>")  # fmt: skip
+
+
+@dataclass
+class BarSeries:
+    label: str
+    color: str
+    values: list[float | None]
+    intervals: list[tuple[float, float] | None] = field(default_factory=list)
+
+
+def bar_chart(groups: Sequence[str], series: Sequence[BarSeries], width: int = 880, height: int = 340) -> str:
+    """Grouped bars on a 0..1 axis, one group per metric, one bar per series, with 95% CI whiskers."""
+    left, right, top, bottom = 44, 12, 22, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def y(v: float) -> float:
+        return top + plot_h * (1 - max(0.0, min(1.0, v)))
+
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg"'
+             f' font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">']  # fmt: skip
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                     f'stroke="{GRID}" stroke-width="1"/>')  # fmt: skip
+        parts.append(_text(left - 8, y(tick) + 4, f"{tick:.2f}", "end", 11))
+    group_w = plot_w / max(1, len(groups))
+    n = max(1, len(series))
+    bar_w = min(56.0, group_w * 0.78 / n)
+    for g, group in enumerate(groups):
+        x0 = left + g * group_w + (group_w - bar_w * n) / 2
+        for s, ser in enumerate(series):
+            value = ser.values[g] if g < len(ser.values) else None
+            if value is None:
+                continue
+            x = x0 + s * bar_w
+            interval = ser.intervals[g] if g < len(ser.intervals) else None
+            tip = f"{ser.label} · {group}: {value:.3f}"
+            if interval:
+                tip += f" (95% CI {interval[0]:.3f}–{interval[1]:.3f})"
+            parts.append(
+                f'<rect x="{x + 1:.1f}" y="{y(value):.1f}" width="{bar_w - 2:.1f}" '
+                f'height="{max(0.0, y(0) - y(value)):.1f}" rx="2" fill="{ser.color}">'
+                f"<title>{escape(tip)}</title></rect>"
+            )
+            label_y = y(value) - 5
+            if interval:
+                cx, lo, hi = x + bar_w / 2, y(interval[0]), y(interval[1])
+                cap = min(6.0, bar_w / 4)
+                parts.append(
+                    f'<path d="M{cx:.1f},{lo:.1f}V{hi:.1f}M{cx - cap:.1f},{lo:.1f}H{cx + cap:.1f}'
+                    f'M{cx - cap:.1f},{hi:.1f}H{cx + cap:.1f}" '
+                    'stroke="#1f2937" stroke-width="1.2" fill="none"/>'
+                )
+                label_y = min(label_y, hi - 5)
+            if bar_w >= 24:
+                parts.append(_text(x + bar_w / 2, max(11.0, label_y), f"{value:.2f}", size=10))
+        parts.append(_text(left + (g + 0.5) * group_w, height - bottom + 20, group, size=12,
+                           extra=' font-weight="600"'))  # fmt: skip
+    parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}" stroke="{AXIS}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass
+class LineSeries:
+    label: str
+    color: str
+    points: list[tuple[float, float]]
+    dashed: bool = False
+    markers: bool = True
+
+
+def line_chart(
+    series: Sequence[LineSeries], x_label: str, y_label: str, width: int = 880, height: int = 320
+) -> str:
+    """Lines over a shared x axis (steps); the y range fits the data with round ticks."""
+    left, right, top, bottom = 52, 16, 16, 44
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = [x for s in series for x, _ in s.points] or [0.0, 1.0]
+    ys = [v for s in series for _, v in s.points] or [0.0, 1.0]
+    x_ticks = nice_ticks(min(xs), max(xs), 8)
+    y_lo, y_hi = min(ys), max(ys)
+    pad = (y_hi - y_lo) * 0.08 or 0.05
+    y_ticks = nice_ticks(y_lo - pad, y_hi + pad, 5)
+    x_min, x_max = x_ticks[0], x_ticks[-1]
+    y_min, y_max = y_ticks[0], y_ticks[-1]
+
+    def px(x: float) -> float:
+        return left + plot_w * (x - x_min) / ((x_max - x_min) or 1)
+
+    def py(v: float) -> float:
+        return top + plot_h * (1 - (v - y_min) / ((y_max - y_min) or 1))
+
+    parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" xmlns="http://www.w3.org/2000/svg"'
+             f' font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif">']  # fmt: skip
+    for tick in y_ticks:
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{py(tick):.1f}" y2="{py(tick):.1f}" '
+                     f'stroke="{GRID}"/>')  # fmt: skip
+        parts.append(_text(left - 8, py(tick) + 4, _fmt(tick), "end", 11))
+    for tick in x_ticks:
+        parts.append(_text(px(tick), height - bottom + 18, _fmt(tick), size=11))
+    parts.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{AXIS}"/>'
+    )
+    parts.append(_text(left + plot_w / 2, height - 6, x_label, size=12, extra=' font-weight="600"'))
+    mid = top + plot_h / 2
+    rotate = f' font-weight="600" transform="rotate(-90 14 {mid:.1f})"'
+    parts.append(_text(14, mid, y_label, size=12, extra=rotate))
+    for ser in series:
+        if not ser.points:
+            continue
+        path = "M" + "L".join(f"{px(x):.1f},{py(v):.1f}" for x, v in ser.points)
+        dash = ' stroke-dasharray="5 4"' if ser.dashed else ""
+        width_px = 1.6 if ser.dashed else 2.4
+        parts.append(f'<path d="{path}" fill="none" stroke="{ser.color}" stroke-width="{width_px}"{dash}'
+                     f' stroke-linejoin="round"><title>{escape(ser.label)}</title></path>')  # fmt: skip
+        if ser.markers:
+            for x, v in ser.points:
+                tip = escape(f"{ser.label} · step {_fmt(x)}: {v:.4f}")
+                parts.append(
+                    f'<circle cx="{px(x):.1f}" cy="{py(v):.1f}" r="3.2" fill="#fff" stroke="{ser.color}" '
+                    f'stroke-width="2"><title>{tip}</title></circle>'
+                )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,345 @@
+"""Build the report: one HTML document with inline CSS, inline SVG charts and a small inline script.
+
+Everything from run files is untrusted (model outputs above all): every string goes through
+`html.escape`, rows are rendered here, and the script only shows and hides them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+from rftkit.trainer.report.assets import CSP, CSS, JS
+from rftkit.trainer.report.charts import BarSeries, LineSeries, bar_chart, color, line_chart
+from rftkit.trainer.report.runs import EvalRunData, Runs, TrainingRunData
+
+METRIC_LABELS = {
+    "mean_reward": "Mean reward",
+    "pass_rate": "Pass rate",
+    "top1": "Top-1",
+    "top5": "Top-5",
+    "topmax": "Top-max",
+}
+RANKED = ("top1", "top5", "topmax")
+MAX_TEXT = 20_000  # characters of one output shown in the page
+PREVIEW = 110
+
+
+@dataclass
+class ModelEntry:
+    """One model of one eval run, as the report names and colours it."""
+
+    key: str
+    run: EvalRunData
+    name: str
+    summary: dict[str, Any]
+    color: str
+
+
+def model_entries(runs: Runs) -> list[ModelEntry]:
+    several = len(runs.evals) > 1
+    entries = []
+    for run in runs.evals:
+        for name, summary in run.summary["models"].items():
+            key = f"{run.label} / {name}" if several else name
+            entries.append(ModelEntry(key, run, name, summary, color(len(entries))))
+    return entries
+
+
+def metrics_shown(entries: list[ModelEntry]) -> list[str]:
+    ranked = any("top1" in e.summary for e in entries)
+    return [m for m in METRIC_LABELS if m not in RANKED or ranked]
+
+
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _metric_cell(summary: dict[str, Any], metric: str, key: str) -> str:
+    value = summary.get(metric)
+    if value is None:
+        return '<td class="num muted">—</td>'
+    ci = summary.get(f"{metric}_ci")
+    ci_html = f'<span class="ci">{ci[0]:.3f} – {ci[1]:.3f}</span>' if ci else ""
+    return (
+        f'<td class="num metric" data-model="{_e(key)}" data-metric="{metric}" '
+        f'data-value="{float(value):.6f}"><span class="v">{float(value):.3f}</span>{ci_html}</td>'
+    )
+
+
+def _error_chips(errors: dict[str, int]) -> str:
+    return "".join(f'<span class="chip">{_e(kind)} {int(n)}</span>' for kind, n in sorted(errors.items()))
+
+
+def summary_section(entries: list[ModelEntry], metrics: list[str]) -> str:
+    head = "".join(f'<th class="num">{METRIC_LABELS[m]}</th>' for m in metrics)
+    rows = []
+    for e in entries:
+        s = e.summary
+        shape = f"{s.get('n_items', '?')} × {s.get('samples_per_item', 1)}"
+        cells = "".join(_metric_cell(s, m, e.key) for m in metrics)
+        errors = s.get("samples_with_errors", 0)
+        rows.append(
+            f'<tr data-model="{_e(e.key)}"><td><span class="swatch" style="background:{e.color}"></span>'
+            f"<strong>{_e(e.key)}</strong></td>"
+            f'<td class="num" data-model="{_e(e.key)}" data-metric="n" data-value="{int(s.get("n", 0))}">'
+            f'{int(s.get("n", 0))}<span class="ci">{_e(shape)}</span></td>'
+            f'{cells}<td class="num" data-model="{_e(e.key)}" data-metric="samples_with_errors" '
+            f'data-value="{int(errors)}">{int(errors)}'
+            f"<div>{_error_chips(s.get('errors', {}))}</div></td></tr>"
+        )
+    best = _best_of_n_table(entries, metrics)
+    return (
+        '<section class="card" id="summary"><h2>Summary</h2>'
+        f'<table class="summary"><thead><tr><th>Model</th><th class="num">Samples<br><span class="muted">'
+        f'items × per item</span></th>{head}<th class="num">Errors</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>{best}"
+        '<p class="note">Values with their 95% confidence interval below. Rates: Wilson score interval over '
+        "items; mean reward: percentile bootstrap over items. Errors: samples with any error flag, by kind."
+        "</p></section>"
+    )
+
+
+def _best_of_n_table(entries: list[ModelEntry], metrics: list[str]) -> str:
+    with_best = [e for e in entries if "best_of_n" in e.summary]
+    if not with_best:
+        return ""
+    head = "".join(f'<th class="num">{METRIC_LABELS[m]}</th>' for m in metrics)
+    rows = "".join(
+        f'<tr><td><span class="swatch" style="background:{e.color}"></span>{_e(e.key)} '
+        f'<span class="muted">(n = {int(e.summary.get("samples_per_item", 1))})</span></td>'
+        + "".join(_metric_cell(e.summary["best_of_n"], m, f"{e.key}#best") for m in metrics)
+        + "</tr>"
+        for e in with_best
+    )
+    return (
+        '<h2 style="margin-top:18px">Best of n samples per item</h2>'
+        f'<table class="summary best"><thead><tr><th>Model</th>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _legend(entries: list[ModelEntry]) -> str:
+    items = "".join(
+        f'<span><span class="swatch" style="background:{e.color}"></span>{_e(e.key)}</span>' for e in entries
+    )
+    return f'<div class="legend">{items}</div>'
+
+
+def chart_section(entries: list[ModelEntry], metrics: list[str]) -> str:
+    series = [
+        BarSeries(
+            e.key,
+            e.color,
+            [e.summary.get(m) for m in metrics],
+            [tuple(e.summary[f"{m}_ci"]) if e.summary.get(f"{m}_ci") else None for m in metrics],
+        )
+        for e in entries
+    ]
+    svg = bar_chart([METRIC_LABELS[m] for m in metrics], series)
+    return (
+        f'<section class="card" id="chart"><h2>Metrics by model</h2>{_legend(entries)}{svg}'
+        '<p class="note">Whiskers: 95% confidence intervals.</p></section>'
+    )
+
+
+def _points(events: list[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    return [(float(e["step"]), float(e[key])) for e in events if isinstance(e.get(key), int | float)]
+
+
+def training_section(trainings: list[TrainingRunData]) -> str:
+    if not trainings:
+        return ""
+    series, legend, rows = [], [], []
+    for index, run in enumerate(trainings):
+        c = color(index)
+        prefix = f"{run.label} · " if len(trainings) > 1 else ""
+        train, valid = _points(run.events, "train_reward_mean"), _points(run.events, "valid_reward_mean")
+        series.append(LineSeries(f"{prefix}train reward", c, train, dashed=True, markers=False))
+        series.append(LineSeries(f"{prefix}valid reward", c, valid))
+        for style, what in (("dash", "train"), ("solid", "valid")):
+            legend.append(
+                f'<span><span class="{style}" style="border-color:{c}"></span>'
+                f"{_e(prefix)}{what} reward</span>"
+            )
+        best = max(valid, key=lambda p: p[1]) if valid else None
+        rows.append(
+            f"<tr><td>{_e(run.label)}</td><td class='num'>{len(run.events)}</td>"
+            f"<td class='num'>{_fmt(valid[0][1]) if valid else '—'}</td>"
+            f"<td class='num'>{_fmt(best[1]) if best else '—'}"
+            f"{f' <span class=muted>(step {int(best[0])})</span>' if best else ''}</td>"
+            f"<td class='num'>{_fmt(valid[-1][1]) if valid else '—'}</td></tr>"
+        )
+    svg = line_chart(series, "step", "reward")
+    table = (
+        '<table style="margin-top:10px"><thead><tr><th>Run</th><th class="num">Steps</th>'
+        '<th class="num">First valid</th><th class="num">Best valid</th><th class="num">Last valid</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+    return (
+        '<section class="card" id="training"><h2>Training reward</h2>'
+        f'<div class="legend">{"".join(legend)}</div>{svg}{table}</section>'
+    )
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_TEXT:
+        return text
+    return text[:MAX_TEXT] + f"\n… [{len(text) - MAX_TEXT} more characters in results.jsonl]"
+
+
+def _collapsible(text: str | None, css: str = "") -> str:
+    if not text:
+        return '<span class="muted">—</span>'
+    one_line = " ".join(text.split())
+    preview = one_line[:PREVIEW] + ("…" if len(one_line) > PREVIEW else "")
+    return (
+        f'<details class="{css}"><summary><span class="preview">{_e(preview)}</span></summary>'
+        f"<pre>{_e(_clip(text))}</pre></details>"
+    )
+
+
+def _prompt(record: dict[str, Any]) -> str:
+    messages = record.get("input") or []
+    users = [m for m in messages if m.get("role") == "user"] or messages or [{}]
+    last_user = users[-1]
+    full = "\n\n".join(f"[{m.get('role', '?')}]\n{m.get('content', '')}" for m in messages)
+    preview = " ".join(str(last_user.get("content", "")).split())
+    preview = preview[:PREVIEW] + ("…" if len(preview) > PREVIEW else "")
+    return (
+        f'<details><summary><span class="preview">{_e(preview)}</span></summary>'
+        f"<pre>{_e(_clip(full))}</pre></details>"
+    )
+
+
+def _answer(record: dict[str, Any]) -> str:
+    parsed = record.get("output_json")
+    text = (
+        json.dumps(parsed, indent=2, ensure_ascii=False) if parsed is not None else record.get("output", "")
+    )
+    if not text:
+        return '<span class="muted">(empty)</span>'
+    return f'<pre class="answer">{_e(_clip(str(text)))}</pre>'
+
+
+def _sample_row(record: dict[str, Any], key: str, ranked: bool) -> str:
+    passed = bool(record.get("passed"))
+    reward = float(record.get("reward", 0.0))
+    errors = record.get("errors") or []
+    chips = "".join(f'<span class="chip">{_e(flag)}</span>' for flag in errors)
+    if record.get("error_details"):
+        chips += f'<div class="muted">{_e(str(record["error_details"])[:300])}</div>'
+    rank_cell = ""
+    if ranked:
+        rank = record.get("rank")
+        rank_cell = f'<td class="num">{int(rank) if rank else "—"}</td>'
+    badge = '<span class="badge pass">PASS</span>' if passed else '<span class="badge fail">FAIL</span>'
+    return (
+        f'<tr class="sample" data-model="{_e(key)}" data-pass="{1 if passed else 0}" '
+        f'data-item="{int(record.get("item_index", 0))}" data-reward="{reward:.6f}">'
+        f"<td>{_e(key)}</td><td class='num'>{int(record.get('item_index', 0))}</td>"
+        f"<td class='num'>{int(record.get('sample_index', 0))}</td>"
+        f'<td class="text">{_prompt(record)}</td>'
+        f'<td class="text">{_collapsible(record.get("reasoning"))}</td>'
+        f'<td class="text">{_answer(record)}</td><td class="num">{reward:.3f}</td>{rank_cell}'
+        f"<td>{badge}</td><td>{chips}</td></tr>"
+    )
+
+
+def samples_section(entries: list[ModelEntry]) -> str:
+    keys = {(e.run.label, e.name): e.key for e in entries}
+    ranked = any("top1" in e.summary for e in entries)
+    rows = [
+        _sample_row(record, keys.get((run.label, record.get("model")), str(record.get("model"))), ranked)
+        for run in _unique_runs(entries)
+        for record in run.records
+    ]
+    options = "".join(f'<option value="{_e(e.key)}">{_e(e.key)}</option>' for e in entries)
+    rank_head = '<th class="num">Rank</th>' if ranked else ""
+    return (
+        '<section class="card" id="samples"><h2>Samples</h2><div class="toolbar">'
+        '<div class="seg" role="group" aria-label="Result">'
+        f"{_filter_button('all', 'All', active=True)}{_filter_button('pass', 'Pass')}"
+        f"{_filter_button('fail', 'Fail')}</div>"
+        f'<select id="filter-model" aria-label="Model"><option value="">All models</option>{options}</select>'
+        '<input type="search" id="filter-search" placeholder="Search prompts, answers, errors…">'
+        '<span id="shown-count"></span></div>'
+        f'<table class="samples">{_sample_columns(ranked)}<thead><tr><th>Model</th><th class="num">Item</th><th class="num">#</th>'
+        "<th>Prompt</th><th>Reasoning</th><th>Answer</th><th class='num'>Reward</th>"
+        f"{rank_head}<th>Result</th><th>Errors</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        '<button type="button" id="more" hidden>Show more</button></section>'
+    )
+
+
+def _sample_columns(ranked: bool) -> str:
+    kinds = ["model", "num", "num", "text", "text", "answer", "reward", *(["num"] if ranked else []), "result",
+             "errors"]  # fmt: skip
+    return "<colgroup>" + "".join(f'<col class="c-{kind}">' for kind in kinds) + "</colgroup>"
+
+
+def _filter_button(value: str, label: str, active: bool = False) -> str:
+    css = ' class="active"' if active else ""
+    return (
+        f'<button type="button" id="filter-{value}" data-filter="{value}"{css}>'
+        f'{label} <span class="n"></span></button>'
+    )
+
+
+def _unique_runs(entries: list[ModelEntry]) -> list[EvalRunData]:
+    seen: dict[str, EvalRunData] = {}
+    for e in entries:
+        seen.setdefault(e.run.label, e.run)
+    return list(seen.values())
+
+
+def sources_section(runs: Runs) -> str:
+    rows = []
+    for run in runs.evals:
+        s = run.summary
+        grader = s.get("grader") or {}
+        facts = [
+            f"eval of {s.get('data', '?')}",
+            f"{int(s.get('n_items', 0))} items × {int(s.get('samples_per_item', 1))}",
+            f"grader {grader.get('name')} ({grader.get('type')})",
+            f"pass: {grader.get('pass_rule', '?')}",
+            str(run.path),
+        ]
+        rows.append(f"<dt>{_e(run.label)}</dt><dd>{_e(' · '.join(facts))}</dd>")
+    for run in runs.trainings:
+        rows.append(
+            f"<dt>{_e(run.label)}</dt><dd>training run · {len(run.events)} events · {_e(run.path)}</dd>"
+        )
+    return f'<section class="card" id="runs"><h2>Runs</h2><dl class="runs">{"".join(rows)}</dl></section>'
+
+
+def render(runs: Runs, title: str = "rftkit report") -> str:
+    """The whole report as one HTML string."""
+    entries = model_entries(runs)
+    metrics = metrics_shown(entries)
+    body = [sources_section(runs)]
+    if entries:
+        body += [summary_section(entries, metrics), chart_section(entries, metrics)]
+    body.append(training_section(runs.trainings))
+    if entries:
+        body.append(samples_section(entries))
+    generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    models = len(entries)
+    subtitle = (
+        f"{models} model{'s' if models != 1 else ''} · {len(runs.trainings)} training run(s) · {generated}"
+    )
+    script = f"<script>{JS}</script>" if entries else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+        f'<header><h1>{_e(title)}</h1><div class="sub">{_e(subtitle)}</div></header>'
+        f"<main>{''.join(body)}</main>{script}</body></html>\n"
+    )
