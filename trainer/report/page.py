@@ -271,7 +271,8 @@ def samples_section(entries: list[ModelEntry]) -> str:
         f'<select id="filter-model" aria-label="Model"><option value="">All models</option>{options}</select>'
         '<input type="search" id="filter-search" placeholder="Search prompts, answers, errors…">'
         '<span id="shown-count"></span></div>'
-        f'<table class="samples">{_sample_columns(ranked)}<thead><tr><th>Model</th><th class="num">Item</th><th class="num">#</th>'
+        f'<table class="samples">{_sample_columns(ranked)}<thead><tr><th>Model</th>'
+        '<th class="num">Item</th><th class="num">#</th>'
         "<th>Prompt</th><th>Reasoning</th><th>Answer</th><th class='num'>Reward</th>"
         f"{rank_head}<th>Result</th><th>Errors</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
         '<button type="button" id="more" hidden>Show more</button></section>'
@@ -279,8 +280,8 @@ def samples_section(entries: list[ModelEntry]) -> str:
 
 
 def _sample_columns(ranked: bool) -> str:
-    kinds = ["model", "num", "num", "text", "text", "answer", "reward", *(["num"] if ranked else []), "result",
-             "errors"]  # fmt: skip
+    rank = ["num"] if ranked else []
+    kinds = ["model", "num", "num", "text", "text", "answer", "reward", *rank, "result", "errors"]
     return "<colgroup>" + "".join(f'<col class="c-{kind}">' for kind in kinds) + "</colgroup>"
 
 
