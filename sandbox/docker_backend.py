@@ -1,0 +1,225 @@
+"""The `docker` backend: each worker is a long-lived hardened container, driven over an attach socket.
+
+No network, read-only root, a size-capped tmpfs /tmp, memory/pids/CPU limits, every capability
+dropped, no-new-privileges, user 65534, no log driver. The worker runtime is PID 1 in the
+container and talks the frame protocol over the attached (multiplexed) stdin/stdout stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import struct
+import threading
+import time
+from typing import Any
+
+from rftkit.sandbox import paths
+from rftkit.sandbox.api import SandboxLimits
+from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits
+from rftkit.sandbox.channel import (
+    ChannelClosed,
+    ChannelTimeout,
+    FrameBuffer,
+    TailBuffer,
+    describe_returncode,
+    frame,
+)
+
+CONTAINER_PYTHON = "/usr/local/bin/rftkit-python"
+LABEL = "rftkit.sandbox.owner"
+MUX_HEADER = struct.Struct(">BxxxL")
+_client_lock = threading.Lock()
+_client: Any = None
+_swept = False
+
+
+def docker_client() -> Any:
+    """One shared Docker SDK client (thread-safe for our use: one request per call)."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import docker
+
+            _client = docker.from_env(timeout=60, max_pool_size=64)
+        return _client
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def sweep_stale_containers() -> None:
+    """Remove worker containers left behind by service processes on this host that have died."""
+    client = docker_client()
+    host = socket.gethostname()
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        owner_host, _, pid = container.labels.get(LABEL, "").partition(":")
+        if owner_host != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        except PermissionError:
+            continue
+
+
+class DockerChannel:
+    """A container's attach socket, demultiplexed by a reader thread into frames and a stderr tail."""
+
+    def __init__(self, container: Any, sock: Any) -> None:
+        self.container = container
+        self._sock = getattr(sock, "_sock", sock)
+        self._frames = FrameBuffer()
+        self._tail = TailBuffer()
+        self._ready: list[bytes] = []
+        self._cond = threading.Condition()
+        self._eof = False
+        self._closed = False
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+
+    def _read_loop(self) -> None:
+        buf = bytearray()
+        try:
+            while True:
+                data = self._sock.recv(1 << 20)
+                if not data:
+                    break
+                buf += data
+                while len(buf) >= MUX_HEADER.size:
+                    kind, size = MUX_HEADER.unpack_from(buf)
+                    if len(buf) < MUX_HEADER.size + size:
+                        break
+                    payload = bytes(buf[MUX_HEADER.size : MUX_HEADER.size + size])
+                    del buf[: MUX_HEADER.size + size]
+                    if kind == 1:
+                        self._frames.feed(payload)
+                        with self._cond:
+                            while (got := self._frames.pop()) is not None:
+                                self._ready.append(got)
+                            self._cond.notify_all()
+                    else:
+                        self._tail.feed(payload)
+        except (OSError, ChannelClosed):
+            pass
+        finally:
+            with self._cond:
+                self._eof = True
+                self._cond.notify_all()
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._sock.sendall(frame(data))
+        except OSError as exc:
+            raise ChannelClosed(str(exc)) from exc
+
+    def recv(self, deadline: float) -> bytes:
+        with self._cond:
+            while not self._ready:
+                if self._eof:
+                    raise ChannelClosed("the container's output ended")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ChannelTimeout()
+                self._cond.wait(left)
+            return self._ready.pop(0)
+
+    def stderr_tail(self) -> str:
+        return self._tail.text()
+
+    def exit_reason(self) -> str | None:
+        try:
+            state = self.container.client.api.wait(self.container.id, timeout=2)
+            attrs = self.container.client.api.inspect_container(self.container.id)["State"]
+        except Exception:
+            return None
+        if attrs.get("OOMKilled"):
+            return "killed for using more memory than its limit"
+        code = int(state.get("StatusCode", attrs.get("ExitCode", 0)))
+        return describe_returncode(-(code - 128) if code > 128 else code)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self._reader.join(timeout=2)
+
+
+class DockerBackend:
+    """Workers in hardened containers of the sandbox image."""
+
+    name = "docker"
+    reap_children = True
+
+    @staticmethod
+    def problem() -> str | None:
+        """Why this backend cannot run here, or None."""
+        try:
+            import docker  # noqa: F401
+        except ImportError:
+            return "the Docker SDK (pip package `docker`) is not installed"
+        try:
+            client = docker_client()
+            client.ping()
+        except Exception as exc:
+            return (
+                f"the Docker engine is not reachable ({str(exc)[:200]}); install docker.io and start dockerd"
+            )
+        try:
+            client.images.get(paths.image_tag())
+        except Exception:
+            return f"the sandbox image {paths.image_tag()} is not built (run `rft sandbox build`)"
+        return None
+
+    def __init__(self) -> None:
+        global _swept
+        if not _swept:
+            _swept = True
+            with contextlib.suppress(Exception):
+                sweep_stale_containers()
+
+    def rlimits(self, limits: SandboxLimits) -> dict[str, int]:
+        return base_rlimits(limits)  # processes: the pids cgroup (uid 65534 is shared by all containers)
+
+    def launch(self, limits: SandboxLimits) -> DockerChannel:
+        client = docker_client()
+        container = client.containers.create(
+            paths.image_tag(),
+            command=[CONTAINER_PYTHON, "-I", "-c", RUNTIME_SOURCE],
+            stdin_open=True,
+            tty=False,
+            network_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.scratch_mb}m,mode=1777"},
+            mem_limit=(limits.memory_mb + limits.scratch_mb) * MIB,
+            memswap_limit=(limits.memory_mb + limits.scratch_mb) * MIB,
+            pids_limit=limits.pids,
+            nano_cpus=int(limits.cpus * 1e9),
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            user="65534:65534",
+            environment={**SANDBOX_ENV, "HOME": "/tmp", "TMPDIR": "/tmp"},
+            working_dir="/tmp",
+            hostname="sandbox",
+            labels={LABEL: _owner()},
+            log_config={"type": "none"},
+            ipc_mode="private",
+        )
+        try:
+            sock = client.api.attach_socket(
+                container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+            )
+            container.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+            raise
+        return DockerChannel(container, sock)
