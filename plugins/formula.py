@@ -38,8 +38,8 @@ def _log(x: float, base: float | None = None) -> float:
 
 
 FUNCTIONS: dict[str, _Function] = {
-    "min": _Function(min, 1, None),
-    "max": _Function(max, 1, None),
+    "min": _Function(lambda *xs: min(xs), 1, None),
+    "max": _Function(lambda *xs: max(xs), 1, None),
     "abs": _Function(abs, 1, 1),
     "floor": _Function(lambda x: float(math.floor(x)), 1, 1),
     "ceil": _Function(lambda x: float(math.ceil(x)), 1, 1),
