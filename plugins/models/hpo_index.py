@@ -48,6 +48,7 @@ class HpoIndex:
         self.matrix = np.zeros((len(rows), len(genes)), dtype=bool)
         for col, closure in enumerate(closures):
             self.matrix[[self._term_row[t] for t in closure], col] = True
+        self.closure_sizes = self.matrix.sum(axis=0)
         counts = self.matrix.sum(axis=1)
         self.ic = (-np.log(counts / len(genes))).astype(np.float32)
 
@@ -119,8 +120,12 @@ class HpoIndex:
         return total
 
     def rank(self, scores: np.ndarray, top_k: int) -> list[str]:
-        """Gene symbols by score, best first; ties broken by symbol."""
-        order = np.lexsort((np.arange(len(scores)), -scores))[:top_k]
+        """Gene symbols by score, best first.
+
+        Ties (common with few or general terms) go to the gene with fewer annotated terms,
+        which explains the case with less left unexplained, then to the symbol.
+        """
+        order = np.lexsort((np.arange(len(scores)), self.closure_sizes, -scores))[:top_k]
         return [self.gene_names[i] for i in order]
 
     def term_name(self, term_id: int) -> str:
