@@ -13,7 +13,7 @@ body { margin:0; background:var(--bg); color:var(--ink);
 header { background:var(--accent); color:#fff; padding:22px 32px 18px; }
 header h1 { margin:0 0 4px; font-size:22px; font-weight:650; letter-spacing:.2px; }
 header .sub { color:#cbd5e1; font-size:13px; }
-main { max-width:1280px; margin:0 auto; padding:20px 24px 48px; }
+main { max-width:1440px; margin:0 auto; padding:20px 24px 48px; }
 section.card { background:var(--card); border:1px solid var(--line); border-radius:10px;
                box-shadow:0 1px 2px rgba(0,0,0,.04); padding:18px 22px; margin:0 0 20px; }
 section.card h2 { margin:0 0 12px; font-size:16px; font-weight:650; }
@@ -49,8 +49,9 @@ input[type=search] { min-width:240px; }
 table.samples td { font-size:13px; }
 table.samples { table-layout:fixed; }
 table.samples col.c-model { width:110px; } table.samples col.c-num { width:54px; }
-table.samples col.c-text { width:21%; } table.samples col.c-reward { width:72px; }
-table.samples col.c-result { width:72px; } table.samples col.c-errors { width:150px; }
+table.samples col.c-text { width:17%; } table.samples col.c-answer { width:30%; }
+table.samples col.c-reward { width:72px; } table.samples col.c-result { width:72px; }
+table.samples col.c-errors { width:130px; }
 table.samples td { overflow-wrap:anywhere; }
 pre { margin:0; white-space:pre-wrap; word-break:break-word; font:12px/1.45 ui-monospace,SFMono-Regular,
       Menlo,Consolas,monospace; }

@@ -221,9 +221,11 @@ def _prompt(record: dict[str, Any]) -> str:
 
 def _answer(record: dict[str, Any]) -> str:
     parsed = record.get("output_json")
-    text = (
-        json.dumps(parsed, indent=2, ensure_ascii=False) if parsed is not None else record.get("output", "")
-    )
+    text = record.get("output", "")
+    if parsed is not None:  # JSON answers: compact when short, indented when long
+        text = json.dumps(parsed, ensure_ascii=False)
+        if len(text) > 200:
+            text = json.dumps(parsed, indent=2, ensure_ascii=False)
     if not text:
         return '<span class="muted">(empty)</span>'
     return f'<pre class="answer">{_e(_clip(str(text)))}</pre>'

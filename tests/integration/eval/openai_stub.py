@@ -50,7 +50,9 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path.rstrip("/") == "/v1/models":
-                self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in stub.models]})
+                self._send(
+                    200, {"object": "list", "data": [{"id": m, "object": "model"} for m in stub.models]}
+                )
             else:
                 self._send(404, {"error": {"message": "not found"}})
 

@@ -177,7 +177,9 @@ def test_two_endpoint_models(tmp_path: Path) -> None:
     by_model = defaultdict(list)
     for line in results:
         by_model[line["model"]].append(line)
-    assert sum(line["top1"] for line in by_model["good"]) == round(summary["models"]["good"]["top1"] * N_ITEMS)
+    assert sum(line["top1"] for line in by_model["good"]) == round(
+        summary["models"]["good"]["top1"] * N_ITEMS
+    )
     reasoned = next(line for line in by_model["good"] if line["item_index"] == 0)
     assert reasoned["reasoning"] == "Case 0: <b>phenotype</b> overlap is strongest."
     assert reasoned["output_json"]["genes"][0] == reference(0)
@@ -198,7 +200,8 @@ def test_several_samples_aggregate_per_item(tmp_path: Path) -> None:
     out = tmp_path / "run"
     with openai_stub.serve({"varied": varied}) as stub:
         proc = rft("eval", "--data", str(data), "--grader", str(grader), "--model", f"v={stub.url}#varied",
-                   "--output-dir", str(out), "--samples", "3", "--concurrency", "1", "--max-items", "10")  # fmt: skip
+                   "--output-dir", str(out), "--samples", "3", "--concurrency", "1",
+                   "--max-items", "10")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     m = json.loads((out / "summary.json").read_text())["models"]["v"]
     assert (m["n"], m["n_items"], m["samples_per_item"]) == (30, 10, 3)
