@@ -186,48 +186,49 @@ def test_ranked_list_errors(text: str, flag: str) -> None:
     assert result.reward == 0.0 and flags(result) == [flag]
 
 
-TOOL_MULTI = {
+CHAT_MULTI = {
     "type": "multi",
     "graders": {
-        "name": {
-            "name": "name",
+        "exact": {
+            "name": "exact",
             "type": "string_check",
-            "input": "{{sample.output_tools[0].function.name}}",
-            "reference": "{{item.name}}",
-            "operation": "eq",
+            "input": "{{sample.choices[0].message.content}}",
+            "reference": "{{item.answer}}",
+            "operation": "ilike",
         },
-        "arguments": {
-            "name": "arguments",
-            "type": "string_check",
-            "input": "{{sample.output_tools[0].function.arguments}}",
-            "reference": "{{item.arguments}}",
-            "operation": "eq",
+        "close": {
+            "name": "close",
+            "type": "text_similarity",
+            "input": "{{sample.choices[0].message.content}}",
+            "reference": "{{item.answer}}",
+            "evaluation_metric": "rouge_1",
         },
     },
-    "calculate_output": "0.5 * name + 0.5 * arguments",
+    "calculate_output": "0.75 * exact + 0.25 * close",
 }
-CALL = [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]
+
+
+def chat(text: str) -> list[dict]:
+    return [{"index": 0, "message": {"role": "assistant", "content": text}}]
 
 
 def test_multi_combines_children() -> None:
-    item = {"name": "get_weather", "arguments": '{"city": "Rome"}'}
-    result = grade(TOOL_MULTI, output_tools=CALL, item=item)
-    assert result.reward == 0.5 and result.sub_rewards == {"name": 1.0, "arguments": 0.0}
+    result = grade(CHAT_MULTI, choices=chat("Paris is the capital of France"), item={"answer": "Paris"})
+    assert result.reward == pytest.approx(0.75 + 0.25 * 2 / 7)
+    assert result.sub_rewards == {"exact": 1.0, "close": pytest.approx(2 / 7)}
     assert result.metadata.type == "multi" and not flags(result)
 
 
 def test_multi_carries_child_errors_and_math_errors() -> None:
-    missing = grade(TOOL_MULTI, item={"name": "get_weather", "arguments": "{}"})
+    missing = grade(CHAT_MULTI, item={"answer": "Paris"})
     assert missing.reward == 0.0 and flags(missing) == ["invalid_variable_error"]
-    assert missing.metadata.errors.details.startswith("name: ")
-    ratio = {**TOOL_MULTI, "calculate_output": "name / arguments"}
-    broken = grade(ratio, output_tools=CALL, item={"name": "get_weather", "arguments": "x"})
+    assert missing.metadata.errors.details.startswith("exact: sample.choices[0] does not exist")
+    ratio = {**CHAT_MULTI, "calculate_output": "exact / close"}
+    broken = grade(ratio, choices=chat("Lyon"), item={"answer": "Paris"})
     assert broken.reward == 0.0 and flags(broken) == ["formula_parse_error"]
     assert "division by zero" in broken.metadata.errors.details
     clipped = grade(
-        {**TOOL_MULTI, "calculate_output": "name + 1"},
-        output_tools=CALL,
-        item={"name": "get_weather", "arguments": "x"},
+        {**CHAT_MULTI, "calculate_output": "exact + close"}, choices=chat("Paris"), item={"answer": "Paris"}
     )
     assert clipped.reward == 1.0 and clipped.metadata.scores["calculate_output"] == 2.0
 
@@ -245,9 +246,9 @@ def test_multi_carries_child_errors_and_math_errors() -> None:
             {"type": "string_check", "input": "{{items.x}}", "reference": "y", "operation": "eq"},
             "unknown namespace 'items'",
         ),
-        ({**TOOL_MULTI, "calculate_output": "name +"}, "calculate_output: expected"),
-        ({**TOOL_MULTI, "calculate_output": "name + args"}, "uses ['args']"),
-        ({"type": "multi", "graders": {"inner": TOOL_MULTI}, "calculate_output": "inner"}, "cannot contain"),
+        ({**CHAT_MULTI, "calculate_output": "exact +"}, "calculate_output: expected"),
+        ({**CHAT_MULTI, "calculate_output": "exact + args"}, "uses ['args']"),
+        ({"type": "multi", "graders": {"inner": CHAT_MULTI}, "calculate_output": "inner"}, "cannot contain"),
         ({"type": "multi", "graders": {}, "calculate_output": "1"}, "non-empty"),
         (
             {"type": "text_similarity", "input": "x", "reference": "y", "evaluation_metric": "rouge_9"},
