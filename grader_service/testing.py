@@ -58,6 +58,7 @@ def serve(
     directory: Path, *args: str, sandbox: str, data_dir: Path | None = None
 ) -> Iterator[ServiceProcess]:
     """`rft serve` with both tenants' tokens, a free port and metrics; SIGTERM at the end."""
+    directory.mkdir(parents=True, exist_ok=True)
     base = [
         "--host", "127.0.0.1", "--port", "0", "--tokens", str(write_tokens(directory)),
         "--data-dir", str(data_dir or directory / "data"), "--sandbox", sandbox, "--metrics-port", "0",
