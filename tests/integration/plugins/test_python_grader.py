@@ -93,7 +93,9 @@ def test_timeout_is_flagged_and_the_pool_recovers() -> None:
         grader.close()
 
 
-def test_openai_guide_python_grader_with_rapidfuzz() -> None:
+@pytest.mark.parametrize("backend", backend_params(with_process=True))
+def test_openai_guide_python_grader_with_rapidfuzz(backend: str) -> None:
+    require_backend(backend)
     source = (
         "from rapidfuzz import fuzz, utils\n\n"
         "def grade(sample, item) -> float:\n"
@@ -101,7 +103,7 @@ def test_openai_guide_python_grader_with_rapidfuzz() -> None:
         '    reference_answer = item["reference_answer"]\n'
         "    return fuzz.WRatio(output_text, reference_answer, processor=utils.default_process) / 100.0\n"
     )
-    grader = python_grader("process", source)
+    grader = python_grader(backend, source)
     try:
         same, other = grader.grade_batch(
             [
