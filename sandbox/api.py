@@ -8,6 +8,7 @@ that each value is a finite float in [0, 1].
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -35,6 +36,25 @@ class SandboxLimits(BaseModel):
     output_max_bytes: int = 64 * 1024
     grades_per_worker: int = 10_000
     workers: int | None = Field(default=None, description="pool size; None: the host's cores")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> SandboxLimits:
+        """Defaults, overridden by RFTKIT_SANDBOX_<FIELD> variables (e.g. RFTKIT_SANDBOX_MEMORY_MB=1024)."""
+        environ = dict(os.environ if environ is None else environ)
+        found = {
+            name: environ[f"RFTKIT_SANDBOX_{name.upper()}"]
+            for name in cls.model_fields
+            if f"RFTKIT_SANDBOX_{name.upper()}" in environ
+        }
+        return cls.model_validate(found)
+
+    @classmethod
+    def coerce(cls, limits: SandboxLimits | dict[str, Any] | None) -> SandboxLimits:
+        """Limits as given (a model or a dict of overrides on top of the environment's), else from_env()."""
+        if isinstance(limits, SandboxLimits):
+            return limits
+        base = cls.from_env()
+        return cls.model_validate({**base.model_dump(), **limits}) if limits else base
 
 
 ErrorKind = Literal["runtime", "timeout", "resource", "crash", "unavailable"]

@@ -79,3 +79,34 @@ def _print_status() -> bool:
             usable.append(name)
     click.echo(f"auto       -> {usable[0] if usable else 'none (Python graders are refused)'}")
     return bool(usable)
+
+
+@sandbox.command("bench")
+@click.option(
+    "--backend",
+    "backends",
+    multiple=True,
+    type=click.Choice(["docker", "namespace", "process"]),
+    help="Backends to measure (default: docker and namespace).",
+)
+@click.option("--batch", default=5000, show_default=True, help="Samples in the large warm batch.")
+@click.option("--workers", type=int, default=None, help="Pool size (default: the host's cores).")
+def bench_command(backends: tuple[str, ...], batch: int, workers: int | None) -> None:
+    """Measure cold start and warm per-sample overhead against calling grade() in-process."""
+    from rftkit.sandbox.api import SandboxUnavailable
+    from rftkit.sandbox.bench import bench_backend, in_process_per_sample_us
+
+    click.echo(f"in-process grade(): {in_process_per_sample_us():.2f} us/sample")
+    click.echo(
+        "backend    workers  cold start  pool cold start  warm 1-sample batch  warm per sample (batch)"
+    )
+    for name in backends or ("docker", "namespace"):
+        try:
+            r = bench_backend(name, batch=batch, workers=workers)
+        except SandboxUnavailable as exc:
+            click.echo(f"{name:10s} unavailable: {exc}")
+            continue
+        click.echo(
+            f"{r.backend:10s} {r.workers:7d} {r.cold_start_s:9.3f}s {r.pool_cold_start_s:15.3f}s "
+            f"{r.warm_latency_us / 1000:18.2f}ms {r.warm_per_sample_us:20.1f}us"
+        )

@@ -153,13 +153,14 @@ def get_pool(
     version: str,
     source: str,
     backend: str = "auto",
-    limits: SandboxLimits | None = None,
+    limits: SandboxLimits | dict[str, Any] | None = None,
 ) -> PoolHandle:
     """A warm pool for one tenant's grader version (shared by callers with the same key).
 
+    `limits`: a SandboxLimits, a dict of overrides, or None (defaults and RFTKIT_SANDBOX_* variables).
     Raises SandboxUnavailable when the backend (or, for `auto`, every sandbox) is missing.
     """
-    limits = limits or SandboxLimits()
+    limits = SandboxLimits.coerce(limits)
     impl = get_backend(backend)
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
     key = (tenant, grader_id, version, impl.name, digest, limits.model_dump_json())

@@ -26,6 +26,7 @@ import os
 import signal
 import struct
 import sys
+import time
 import traceback
 import types
 from typing import Any
@@ -34,6 +35,7 @@ HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 512 * 1024 * 1024
 DETAILS_MAX_CHARS = 4000
 EXIT_AFTER = ("timeout", "resource")
+RESOURCE_ERRNOS = (11, 12, 24, 27, 28)  # EAGAIN (fork), ENOMEM, EMFILE, EFBIG, ENOSPC
 
 
 class SampleTimeout(BaseException):
@@ -134,6 +136,18 @@ class Worker:
         self.reap_children = bool(init.get("reap_children", False)) and os.getpid() <= 2
         self.capture = CappedText(int(init.get("output_max_bytes", 64 * 1024)))
         self.grade_fn: Any = None
+        self.pid = os.getpid()
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        """A grader's forked child must never speak the protocol: close it and mark the copy."""
+        for fd in (self.proto_in, self.proto_out):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _leave_if_child(self) -> None:
+        if os.getpid() != self.pid:  # a forked copy of this worker came back out of grade()
+            os._exit(0)
 
     def send(self, message: dict[str, Any]) -> None:
         try:
@@ -196,10 +210,11 @@ class Worker:
         except RecursionError as exc:
             error, details = "runtime", _short_traceback(exc)
         except OSError as exc:
-            error = "resource" if exc.errno in (27, 28) else "runtime"  # EFBIG, ENOSPC
+            error = "resource" if exc.errno in RESOURCE_ERRNOS else "runtime"
             details = _short_traceback(exc)
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: still the grader's fault
             error, details = "runtime", _short_traceback(exc)
+        self._leave_if_child()
         if self.reap_children:
             _kill_leftovers()
         self.send(
@@ -240,16 +255,17 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 
 def _kill_leftovers() -> None:
-    """Kill every other process in this sandbox's pid namespace, then reap zombies."""
+    """Kill every other process in this sandbox's pid namespace, then reap our zombies."""
     with contextlib.suppress(OSError):
         os.kill(-1, signal.SIGKILL)
-    while True:
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
-            return
+            time.sleep(0.001)
 
 
 def _apply_rlimits(limits: dict[str, int]) -> None:
