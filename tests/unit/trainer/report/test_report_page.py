@@ -1,0 +1,78 @@
+"""The report page: escaping of untrusted text, sections present or absent, run folder errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rftkit.trainer.report.charts import BarSeries, bar_chart, nice_ticks
+from rftkit.trainer.report.page import render
+from rftkit.trainer.report.runs import RunDirError, load_runs
+
+RFT = Path(sys.executable).with_name("rft")
+EVIL = "</pre></details></td><script>alert(1)</script><img src=x onerror=alert(2)>\"'&"
+
+
+def write_eval(folder: Path, model: str = EVIL, ranked: bool = True) -> None:
+    folder.mkdir(parents=True)
+    metrics = {"n": 1, "n_items": 1, "samples_per_item": 1, "mean_reward": 1.0, "mean_reward_ci": [1.0, 1.0],
+               "pass_rate": 1.0, "pass_rate_ci": [0.2, 1.0], "errors": {EVIL: 1},
+               "samples_with_errors": 0}  # fmt: skip
+    if ranked:
+        metrics |= {"top1": 1.0, "top1_ci": [0.2, 1.0], "top5": 1.0, "top5_ci": [0.2, 1.0], "topmax": 1.0,
+                    "topmax_ci": [0.2, 1.0]}  # fmt: skip
+    summary = {"data": EVIL, "n_items": 1, "samples_per_item": 1, "grader": {"name": EVIL, "type": "t"},
+               "models": {model: metrics}}  # fmt: skip
+    (folder / "summary.json").write_text(json.dumps(summary))
+    line = {"model": model, "item_index": 0, "sample_index": 0, "input": [{"role": "user", "content": EVIL}],
+            "output": EVIL, "reasoning": EVIL, "output_json": None, "reward": 1.0, "errors": [EVIL],
+            "error_details": EVIL, "passed": True, "rank": 1}  # fmt: skip
+    (folder / "results.jsonl").write_text(json.dumps(line) + "\n")
+
+
+def test_untrusted_text_is_escaped_everywhere(tmp_path: Path) -> None:
+    write_eval(tmp_path / "run")
+    html = render(load_runs([tmp_path / "run"]))
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert html.count("<script>") == 1  # only the page's own filter script
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)  # nothing to fetch
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+
+
+def test_sections_follow_the_runs(tmp_path: Path) -> None:
+    write_eval(tmp_path / "a" / "run", model="base", ranked=False)
+    write_eval(tmp_path / "b" / "run", model="base", ranked=False)
+    train = tmp_path / "train"
+    train.mkdir()
+    (train / "events.jsonl").write_text(
+        "".join(json.dumps({"step": s, "train_reward_mean": s / 10, "valid_reward_mean": s / 12}) + "\n"
+                for s in range(1, 6))
+    )  # fmt: skip
+    html = render(load_runs([tmp_path / "a" / "run", tmp_path / "b" / "run", train]))
+    assert 'data-model="a/run / base"' in html and 'data-model="b/run / base"' in html  # both runs kept apart
+    assert 'id="training"' in html and "Top-1" not in html  # no ranked metrics for a plain grader
+    only_training = render(load_runs([train]))
+    assert 'id="training"' in only_training and 'id="samples"' not in only_training
+
+
+def test_run_folder_errors(tmp_path: Path) -> None:
+    with pytest.raises(RunDirError, match="neither an eval run"):
+        load_runs([tmp_path])
+    (tmp_path / "events.jsonl").write_text('{"step": 1}\n{oops\n')
+    with pytest.raises(RunDirError, match=r"events\.jsonl:2"):
+        load_runs([tmp_path])
+    proc = subprocess.run([str(RFT), "report", str(tmp_path / "missing"), "-o", str(tmp_path / "r.html")],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2 and "not a folder" in proc.stderr
+
+
+def test_charts() -> None:
+    assert nice_ticks(0.18, 0.62) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    assert nice_ticks(1, 40, 8) == [0, 5, 10, 15, 20, 25, 30, 35, 40]
+    svg = bar_chart(["Top-1"], [BarSeries("<m>", "#000", [0.5], [(0.4, 0.6)])])
+    assert svg.count("<rect") == 1 and "&lt;m&gt;" in svg and "<m>" not in svg
