@@ -134,7 +134,9 @@ def load_sample(sample: str | None, sample_object: str | None) -> Sample:
 )
 @click.option("--judge-url", metavar="URL", help="OpenAI-compatible endpoint for score_model/label_model.")
 @click.option("--server", metavar="ADDR", help="Grade on a grader service (host:port) instead of locally.")
-@click.option("--token", envvar="RFTKIT_TOKEN", metavar="T", help="Token for --server (or $RFTKIT_TOKEN).")
+@click.option(
+    "--token", envvar=["RFT_TOKEN", "RFTKIT_TOKEN"], metavar="T", help="Token for --server (or $RFT_TOKEN)."
+)
 def run(
     spec: str,
     sample: str | None,
