@@ -28,7 +28,7 @@ def fail(message: str, output: dict[str, Any] | None = None) -> NoReturn:
 
 
 def emit(obj: dict[str, Any]) -> None:
-    click.echo(json.dumps(obj, ensure_ascii=False, allow_nan=False))
+    click.echo(json.dumps(obj, allow_nan=False))  # ASCII-escaped: safe on any terminal encoding
 
 
 def read_arg(value: str, what: str) -> str:
