@@ -1,0 +1,57 @@
+"""Write a warm-up file for a tiny local model: train prompts answered by the classical baseline.
+
+    python examples/rare_disease/make_warmup.py TRAIN.jsonl OUT.jsonl [--cases N] [--genes K]
+
+A random-init tiny model knows neither the answer format nor any gene symbol. Before RFT it
+is fine-tuned (`model.tiny.warmup_file` in a `rft train` config) on up to N train prompts
+(chosen by SHA-256 of the case id, so the same on every machine), each answered with the
+`hpo-baseline` top K genes in the response format. Only train prompts are used, so the
+held-out genes reach the model only where the baseline lists them for a train case.
+Each line: `{"messages": [...], "completions": ["{\\"reasoning\\": ..., \\"genes\\": [...]}"]}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+from rftkit.plugins.models.hpo_baseline import HpoBaseline
+
+
+def warmup_lines(train: list[dict], cases: int, genes: int) -> list[dict]:
+    """The warm-up lines for the first `cases` train lines in SHA-256 order of their ids."""
+    chosen = sorted(train, key=lambda line: hashlib.sha256(str(line["id"]).encode()).hexdigest())[:cases]
+    model = HpoBaseline(top_k=genes)
+    out = []
+    for line in chosen:
+        answer = {"reasoning": "closest phenotype match", "genes": model.answer(line)["genes"]}
+        out.append({"messages": line["messages"], "completions": [json.dumps(answer)]})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("train", type=Path, help="train.jsonl written by build.py")
+    parser.add_argument("out", type=Path, help="warm-up JSONL to write")
+    parser.add_argument("--cases", type=int, default=2000, help="train prompts to use (default 2000)")
+    parser.add_argument("--genes", type=int, default=5, help="genes per answer (default 5)")
+    args = parser.parse_args(argv)
+    if args.cases < 1 or args.genes < 1:
+        parser.error("--cases and --genes must be at least 1")
+    try:
+        train = [json.loads(line) for line in args.train.read_text().splitlines() if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read {args.train}: {exc}", file=sys.stderr)
+        return 2
+    lines = warmup_lines(train, args.cases, args.genes)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    print(f"{len(lines)} warm-up lines -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
