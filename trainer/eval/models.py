@@ -60,9 +60,9 @@ def open_model(arg: str, options: ModelOptions) -> EvalModel:
     if Path(target).is_dir():
         if not (Path(target) / "config.json").is_file():
             raise ModelArgError(f"--model {arg!r}: {target} is a directory without config.json, not a model")
-        from rftkit.trainer.eval.local_model import LocalVLLMModel
+        from rftkit.trainer.eval.local_model import LocalModel
 
-        return LocalVLLMModel(name, target, temperature=options.temperature, max_tokens=options.max_tokens)
+        return LocalModel(name, target, temperature=options.temperature, max_tokens=options.max_tokens)
     plugins = model_plugins()
     if target in plugins:
         from rftkit.trainer.eval.plugin_model import PluginModel
