@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,13 +19,25 @@ def build_script() -> Path:
     return BUILD_SCRIPT
 
 
-@pytest.fixture(scope="session")
-def build_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("rare_disease_build", BUILD_SCRIPT)
+def load_example_script(name: str) -> ModuleType:
+    """Import examples/rare_disease/NAME.py (a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location(
+        f"rare_disease_{name}", BUILD_SCRIPT.with_name(f"{name}.py")
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="session")
+def example_script() -> Callable[[str], ModuleType]:
+    return load_example_script
+
+
+@pytest.fixture(scope="session")
+def build_module() -> ModuleType:
+    return load_example_script("build")
 
 
 @pytest.fixture(scope="session")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 
-def test_per_gene_view_weights_each_gene_once(tmp_path: Path, build_script: Path) -> None:
-    spec = importlib.util.spec_from_file_location("per_gene", build_script.with_name("per_gene.py"))
-    per_gene = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(per_gene)
+def test_per_gene_view_weights_each_gene_once(
+    tmp_path: Path, example_script: Callable[[str], ModuleType]
+) -> None:
+    per_gene = example_script("per_gene")
     data = tmp_path / "data.jsonl"
     data.write_text(
         "".join(json.dumps({"gene": g}) + "\n" for g in ["NF1", "NF1", "NF1", "TBX5", "NOTAGENE"])

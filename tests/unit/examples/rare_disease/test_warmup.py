@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 from rftkit.plugins.models.hpo_case import Case, render_messages
-
-SCRIPT = Path(__file__).resolve().parents[4] / "examples" / "rare_disease" / "make_warmup.py"
 
 
 def _line(case_id: str, term: str) -> dict:
@@ -16,10 +14,10 @@ def _line(case_id: str, term: str) -> dict:
     return {"messages": render_messages(case), "gene": "X", "id": case_id}
 
 
-def test_warmup_lines_answer_in_the_response_format_and_are_stable() -> None:
-    spec = importlib.util.spec_from_file_location("make_warmup", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_warmup_lines_answer_in_the_response_format_and_are_stable(
+    example_script: Callable[[str], ModuleType],
+) -> None:
+    module = example_script("make_warmup")
     train = [
         _line(f"case-{i}", t) for i, t in enumerate(["HP:0001631", "HP:0007565", "HP:0001166", "HP:0001250"])
     ]
