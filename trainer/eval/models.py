@@ -29,7 +29,7 @@ class ModelOptions:
 def split_model_arg(arg: str) -> tuple[str, str]:
     """`NAME=TARGET` -> (NAME, TARGET); a bare TARGET is named after itself."""
     name, sep, target = arg.partition("=")
-    if sep and name and not name.startswith(("http:", "https:")) and "/" not in name:
+    if sep and name and not name.startswith(("http:", "https:")) and not Path(arg).exists():
         return name.strip(), target.strip()
     target = arg.strip()
     if target.startswith(("http://", "https://")):

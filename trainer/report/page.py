@@ -195,28 +195,24 @@ def _clip(text: str) -> str:
     return text[:MAX_TEXT] + f"\n… [{len(text) - MAX_TEXT} more characters in results.jsonl]"
 
 
-def _collapsible(text: str | None, css: str = "") -> str:
+def _collapsible(text: str | None, preview_of: str | None = None) -> str:
+    """A one-line preview (of `preview_of`, else of `text`) that opens to the full text."""
     if not text:
         return '<span class="muted">—</span>'
-    one_line = " ".join(text.split())
+    one_line = " ".join((preview_of if preview_of is not None else text).split())
     preview = one_line[:PREVIEW] + ("…" if len(one_line) > PREVIEW else "")
     return (
-        f'<details class="{css}"><summary><span class="preview">{_e(preview)}</span></summary>'
+        f'<details><summary><span class="preview">{_e(preview)}</span></summary>'
         f"<pre>{_e(_clip(text))}</pre></details>"
     )
 
 
 def _prompt(record: dict[str, Any]) -> str:
+    """The last user message as the preview; the whole conversation inside."""
     messages = record.get("input") or []
     users = [m for m in messages if m.get("role") == "user"] or messages or [{}]
-    last_user = users[-1]
     full = "\n\n".join(f"[{m.get('role', '?')}]\n{m.get('content', '')}" for m in messages)
-    preview = " ".join(str(last_user.get("content", "")).split())
-    preview = preview[:PREVIEW] + ("…" if len(preview) > PREVIEW else "")
-    return (
-        f'<details><summary><span class="preview">{_e(preview)}</span></summary>'
-        f"<pre>{_e(_clip(full))}</pre></details>"
-    )
+    return _collapsible(full, str(users[-1].get("content", "")))
 
 
 def _answer(record: dict[str, Any]) -> str:

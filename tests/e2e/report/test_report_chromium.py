@@ -7,13 +7,14 @@ and the report of both is driven through chromedriver.
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import runpy
 import shutil
 import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -33,15 +34,7 @@ RFT = Path(sys.executable).with_name("rft")
 PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
 
-def load(path: Path) -> Any:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ev = load(EVAL_TESTS)
+ev = SimpleNamespace(**runpy.run_path(str(EVAL_TESTS)))  # the eval test's stub models and data
 
 
 def evil(body: dict[str, Any]) -> tuple[str, str | None]:

@@ -222,3 +222,23 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
     proc = rft("eval", "--data", str(data), "--grader", str(grader), "--model", "m=no-such-plugin",
                "--output-dir", str(tmp_path / "o"))  # fmt: skip
     assert proc.returncode == 2 and "no-such-plugin" in proc.stderr
+
+
+def test_grades_on_a_given_server(tmp_path: Path) -> None:
+    """--server/--token: the grader is uploaded to a running service and graded there."""
+    from rftkit.grader_service.embedded import start_local_service
+
+    data, grader = write_inputs(tmp_path)
+    out = tmp_path / "run"
+    with start_local_service() as service, openai_stub.serve({"good": good}) as stub:
+        args = ["eval", "--data", str(data), "--grader", str(grader), "--model", f"good={stub.url}",
+                "--output-dir", str(out), "--max-items", "8", "--server", service.address]  # fmt: skip
+        refused = rft(*args, "--token", "wrong-token")
+        proc = rft(*args, "--token", service.token)
+        graders = service.client().list_graders()
+    assert refused.returncode != 0 and "UNAUTHENTICATED" in refused.stderr
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["grader"]["graded_by"] == f"grader service at {service.address}"
+    assert [g["name"] for g in graders] == ["gene rank"]
+    assert summary["models"]["good"]["top1"] == pytest.approx(6 / 8)  # cases 3 and 7 rank second

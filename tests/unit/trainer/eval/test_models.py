@@ -36,6 +36,7 @@ def test_split_model_arg() -> None:
     assert split_model_arg("ft=/models/ft-1") == ("ft", "/models/ft-1")
     assert split_model_arg("/models/ft-1") == ("ft-1", "/models/ft-1")
     assert split_model_arg("hpo-baseline") == ("hpo-baseline", "hpo-baseline")
+    assert split_model_arg("Qwen/Qwen3-8B=http://h/v1") == ("Qwen/Qwen3-8B", "http://h/v1")
 
 
 def test_open_model_errors(tmp_path: Path) -> None:
