@@ -153,3 +153,23 @@ def test_label_model(judge, text: str, reward: float, label: str | None, flag: s
     assert flags(result) == ([flag] if flag else [])
     schema = judge.requests[0]["body"]["response_format"]["json_schema"]["schema"]
     assert schema["properties"]["result"]["enum"] == LABEL["labels"]
+
+
+def test_image_parts_are_sent_as_chat_content_parts(judge) -> None:
+    spec = score_spec(judge.url)
+    spec["input"] = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "REPLY=10\nDoes the picture show a {{item.topic}}?"},
+                {"type": "input_image", "image_url": "{{sample.output_text}}", "detail": "low"},
+            ],
+        }
+    ]
+    [result] = grade(spec, "https://example.invalid/cat.png", item={"topic": "cat"})
+    assert result.reward == 1.0
+    content = judge.requests[0]["body"]["messages"][1]["content"]
+    assert content == [
+        {"type": "text", "text": "REPLY=10\nDoes the picture show a cat?"},
+        {"type": "image_url", "image_url": {"url": "https://example.invalid/cat.png", "detail": "low"}},
+    ]
