@@ -55,7 +55,13 @@ class TextSimilarityGrader(ScoringGrader):
                 todo.append((i, self.texts(sample, item)))
             except Exception as exc:
                 results[i] = self._fail(*error_flag_for(exc), start)
-        values = cosine_many([texts for _, texts in todo])
+        try:
+            values = cosine_many([texts for _, texts in todo])
+        except Exception as exc:  # the embedding model failed: every sample says why, the batch survives
+            details = f"cosine embeddings failed: {type(exc).__name__}: {exc}"
+            for i, _ in todo:
+                results[i] = self._fail("other_error", details, start)
+            return [r for r in results if r is not None]
         for (i, _), value in zip(todo, values, strict=True):
             results[i] = self.result(Score(reward=value), start)
         return [r for r in results if r is not None]
