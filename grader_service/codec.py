@@ -7,8 +7,10 @@ proto/rft/grader/v1/grader.proto for the shapes.
 
 from __future__ import annotations
 
+import gc
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -24,6 +26,22 @@ _RESULT = TypeAdapter(GraderResult)
 
 class BatchFormatError(ValueError):
     """A batch whose JSON is malformed or whose lengths do not match; the message says which."""
+
+
+@contextmanager
+def _bulk() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building thousands of small objects at once.
+
+    Each batch allocates many pydantic models and no cycles; without the pause, collections
+    triggered by the allocations cost about 2/3 of the decoding time of a 10,000-result batch.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 # ---- samples and items (client -> service) -------------------------------------------------
@@ -111,7 +129,10 @@ def encode_result(result: GraderResult) -> bytes:
 
 
 def decode_results(data: bytes) -> list[GraderResult]:
-    return _RESULTS.validate_json(data) if data else []
+    if not data:
+        return []
+    with _bulk():
+        return _RESULTS.validate_json(data)
 
 
 def decode_result(data: bytes) -> GraderResult:

@@ -4,7 +4,7 @@
   closing the least recently used beyond a capacity once nobody is grading with it.
 - `Admission` lets `slots` grading requests run at once and `max_queue` wait; beyond that a
   request is refused at once (RESOURCE_EXHAUSTED) instead of piling up in memory.
-- `grade_in_chunks` grades a batch in chunks sized to about 0.1 s, checking between chunks
+- `grade_in_chunks` grades a batch in chunks sized to about 0.25 s, checking between chunks
   whether the caller is still waiting (deadline, cancellation, shutdown).
 - `safe_grade_batch` makes sure a grader that raises costs the failing samples, never the batch.
 """
@@ -26,7 +26,7 @@ from rftkit.plugins.registry import build_grader
 log = logging.getLogger("rftkit.grader_service")
 
 Pair = tuple[Sample, Mapping[str, Any]]
-CHUNK_TARGET_S = 0.1
+CHUNK_TARGET_S = 0.25
 FIRST_CHUNK = 64
 MIN_CHUNK, MAX_CHUNK = 8, 8192
 
