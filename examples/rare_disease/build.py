@@ -7,7 +7,8 @@ SHA-256 of `seed:gene` (stable across runs, machines and input order) and dealt 
 order to test, then valid, until each holds its target number of cases; a gene with more
 than `--max-gene-share` of a held-out split's target goes to train, so no single gene
 dominates a held-out split. Every other gene goes to train. With `--test-only` every case
-goes to test.jsonl. Each line holds `messages` (system + user case report), the reference
+goes to test.jsonl; `--max-train-cases N` keeps N train cases (for a short run on a CPU).
+Each line holds `messages` (system + user case report), the reference
 fields `gene`, `synonyms`, `disease`, `id`, and `response_format`. OUT_DIR/stats.json
 counts cases, genes, and cases whose causal gene has no HPO gene annotation, per split.
 """
@@ -119,6 +120,7 @@ def build(
     test_cases: int = 400,
     valid_cases: int = 200,
     max_gene_share: float = 0.1,
+    max_train_cases: int | None = None,
     gene_ids: Callable[[], dict[str, int]] = _hpo_gene_ids,
 ) -> dict[str, Any]:
     """Write train/valid/test.jsonl and stats.json into out_dir; return the stats."""
@@ -133,7 +135,10 @@ def build(
     out_dir.mkdir(parents=True, exist_ok=True)
     stats: dict[str, Any] = {"seed": seed, "test_only": test_only, "splits": {}}
     for split in SPLITS:
-        chosen = sorted((c for c in cases if split_of[c.gene] == split), key=lambda c: c.id)
+        chosen = [c for c in cases if split_of[c.gene] == split]
+        if split == "train" and max_train_cases is not None:
+            chosen = sorted(chosen, key=lambda c: gene_key(c.id, seed))[:max_train_cases]
+        chosen.sort(key=lambda c: c.id)
         _write_jsonl(
             out_dir / f"{split}.jsonl",
             (rft_line(c, [f"NCBIGene:{annotated[c.gene]}"] if c.gene in annotated else []) for c in chosen),
@@ -162,14 +167,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-cases", type=int, default=400, help="target test cases (default 400)")
     parser.add_argument("--valid-cases", type=int, default=200, help="target valid cases (default 200)")
     parser.add_argument(
+        "--max-train-cases",
+        type=int,
+        default=None,
+        help="keep at most N train cases (chosen by SHA-256 of seed:id), for short runs on a CPU",
+    )
+    parser.add_argument(
         "--max-gene-share",
         type=float,
         default=0.1,
         help="largest share of a held-out split's target one gene may hold (default 0.1)",
     )
     args = parser.parse_args(argv)
-    if args.test_cases < 0 or args.valid_cases < 0 or not 0 < args.max_gene_share <= 1:
-        parser.error("--test-cases and --valid-cases must be >= 0 and --max-gene-share in (0, 1]")
+    if args.test_cases < 0 or args.valid_cases < 0 or (args.max_train_cases or 0) < 0:
+        parser.error("--test-cases, --valid-cases and --max-train-cases must be >= 0")
+    if not 0 < args.max_gene_share <= 1:
+        parser.error("--max-gene-share must be in (0, 1]")
     try:
         cases = read_cases(args.cases)
         stats = build(
@@ -180,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             test_cases=args.test_cases,
             valid_cases=args.valid_cases,
             max_gene_share=args.max_gene_share,
+            max_train_cases=args.max_train_cases,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

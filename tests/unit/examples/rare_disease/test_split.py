@@ -147,3 +147,15 @@ def test_lines_carry_the_rft_fields(built: Path) -> None:
         "genes": {"type": "array", "items": {"type": "string"}},
     }
     assert all(s.startswith("NCBIGene:") for s in row["synonyms"])
+
+
+def test_max_train_cases_samples_train_only(
+    built: Path, build_module: ModuleType, cases_path: Path, tmp_path: Path
+) -> None:
+    cases = build_module.read_cases(cases_path)
+    build_module.build(cases, tmp_path, max_train_cases=100, gene_ids=dict)
+    ids = {s: [row["id"] for row in _read(tmp_path / f"{s}.jsonl")] for s in ("train", "valid", "test")}
+    full = {s: [row["id"] for row in _read(built / f"{s}.jsonl")] for s in ("train", "valid", "test")}
+    assert len(ids["train"]) == 100 and set(ids["train"]) < set(full["train"])
+    assert ids["train"] == sorted(ids["train"])
+    assert ids["valid"] == full["valid"] and ids["test"] == full["test"]
