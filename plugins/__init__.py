@@ -6,8 +6,11 @@ from rftkit.plugins.base import (
     GraderErrors,
     GraderResult,
     GraderSpec,
+    GradingError,
     ResultMetadata,
     Sample,
+    Score,
+    ScoringGrader,
 )
 
 __all__ = [
@@ -16,6 +19,9 @@ __all__ = [
     "GraderErrors",
     "GraderResult",
     "GraderSpec",
+    "GradingError",
     "ResultMetadata",
     "Sample",
+    "Score",
+    "ScoringGrader",
 ]
