@@ -137,6 +137,17 @@ def bench_inprocess(name: str, source: str, pairs: list[Pair], count: int) -> Ro
 # ---- GradeBatch through a real service ---------------------------------------------------------
 
 
+def timed_loop(call: Callable[[int], None], min_calls: int, stop_at: float) -> list[float]:
+    """Call `call(k)` for k = 0, 1, ... until `stop_at` (at least `min_calls` times); each call's latency."""
+    latencies: list[float] = []
+    clock = time.perf_counter
+    while len(latencies) < min_calls or clock() < stop_at:
+        t0 = clock()
+        call(len(latencies))
+        latencies.append(clock() - t0)
+    return latencies
+
+
 def run_clients(
     call: Callable[[Any, int], None],
     make_client: Callable[[], Any],
@@ -144,7 +155,7 @@ def run_clients(
     min_calls: int,
     row_s: float,
 ) -> tuple[int, float, list[float]]:
-    """Run `call(client, k)` in `clients` threads until `row_s` passed (at least `min_calls` each).
+    """Run `call(client, k)` in `clients` threads for `row_s` seconds (at least `min_calls` each).
 
     Returns (calls made, wall seconds, each call's latency).
     """
@@ -152,25 +163,20 @@ def run_clients(
     latencies: list[list[float]] = [[] for _ in range(clients)]
     errors: list[BaseException] = []
     barrier = threading.Barrier(clients + 1)
-    stop_at = [0.0]
 
     def worker(index: int) -> None:
-        client, mine = handles[index], latencies[index]
         barrier.wait()
-        k = 0
         try:
-            while k < min_calls or time.perf_counter() < stop_at[0]:
-                t0 = time.perf_counter()
-                call(client, index * 7919 + k)
-                mine.append(time.perf_counter() - t0)
-                k += 1
+            latencies[index] = timed_loop(
+                lambda k: call(handles[index], index * 7919 + k), min_calls, stop_at
+            )
         except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
-    stop_at[0] = time.perf_counter() + row_s
+    stop_at = time.perf_counter() + row_s
     start = time.perf_counter()
     barrier.wait()
     for thread in threads:
@@ -255,6 +261,44 @@ def bench_gradebatch(
                             service, grader, pairs, expected[grader_name], batch, clients, sizes, backend
                         )
                     )
+    return rows
+
+
+def bench_layers(backend: str, graders: dict[str, str], pairs: list[Pair], sizes: Sizes) -> list[Row]:
+    """The layers under GradeBatch, in this process, one batch of the largest size at a time.
+
+    layer-pool: rftkit.sandbox's warm pool alone (JSON to the workers and back);
+    layer-grader: the `python` grader type on that pool (adds Sample in, GraderResult out).
+    GradeBatch adds the service (decode, chunking, encode) and gRPC on top of layer-grader.
+    """
+    from rftkit.plugins.base import GraderContext, Sample
+    from rftkit.plugins.registry import build_grader
+    from rftkit.sandbox.pools import get_pool
+
+    batch = max(sizes.batches)
+    chunk = pairs[:batch]
+    samples = [(Sample(output_text=s["output_text"]), i) for s, i in chunk]
+    rows = []
+    for grader_name, source in graders.items():
+        tag = f"bench-{time.time_ns()}"
+        pool = get_pool(tenant=tag, grader_id="layer", version="1", source=source, backend=backend)
+        context = GraderContext(tenant=tag + "g", grader_id="layer", version="1", sandbox=backend)
+        grader = build_grader({"type": "python", "source": source}, context)
+        try:
+            for name, call in (
+                (f"layer-pool-{backend}-{batch}/{grader_name}", lambda p=pool: p.grade(chunk)),
+                (f"layer-grader-{backend}-{batch}/{grader_name}", lambda g=grader: g.grade_batch(samples)),
+            ):
+                progress(f"  {name}")
+                for _ in range(3):
+                    call()  # start every worker
+                start = time.perf_counter()
+                lat = timed_loop(lambda _k, call=call: call(), sizes.min_requests, start + sizes.row_s)
+                wall = time.perf_counter() - start
+                rows.append(measured(name, len(lat) * batch, wall, lat, note="in this process, no gRPC"))
+        finally:
+            pool.close()
+            grader.close()
     return rows
 
 
@@ -410,6 +454,7 @@ def run(sizes: Sizes, backends: tuple[str, ...], grader_names: tuple[str, ...]) 
         rows += guarded(
             f"gradebatch-{backend}", lambda b=backend: bench_gradebatch(b, graders, pairs, expected, sizes)
         )
+        rows += guarded(f"layer-{backend}", lambda b=backend: bench_layers(b, graders, pairs, sizes))
     for g, src in graders.items():
         progress(f"process-per-sample {g}")
         rows += guarded(
