@@ -5,8 +5,10 @@
     DATA_DIR/.lock                          held by the one server that uses the directory
 
 A version is the SHA-256 of the canonical spec, so the same content is one version; uploading
-content a tenant already has returns the grader that holds it. Writes go to a temporary file
-and are renamed into place, so a crash leaves the previous index intact.
+content a tenant already has returns the grader that holds it. A new grader's id is derived from
+the tenant and its first version, so replicas that receive the same upload agree on the id.
+Writes go to a temporary file and are renamed into place, so a crash leaves the previous index
+intact.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import fcntl
 import hashlib
 import json
 import os
-import secrets
 import threading
 import time
 from pathlib import Path
@@ -63,6 +64,11 @@ def canonical_json(spec: dict[str, Any]) -> str:
 def content_version(spec: dict[str, Any]) -> str:
     """The version of a spec: the first 24 hex digits of the SHA-256 of its canonical JSON."""
     return hashlib.sha256(canonical_json(spec).encode()).hexdigest()[:24]
+
+
+def grader_id_for(tenant: str, version: str) -> str:
+    """A new grader's id, derived from its first version: replicas given the same upload agree on it."""
+    return "gr_" + hashlib.sha256(f"{tenant}\0{version}".encode()).hexdigest()[:16]
 
 
 def _now_ms() -> int:
@@ -188,7 +194,7 @@ class GraderStore:
                 if record is not None:  # same content again: one version
                     return record.model_copy(deep=True), version, False
                 record = GraderRecord(
-                    id=f"gr_{secrets.token_hex(8)}",
+                    id=grader_id_for(tenant, version),
                     name=name,
                     type=type_name,
                     created_unix_ms=now,

@@ -56,3 +56,10 @@ def test_one_server_per_data_dir(tmp_path) -> None:
         GraderStore(tmp_path)
     store.close()
     GraderStore(tmp_path).close()
+
+
+def test_replicas_given_the_same_upload_agree_on_the_id(tmp_path) -> None:
+    one, two = GraderStore(tmp_path / "one"), GraderStore(tmp_path / "two")
+    assert one.create("a", SPEC)[:2] == two.create("a", SPEC)[:2]
+    one.close()
+    two.close()
