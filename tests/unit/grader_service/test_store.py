@@ -60,6 +60,7 @@ def test_one_server_per_data_dir(tmp_path) -> None:
 
 def test_replicas_given_the_same_upload_agree_on_the_id(tmp_path) -> None:
     one, two = GraderStore(tmp_path / "one"), GraderStore(tmp_path / "two")
-    assert one.create("a", SPEC)[:2] == two.create("a", SPEC)[:2]
+    (first, v1, _), (second, v2, _) = one.create("a", SPEC), two.create("a", SPEC)
+    assert (first.id, v1) == (second.id, v2)
     one.close()
     two.close()
