@@ -56,8 +56,11 @@ def read_cases(path: Path) -> list[Case]:
                 )
                 raise InputError(f"{path}:{number}: not a phenopacket case ({problems})") from exc
             if case.id in seen:
-                raise InputError(f"{path}:{number}: case id {case.id!r} repeats line {seen[case.id]}")
-            seen[case.id] = number
+                print(
+                    f"warning: {path}:{number}: case id {case.id!r} repeats line {seen[case.id]}",
+                    file=sys.stderr,
+                )
+            seen.setdefault(case.id, number)
             cases.append(case)
     if not cases:
         raise InputError(f"{path}: no cases")

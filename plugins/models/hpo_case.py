@@ -70,26 +70,35 @@ class Disease(BaseModel):
 
 
 class Case(BaseModel):
-    """One line of phenopackets.jsonl (see ../shared/data/README.md)."""
+    """One line of phenopackets.jsonl (see ../shared/data/README.md).
+
+    Lenient where a case can still be asked: an unknown sex reads as unknown, an age that is
+    not an ISO 8601 duration is shown as given, and a case may list no present phenotype.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1)
     sex: Sex = "UNKNOWN_SEX"
     age: str | None = None
-    present: list[Phenotype] = Field(min_length=1)
+    present: list[Phenotype] = Field(default_factory=list)
     excluded: list[Phenotype] = Field(default_factory=list)
     gene: str = Field(min_length=1)
     disease: Disease | None = None
     pmid: str | None = None
     cohort: str | None = None
 
-    @field_validator("age")
+    @field_validator("sex", mode="before")
     @classmethod
-    def _iso_duration(cls, value: str | None) -> str | None:
-        if value is not None and not _DURATION.fullmatch(value):
-            raise ValueError(f"age must be an ISO 8601 duration such as P3Y6M, got {value!r}")
-        return value
+    def _known_sex(cls, value: Any) -> Any:
+        return value if value in _SEX_WORDS else "UNKNOWN_SEX"
+
+    @field_validator("gene")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("gene must be a gene symbol, got an empty string")
+        return value.strip()
 
 
 def format_age(age: str | None) -> str:
@@ -114,7 +123,7 @@ def _term_line(term: Phenotype) -> str:
 def render_case_report(case: Case) -> str:
     """The user message: sex, age, present and excluded phenotypes, and the instruction."""
     lines = [f"Patient: {_SEX_WORDS[case.sex]}, {format_age(case.age)}.", "", PRESENT_HEADER]
-    lines += [_term_line(t) for t in case.present]
+    lines += [_term_line(t) for t in case.present] or ["- none recorded"]
     lines += ["", EXCLUDED_HEADER]
     lines += [_term_line(t) for t in case.excluded] or ["- none recorded"]
     lines += ["", INSTRUCTION]

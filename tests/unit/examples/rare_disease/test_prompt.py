@@ -83,3 +83,12 @@ def test_user_text_reads_content_parts() -> None:
         {"role": "user", "content": [{"type": "text", "text": "HP:0001250"}]},
     ]
     assert user_text(messages) == "HP:0001250"
+
+
+def test_odd_but_usable_cases_are_still_asked() -> None:
+    case = Case.model_validate({"id": "y", "gene": " NF1 ", "sex": None, "age": "newborn", "present": []})
+    text = render_messages(case)[1]["content"]
+    assert case.gene == "NF1"
+    assert text.startswith("Patient: sex unknown, age newborn.")
+    assert f"{PRESENT_HEADER}\n- none recorded" in text
+    assert parse_case_report(text).present == []
