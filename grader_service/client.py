@@ -181,6 +181,15 @@ class _ClientBase:
         return results
 
     @staticmethod
+    def _rewards(responses: Sequence[pb.GradeBatchResponse]) -> tuple[list[float], list[int]]:
+        rewards: list[float] = []
+        errors: list[int] = []
+        for response in responses:
+            errors.extend(len(rewards) + i for i in response.error_indices)
+            rewards.extend(response.rewards)
+        return rewards, errors
+
+    @staticmethod
     def _create_request(spec: GraderLike, name: str | None, grader_id: str | None) -> pb.CreateGraderRequest:
         return pb.CreateGraderRequest(source=grader_source(spec, name), grader_id=grader_id or "")
 
@@ -332,12 +341,7 @@ class GraderClient(_ClientBase):
         timeout: float | None = None,
     ) -> tuple[list[float], list[int]]:
         """Just the rewards (no result decoding) and the indices of samples that had an error."""
-        rewards: list[float] = []
-        errors: list[int] = []
-        for response in self._batch_responses(grader, samples, items, version, timeout):
-            errors.extend(len(rewards) + i for i in response.error_indices)
-            rewards.extend(response.rewards)
-        return rewards, errors
+        return self._rewards(self._batch_responses(grader, samples, items, version, timeout))
 
     def grade_stream(
         self,
@@ -444,6 +448,25 @@ class AsyncGraderClient(_ClientBase):
         )
         return codec.decode_result(response.result_json)
 
+    async def _batch_responses(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        version: str | None,
+        timeout: float | None,
+    ) -> list[pb.GradeBatchResponse]:
+        info = await self.server_info() if self.max_request_bytes is None else None
+        ref = grader_ref(grader, version)
+        requests = plan_requests(ref, samples, items, self.chunk_size, self._request_limit(info))
+        gate = asyncio.Semaphore(self.max_in_flight)
+
+        async def send(request: pb.GradeBatchRequest) -> pb.GradeBatchResponse:
+            async with gate:
+                return await self._call("GradeBatch", request, timeout)
+
+        return list(await asyncio.gather(*(send(r) for r in requests)))
+
     async def grade_batch(
         self,
         grader: GraderLike,
@@ -453,14 +476,15 @@ class AsyncGraderClient(_ClientBase):
         version: str | None = None,
         timeout: float | None = None,
     ) -> list[GraderResult]:
-        info = await self.server_info() if self.max_request_bytes is None else None
-        requests = plan_requests(
-            grader_ref(grader, version), samples, items, self.chunk_size, self._request_limit(info)
-        )
-        gate = asyncio.Semaphore(self.max_in_flight)
+        return self._results(await self._batch_responses(grader, samples, items, version, timeout))
 
-        async def send(request: pb.GradeBatchRequest) -> pb.GradeBatchResponse:
-            async with gate:
-                return await self._call("GradeBatch", request, timeout)
-
-        return self._results(await asyncio.gather(*(send(r) for r in requests)))
+    async def rewards(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[list[float], list[int]]:
+        return self._rewards(await self._batch_responses(grader, samples, items, version, timeout))

@@ -111,6 +111,12 @@ def test_ten_thousand_samples_from_concurrent_clients(service, python_grader) ->
         async with AsyncGraderClient(service.address, TOKEN_A, chunk_size=2_500) as client:
             samples, items = batch(seed)
             check(seed, [r.reward for r in await client.grade_batch(python_grader, samples, items)])
+            rewards, failed = await client.rewards(python_grader, samples[:500], items[:500])
+            want = [expected(s, it["answer"]) for s, it in zip(samples[:500], items[:500], strict=True)]
+            if rewards != want or failed:
+                failures.append(
+                    f"async rewards: {sum(a != b for a, b in zip(rewards, want, strict=False))} wrong"
+                )
 
     threads = [threading.Thread(target=sync_client, args=(seed,)) for seed in (1, 2, 3)]
     threads.append(threading.Thread(target=lambda: asyncio.run(async_client(5))))
