@@ -23,7 +23,7 @@ class ItemModel(ABC):
     def generate(self, items: Sequence[Mapping[str, Any]], n: int = 1) -> list[list[str]]:
         """For each item, `n` output texts (a deterministic model may repeat one)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook; most models hold nothing
         """Release what the model holds."""
 
 
