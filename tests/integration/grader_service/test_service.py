@@ -201,6 +201,9 @@ def test_validate_run_inline_and_stream(client_a, python_grader) -> None:
     batches = [([str(i), "7"], [{"answer": "7"}, {"answer": "7"}]) for i in range(5, 9)]
     rewards = [[r.reward for r in results] for results in client_a.grade_stream(python_grader, batches)]
     assert rewards == [[0.0, 1.0], [0.0, 1.0], [1.0, 1.0], [0.0, 1.0]]
+    with pytest.raises(GraderServiceError) as info:
+        list(client_a.grade_stream("gr_0000000000000000", batches[:1]))
+    assert info.value.code == grpc.StatusCode.NOT_FOUND
 
 
 def test_health_reflection_and_metrics(service, client_a, python_grader) -> None:
