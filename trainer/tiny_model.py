@@ -57,8 +57,13 @@ def build_tiny_model(
     num_heads: int = 2,
     max_positions: int = 1024,
     seed: int = 0,
+    output_init_from_input: bool = True,
 ) -> Path:
-    """Write a random-init tiny Llama and a tokenizer trained on `texts` to `out_dir`; return it."""
+    """Write a random-init tiny Llama and a tokenizer trained on `texts` to `out_dir`; return it.
+
+    With `output_init_from_input` the (untied) output layer starts as a copy of the input
+    embeddings, so "copy a token from the prompt" is easy to learn for every token alike.
+    """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -83,6 +88,9 @@ def build_tiny_model(
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
+    if output_init_from_input:
+        with torch.no_grad():
+            model.lm_head.weight.copy_(model.model.embed_tokens.weight)
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -91,3 +99,61 @@ def build_tiny_model(
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
+
+
+def warm_up(
+    model_dir: str | Path,
+    pairs: list[tuple[list[dict[str, str]], list[str]]],
+    *,
+    steps: int = 300,
+    batch_size: int = 32,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+) -> float:
+    """Supervised warm-up of the model in `model_dir` on (chat prompt, replies) pairs, saved in place.
+
+    Each time a prompt is drawn, one of its replies is drawn uniformly (so a list of equally
+    good replies teaches a distribution, not one memorised answer). The loss covers the reply
+    and its end marker only. Returns the mean loss of the last 20 steps.
+    """
+    import torch
+    from rftkit.trainer.chat import chat_prompt_ids
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    encoded = []
+    end = [tokenizer.eos_token_id]
+    for messages, replies in pairs:
+        prompt_ids = chat_prompt_ids(tokenizer, messages)
+        encoded.append(
+            (prompt_ids, [tokenizer(r, add_special_tokens=False)["input_ids"] + end for r in replies])
+        )
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    model.train()
+    losses: list[float] = []
+    for _ in range(steps):
+        picks = torch.randint(len(encoded), (batch_size,), generator=generator).tolist()
+        choices = torch.randint(1 << 30, (batch_size,), generator=generator).tolist()
+        rows = [
+            (encoded[i][0], encoded[i][1][c % len(encoded[i][1])])
+            for i, c in zip(picks, choices, strict=True)
+        ]
+        width = max(len(p) + len(r) for p, r in rows)
+        ids = torch.full((batch_size, width), tokenizer.pad_token_id)
+        labels = torch.full((batch_size, width), -100)
+        mask = torch.zeros((batch_size, width), dtype=torch.long)
+        for row, (p, r) in enumerate(rows):
+            seq = p + r
+            ids[row, : len(seq)] = torch.tensor(seq)
+            labels[row, len(p) : len(seq)] = torch.tensor(r)
+            mask[row, : len(seq)] = 1
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    model.save_pretrained(model_dir, safe_serialization=True)
+    tail = losses[-20:]
+    return sum(tail) / len(tail)

@@ -1,0 +1,71 @@
+"""The GRPO policy loss: clipped importance ratio times advantage, plus beta * KL to a reference.
+
+Per token t of completion i:  ratio = exp(logp - old_logp)
+    pg  = -min(ratio * A_i, clip(ratio, 1 - eps, 1 + eps_high) * A_i)
+    kl  = exp(ref - logp) - (ref - logp) - 1          (k3 estimator, >= 0)
+    l_t = pg + beta * kl
+Aggregation: "token" sums l_t over every completion token and divides by `normalizer` (the
+token count of the whole batch, so gradient accumulation over micro-batches gives the same
+gradient as one big batch); "sequence" averages l_t within each completion, then sums over
+completions and divides by `normalizer` (the number of completions in the whole batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LossStats:
+    clip_fraction: float
+    kl: float
+    ratio_mean: float
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    epsilon: float = 0.2,
+    epsilon_high: float | None = None,
+    beta: float = 0.0,
+    ref_logp: torch.Tensor | None = None,
+    aggregation: str = "token",
+    normalizer: float | None = None,
+) -> tuple[torch.Tensor, LossStats]:
+    """Loss over completion tokens. logp/old_logp/ref_logp/mask: (B, T); advantages: (B,)."""
+    mask = mask.to(logp.dtype)
+    ratio = torch.exp(logp - old_logp)
+    high = epsilon if epsilon_high is None else epsilon_high
+    adv = advantages.unsqueeze(1)
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + high) * adv
+    per_token = -torch.minimum(unclipped, clipped)
+    kl = torch.zeros_like(logp)
+    if beta > 0.0:
+        if ref_logp is None:
+            raise ValueError("beta > 0 needs ref_logp")
+        delta = ref_logp - logp
+        kl = torch.exp(delta) - delta - 1.0
+        per_token = per_token + beta * kl
+    if aggregation == "token":
+        total = (per_token * mask).sum()
+        loss = total / (normalizer if normalizer is not None else mask.sum().clamp(min=1.0))
+    elif aggregation == "sequence":
+        per_seq = (per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        loss = per_seq.sum() / (normalizer if normalizer is not None else per_seq.numel())
+    else:
+        raise ValueError(f"unknown loss aggregation {aggregation!r} (token | sequence)")
+    with torch.no_grad():
+        count = mask.sum().clamp(min=1.0)
+        was_clipped = (clipped < unclipped).to(mask.dtype) * mask
+        stats = LossStats(
+            clip_fraction=float(was_clipped.sum() / count),
+            kl=float((kl * mask).sum() / count),
+            ratio_mean=float((ratio * mask).sum() / count),
+        )
+    return loss, stats

@@ -1,0 +1,89 @@
+"""One GRPO policy update over a batch of graded completions (micro-batched, optionally repeated)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from rftkit.trainer.algo.loss import grpo_loss
+from rftkit.trainer.config import AlgoConfig
+from rftkit.trainer.policy import TokenBatch, is_lora, token_logprobs
+
+
+def _micro_slices(rows: int, parts: int) -> list[slice]:
+    parts = max(1, min(parts, rows))
+    bounds = [round(i * rows / parts) for i in range(parts + 1)]
+    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
+
+
+@torch.no_grad()
+def _logprobs(model: Any, batch: TokenBatch, slices: list[slice], temperature: float) -> torch.Tensor:
+    return torch.cat([token_logprobs(model, batch.rows(s), temperature)[0] for s in slices])
+
+
+def reference_logprobs(
+    policy: Any, reference: Any, batch: TokenBatch, slices: list[slice], temperature: float
+) -> torch.Tensor:
+    """The reference model's log-probs: the frozen copy, or the LoRA policy with its adapter disabled."""
+    if reference is not None:
+        return _logprobs(reference, batch, slices, temperature)
+    context = policy.disable_adapter() if is_lora(policy) else contextlib.nullcontext()
+    with context:
+        return _logprobs(policy, batch, slices, temperature)
+
+
+def grpo_update(
+    policy: Any,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    batch: TokenBatch,
+    advantages: torch.Tensor,
+    algo: AlgoConfig,
+    *,
+    reference: Any = None,
+    temperature: float = 1.0,
+    grad_accumulation: int = 1,
+    max_grad_norm: float = 1.0,
+) -> dict[str, float]:
+    """`algo.num_iterations` optimizer steps on `batch`; returns loss, clip fraction, KL, grad norm."""
+    slices = _micro_slices(batch.input_ids.shape[0], grad_accumulation)
+    mask_all = batch.completion_mask[:, 1:].float()
+    if algo.loss_aggregation == "token":
+        normalizer = float(mask_all.sum().clamp(min=1.0))
+    else:
+        normalizer = float(batch.input_ids.shape[0])
+    old = _logprobs(policy, batch, slices, temperature) if algo.num_iterations > 1 else None
+    ref = reference_logprobs(policy, reference, batch, slices, temperature) if algo.beta > 0 else None
+    dev = next(policy.parameters()).device
+    advantages = advantages.to(dev)
+    totals = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "grad_norm": 0.0}
+    policy.train()
+    for _ in range(algo.num_iterations):
+        optimizer.zero_grad(set_to_none=True)
+        for part in slices:
+            logp, mask = token_logprobs(policy, batch.rows(part), temperature)
+            loss, stats = grpo_loss(
+                logp,
+                logp.detach() if old is None else old[part],
+                advantages[part],
+                mask,
+                epsilon=algo.epsilon,
+                epsilon_high=algo.epsilon_high,
+                beta=algo.beta,
+                ref_logp=None if ref is None else ref[part],
+                aggregation=algo.loss_aggregation,
+                normalizer=normalizer,
+            )
+            loss.backward()
+            share = (part.stop - part.start) / batch.input_ids.shape[0]
+            totals["loss"] += float(loss) / algo.num_iterations
+            totals["clip_fraction"] += stats.clip_fraction * share / algo.num_iterations
+            totals["kl"] += stats.kl * share / algo.num_iterations
+        norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in policy.parameters() if p.requires_grad], max_grad_norm
+        )
+        totals["grad_norm"] += float(norm) / algo.num_iterations
+        optimizer.step()
+        scheduler.step()
+    return totals

@@ -1,0 +1,11 @@
+"""Turn chat prompts into token ids the same way everywhere (rollouts, training, warm-up)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> list[int]:
+    """Token ids of `messages` rendered by the tokenizer's chat template, ready for the reply."""
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])

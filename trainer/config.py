@@ -1,0 +1,223 @@
+"""Run configuration: pydantic sections layered from a YAML file and command-line overrides.
+
+`load_config(path, overrides)` reads the YAML, applies `a.b.c=value` overrides (values parsed
+as YAML), resolves relative paths against the config file's folder and validates. OpenAI's
+hyperparameter names live in `hyperparameters`; `rftkit.trainer.resolve` maps their `auto`
+values onto the real knobs below them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Auto = Literal["auto"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TinyModelConfig(Section):
+    """Build a tiny Llama locally (no model hub) and warm it up on `warmup_file` (see tiny_model.py)."""
+
+    warmup_file: str
+    vocab_size: int = 1024
+    hidden_size: int = 128
+    num_layers: int = 2
+    warmup_steps: int = 300
+    warmup_batch_size: int = 32
+    warmup_learning_rate: float = 1e-3
+    seed: int = 0
+
+
+class LoraConfig(Section):
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+
+class ModelConfig(Section):
+    path: str | None = None  # a local model directory (transformers format)
+    tiny: TinyModelConfig | None = None  # or build one locally; cached under cache_dir
+    cache_dir: str | None = None  # default: $RFTKIT_CACHE or ~/.cache/rftkit
+    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bfloat16 on a GPU that has it
+    lora: LoraConfig | None = None  # None: full weights
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ModelConfig:
+        if (self.path is None) == (self.tiny is None):
+            raise ValueError("set exactly one of model.path (a local model dir) or model.tiny")
+        return self
+
+
+class DataConfig(Section):
+    train_file: str
+    valid_file: str
+    answer_field: str | None = None  # when set, training refuses answers that also appear in valid
+
+
+class RolloutConfig(Section):
+    engine: Literal["auto", "vllm", "transformers"] = "auto"  # auto: vLLM when importable
+    n: int = Field(8, ge=2)  # samples per prompt (the GRPO group), before compute_multiplier
+    temperature: float = Field(1.0, gt=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(256, ge=1)  # at reasoning_effort medium
+    reasoning: bool = False  # the model may think in <think>...</think>; graders see what follows
+    gpu_memory_utilization: float | None = None  # vLLM; None: 0.2 on CPU, 0.3 on GPU (colocated)
+    enforce_eager: bool | None = None  # vLLM; None: True on CPU
+    max_model_len: int | None = None
+
+
+class GraderConfig(Section):
+    spec: dict[str, Any] | None = None  # an OpenAI grader JSON object
+    spec_file: str | None = None  # or a JSON/YAML file holding one
+    address: str | None = None  # host:port of `rft serve`; None: start an embedded local service
+    token: str | None = None
+    sandbox: str = "auto"  # for the embedded service
+    batch_size: int = Field(256, ge=1)  # samples per GradeBatch call
+    overlap: bool = True  # grade a chunk of samples while the next one is generated
+    retry_max_wait_s: float = 600.0  # give up (and stop training) after an outage this long
+
+    @model_validator(mode="after")
+    def _one_spec(self) -> GraderConfig:
+        if (self.spec is None) == (self.spec_file is None):
+            raise ValueError("set exactly one of grader.spec or grader.spec_file")
+        return self
+
+
+class AlgoConfig(Section):
+    """GRPO."""
+
+    scale_rewards: bool = True  # divide advantages by the group's reward std
+    epsilon: float = 0.2  # clip range below
+    epsilon_high: float | None = None  # clip range above (None: epsilon)
+    beta: float = 0.0  # KL to the reference model; the reference is loaded only when > 0
+    loss_aggregation: Literal["token", "sequence"] = "token"
+    num_iterations: int = Field(1, ge=1)  # policy updates per batch of rollouts (>1: clipping bites)
+
+
+class TrainerConfig(Section):
+    learning_rate: float = 1e-5  # before learning_rate_multiplier
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    grad_accumulation: int = Field(1, ge=1)  # micro-batches per optimizer step
+    warmup_steps: int = 0
+    seed: int = 0
+    threads: int | None = None  # torch threads; None: leave torch's default
+
+
+class Hyperparameters(Section):
+    """OpenAI's RFT names; `auto` resolves to the knobs documented in rftkit.trainer.resolve."""
+
+    n_epochs: int | Auto = "auto"
+    batch_size: int | Auto = "auto"  # prompts per step
+    learning_rate_multiplier: float | Auto = "auto"
+    compute_multiplier: float | Auto = "auto"  # scales samples per prompt
+    eval_interval: int | Auto = "auto"  # steps between validations
+    eval_samples: int | Auto = "auto"  # samples per validation prompt
+    reasoning_effort: Literal["auto", "low", "medium", "high"] = "auto"  # scales max_tokens
+
+
+class EvalConfig(Section):
+    max_items: int | None = None  # validation prompts per eval (None: all)
+    temperature: float | None = None  # None: the rollout temperature
+
+
+class CheckpointConfig(Section):
+    keep_best: int = Field(3, ge=1)  # by valid reward; the newest is always kept too for resuming
+
+
+class RunConfig(Section):
+    model: ModelConfig
+    data: DataConfig
+    grader: GraderConfig
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    algo: AlgoConfig = Field(default_factory=AlgoConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    output_dir: str | None = None
+    progress: bool = True
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message says what to fix."""
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Set `a.b.c=value` in nested `data` (value parsed as YAML: 1e-4, true, [1, 2], {a: 1})."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
+    parts = key.strip().lstrip("-").split(".")
+    target = data
+    for part in parts[:-1]:
+        if not isinstance(target.get(part), dict):
+            target[part] = {}
+        target = target[part]
+    try:
+        target[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {assignment!r}: value is not valid YAML: {exc}") from exc
+
+
+_PATH_FIELDS = (
+    ("model", "path"),
+    ("model", "cache_dir"),
+    ("model", "tiny", "warmup_file"),
+    ("data", "train_file"),
+    ("data", "valid_file"),
+    ("grader", "spec_file"),
+)
+
+
+def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    for path in _PATH_FIELDS:
+        node: Any = data
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get(path[-1]), str):
+            value = Path(node[path[-1]]).expanduser()
+            node[path[-1]] = str(value if value.is_absolute() else (base / value).resolve())
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:
+    """Read YAML `path` (or start empty), apply overrides, resolve relative paths, validate."""
+    data: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        base = path.resolve().parent
+    _resolve_paths(data, base)
+    cli: dict[str, Any] = {}
+    for assignment in overrides:
+        apply_override(cli, assignment)
+    _resolve_paths(cli, Path.cwd())
+    _merge(data, cli)
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid config:\n" + "\n".join(lines)) from exc
+
+
+def _merge(into: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value

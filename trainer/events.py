@@ -1,0 +1,58 @@
+"""Per-step events like OpenAI's fine-tuning metrics, to DIR/events.jsonl and TensorBoard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class EventLog:
+    """Appends one JSON object per step; scalar fields (nested ones flattened) also go to TensorBoard."""
+
+    def __init__(self, output_dir: Path, *, tensorboard: bool = True) -> None:
+        self.path = output_dir / "events.jsonl"
+        self.writer = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(output_dir / "tensorboard"))
+            except ImportError:
+                self.writer = None
+
+    def truncate_after(self, step: int) -> None:
+        """Drop events of steps after `step` (the run resumes from a checkpoint at `step`)."""
+        if not self.path.exists():
+            return
+        kept = [
+            line for line in self.path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step
+        ]  # fmt: skip
+        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def write(self, event: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(event, sort_keys=True) + "\n")
+        if self.writer is not None:
+            step = int(event["step"])
+            for key, value in flatten(event).items():
+                if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
+                    self.writer.add_scalar(key, value, step)
+            self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"timing": {"sampling": 1}} -> {"timing/sampling": 1}."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat

