@@ -108,8 +108,6 @@ class ProcessChannel:
         *,
         env: dict[str, str],
         cwd: str | None = None,
-        user: int | None = None,
-        group: int | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self._on_close = on_close
@@ -120,9 +118,6 @@ class ProcessChannel:
             stderr=subprocess.PIPE,
             env=env,
             cwd=cwd,
-            user=user,
-            group=group,
-            extra_groups=[] if group is not None else None,
             start_new_session=True,
             close_fds=True,
         )

@@ -21,12 +21,13 @@ from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimi
 from rftkit.sandbox.cgroups import WorkerCgroup, cgroups_usable
 from rftkit.sandbox.channel import Channel, ProcessChannel, describe_returncode
 
+SHM_MB = 64  # like Docker's default /dev/shm
 UID_BASE = 610_000
 UID_SPAN = 64_000
 _uids_in_use: set[int] = set()
 _uid_lock = threading.Lock()
 _counter = itertools.count()
-# Join the worker's cgroups, then become bubblewrap. Runs as the worker's uid.
+# Join the worker's cgroups, then exec the rest of the command line.
 _JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
 
@@ -92,9 +93,18 @@ def bwrap_argv(limits: SandboxLimits, python_argv: list[str]) -> list[str]:
         "--dev",
         "/dev",
         "--size",
+        str(SHM_MB * MIB),
+        "--tmpfs",
+        "/dev/shm",
+        "--size",
         str(limits.scratch_mb * MIB),
         "--tmpfs",
         "/tmp",
+        # Everything but the two size-capped tmpfs mounts is read-only, bwrap's own root included.
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
         "--chdir",
         "/tmp",
         "--clearenv",
@@ -150,19 +160,23 @@ class NamespaceBackend:
         return found
 
     def launch(self, limits: SandboxLimits) -> Channel:
+        # No `user=` on Popen: that forces fork() instead of vfork(), and fork() runs other
+        # libraries' atfork handlers (gRPC's crash the child). setpriv drops to the uid instead.
         uid = _allocate_uid() if os.geteuid() == 0 else None
         cgroup = None
         argv = bwrap_argv(limits, [str(paths.venv_python()), "-I", "-c", RUNTIME_SOURCE])
-        if uid is not None and cgroups_usable():
-            cgroup = WorkerCgroup(
-                f"w{uid}-{os.getpid()}-{next(_counter)}",
-                memory_mb=limits.memory_mb + limits.scratch_mb,
-                pids=limits.pids,
-                cpus=limits.cpus,
-                owner=uid,
-            )
-            if cgroup.procs_files:
-                argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]
+        if uid is not None:
+            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
+            if cgroups_usable():
+                cgroup = WorkerCgroup(
+                    f"w{uid}-{os.getpid()}-{next(_counter)}",
+                    memory_mb=limits.memory_mb + limits.scratch_mb,
+                    pids=limits.pids,
+                    cpus=limits.cpus,
+                    owner=None,
+                )
+                if cgroup.procs_files:
+                    argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]
 
         def cleanup() -> None:
             if cgroup is not None:
@@ -171,9 +185,7 @@ class NamespaceBackend:
                 _release_uid(uid)
 
         try:
-            channel = NamespaceChannel(
-                argv, env={"PATH": SANDBOX_ENV["PATH"]}, cwd="/", user=uid, group=uid, on_close=cleanup
-            )
+            channel = NamespaceChannel(argv, env={"PATH": SANDBOX_ENV["PATH"]}, cwd="/", on_close=cleanup)
         except BaseException:
             cleanup()
             raise

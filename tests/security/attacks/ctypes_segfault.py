@@ -1,0 +1,8 @@
+import ctypes
+
+
+def grade(sample, item):
+    if item.get("mode") != "attack":
+        return 1.0 if sample["output_text"] == item["reference"] else 0.0
+    ctypes.string_at(0)
+    return 1.0

@@ -1,0 +1,5 @@
+def grade(sample, item):
+    if item.get("mode") != "attack":
+        return 1.0 if sample["output_text"] == item["reference"] else 0.0
+    while True:
+        pass

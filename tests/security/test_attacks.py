@@ -1,0 +1,287 @@
+"""Attack graders uploaded to a real grader service (`rft serve`) on each sandbox backend.
+
+Every attack must end as a clear per-sample error (or a 0 where it merely fails), leave the host
+unchanged, and leave the service grading the samples around it and the next batch correctly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rftkit.grader_service.client import GraderClient
+from rftkit.grader_service.embedded import ServiceProcess, serve_subprocess
+from rftkit.sandbox.testing import backend_params, require_backend
+
+pytestmark = [pytest.mark.timeout(240)]
+ATTACKS = Path(__file__).parent / "attacks"
+SAMPLE_TIMEOUT_S = 1.5
+SECRET_NAME = "RFTKIT_PLANTED_SECRET"
+LIMITS_ENV = {
+    "RFTKIT_SANDBOX_SAMPLE_TIMEOUT_S": str(SAMPLE_TIMEOUT_S),
+    "RFTKIT_SANDBOX_WORKERS": "1",
+    "RFTKIT_SANDBOX_SCRATCH_MB": "64",
+    "RFTKIT_SANDBOX_MEMORY_MB": "512",
+    "RFTKIT_SANDBOX_LOAD_TIMEOUT_S": "20",
+}
+
+
+@dataclass
+class Service:
+    backend: str
+    process: ServiceProcess
+    alice: GraderClient
+    bob: GraderClient
+    secret: str
+    host_file: Path
+
+
+def _sandbox_uids() -> set[int]:
+    """Host uids of processes in the namespace backend's uid range, or docker's 65534."""
+    uids = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            for line in status.read_text().splitlines():
+                if line.startswith("Uid:"):
+                    uid = int(line.split()[1])
+                    if 610_000 <= uid < 674_000 or uid == 65534:
+                        uids.add(uid)
+    return uids
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if marker.encode() in cmdline.read_bytes():
+                found.append(int(cmdline.parent.name))
+    return found
+
+
+@pytest.fixture(scope="module", params=backend_params())
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    backend = request.param
+    require_backend(backend)
+    work = tmp_path_factory.mktemp(f"svc-{backend}")
+    tokens = {"alice": secrets.token_hex(16), "bob": secrets.token_hex(16)}
+    (work / "tokens").write_text("".join(f"{t} {k}\n" for t, k in tokens.items()))
+    secret = secrets.token_hex(16)
+    host_file = work / f"host-secret-{secret[:8]}"
+    host_file.write_text(secret)
+    env = {**LIMITS_ENV, SECRET_NAME: secret}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the service inherits these: the limits, and a secret to look for
+    args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", str(work / "data"), "--sandbox", backend,
+            "--tokens", str(work / "tokens"), "--shutdown-grace", "5"]  # fmt: skip
+    try:
+        with serve_subprocess(args, work, stop_timeout=30) as proc:
+            alice = GraderClient(proc.address, tokens["alice"])
+            bob = GraderClient(proc.address, tokens["bob"])
+            yield Service(backend, proc, alice, bob, secret, host_file)
+            alice.close()
+            bob.close()
+            pid = proc.pid
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    # The service is gone: nothing of its sandboxes may be left on the host.
+    deadline = time.monotonic() + 10
+    while _sandbox_uids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _sandbox_uids(), (
+        f"sandbox processes outlived the service: {_sandbox_uids()}\n{proc.log_text()[-3000:]}"
+    )
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/rftkit-sandbox/w*-{pid}-*"))
+    if backend == "docker":
+        import docker
+
+        client = docker.from_env()
+        left = client.containers.list(
+            all=True, filters={"label": f"rftkit.sandbox.owner={socket.gethostname()}:{pid}"}
+        )
+        assert not left, "worker containers outlived the service"
+
+
+def _upload(client: GraderClient, name: str) -> str:
+    grader_id, _ = client.create_grader((ATTACKS / f"{name}.py").read_text(), name=name)
+    return grader_id
+
+
+def _clean(result: Any) -> bool:
+    return not result.metadata.errors.any
+
+
+def _why(result: Any) -> str:
+    return f"reward {result.reward}: {result.metadata.errors.model_dump(exclude_defaults=True)}"
+
+
+def _attack(svc: Service, name: str, attack_item: dict[str, Any], client: GraderClient | None = None) -> Any:
+    """Grade [ok, attack, ok], then a fresh [right, wrong] batch; returns the attack's result."""
+    client = client or svc.alice
+    grader_id = _upload(client, name)
+    items = [{"reference": "a"}, attack_item, {"reference": "a"}]
+    results = client.grade_batch(grader_id, ["a", "a", "a"], items, timeout=120)
+    assert results[0].reward == 1.0 and _clean(results[0]), _why(results[0])
+    assert results[2].reward == 1.0 and _clean(results[2]), _why(results[2])
+    again = client.grade_batch(grader_id, ["a", "b"], [{"reference": "a"}, {"reference": "a"}], timeout=60)
+    assert [r.reward for r in again] == [1.0, 0.0] and all(_clean(r) for r in again), [_why(r) for r in again]
+    return results[1]
+
+
+def _flags(result: Any) -> set[str]:
+    return set(result.metadata.errors.raised())
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "needle"),
+    [
+        ("infinite_loop", {"timeout_error"}, "1.5 s"),
+        ("alarm_proof_loop", {"timeout_error"}, "killed"),
+        ("ignore_sigterm", {"timeout_error"}, "killed"),
+        ("fork_bomb", {"timeout_error"}, ""),
+        ("memory_bomb", {"resource_limit_error"}, "memory"),
+        ("disk_fill", {"resource_limit_error"}, ""),
+        ("ctypes_segfault", {"python_grader_runtime_error"}, "SIGSEGV"),
+        ("os_exit", {"python_grader_runtime_error"}, "exited with status 0"),
+    ],
+)
+def test_attack_ends_as_a_per_sample_error(service: Service, name: str, flags: set[str], needle: str) -> None:
+    start = time.monotonic()
+    result = _attack(service, name, {"mode": "attack", "reference": "a"})
+    assert result.reward == 0.0
+    assert _flags(result) == flags, result.metadata.errors
+    assert needle in (result.metadata.errors.details or ""), result.metadata.errors.details
+    assert time.monotonic() - start < 60
+
+
+def test_huge_output_is_capped_and_the_sample_still_scores(service: Service) -> None:
+    start = time.monotonic()
+    result = _attack(service, "huge_stdout", {"mode": "attack", "reference": "a"})
+    assert result.reward == 1.0 and _clean(result), result
+    assert time.monotonic() - start < 60
+
+
+def test_host_secrets_are_out_of_reach(service: Service) -> None:
+    item = {
+        "mode": "attack",
+        "secret": service.secret,
+        "secret_name": SECRET_NAME,
+        "host_file": str(service.host_file),
+    }
+    result = _attack(service, "read_secrets", item)
+    assert result.reward == 0.0 and _clean(result), result.metadata
+
+
+class _Listener:
+    """A TCP listener on every host address that counts who connects."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("0.0.0.0", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+def _host_ip() -> str:
+    with contextlib.suppress(OSError):
+        return socket.gethostbyname(socket.gethostname())
+    return "127.0.0.1"
+
+
+def test_no_network_egress(service: Service) -> None:
+    listener = _Listener()
+    try:
+        item = {"mode": "attack", "ports": [listener.port, service.process.port], "host_ip": _host_ip()}
+        result = _attack(service, "network_egress", item)
+        assert result.reward == 0.0 and _clean(result), result.metadata
+        assert listener.connections == 0
+        # The listener is reachable from the host itself, so the attack could have seen it.
+        socket.create_connection(("127.0.0.1", listener.port), timeout=2).close()
+        time.sleep(0.3)
+        assert listener.connections == 1
+    finally:
+        listener.close()
+
+
+def test_no_writes_outside_scratch(service: Service, tmp_path: Path) -> None:
+    host_path = tmp_path / "written-by-the-grader"
+    result = _attack(service, "write_outside", {"mode": "attack", "host_path": str(host_path)})
+    assert result.reward == 0.0 and _clean(result), result.metadata
+    for path in (host_path, Path("/rftkit-pwned"), Path("/etc/rftkit-pwned"), Path("/usr/rftkit-pwned")):
+        assert not path.exists()
+    assert not list(Path("/var/lib/rftkit").rglob("*pwned*"))
+
+
+def test_leftover_child_processes_are_killed(service: Service) -> None:
+    marker = f"{random.randint(100, 999)}.{random.randint(100000, 999999)}"
+    grader_id = _upload(service.alice, "leftover_children")
+    items = [{"mode": "attack", "marker": marker}, {"mode": "check"}, {"reference": "a"}]
+    results = service.alice.grade_batch(grader_id, ["a", "a", "a"], items, timeout=60)
+    assert [r.reward for r in results] == [1.0, 0.0, 1.0], results
+    assert all(_clean(r) for r in results)
+    assert _processes_with(marker) == []
+
+
+def test_state_never_leaks_between_tenants(service: Service) -> None:
+    secret = secrets.token_hex(8)
+    alice_id = _upload(service.alice, "tenant_state")
+    bob_id = _upload(service.bob, "tenant_state")
+    plant = service.alice.grade_batch(alice_id, ["a"], [{"mode": "plant", "secret": secret}])
+    assert plant[0].reward == 1.0
+    # Control: the same tenant's warm worker does keep its state, so the probe can see it.
+    assert service.alice.grade_batch(alice_id, ["a"], [{"mode": "probe", "secret": secret}])[0].reward == 1.0
+    probe = service.bob.grade_batch(bob_id, ["a"], [{"mode": "probe", "secret": secret}])
+    assert probe[0].reward == 0.0 and _clean(probe[0])
+    with pytest.raises(Exception, match=r"NOT_FOUND|not found|PERMISSION|unknown"):
+        service.bob.grade_batch(alice_id, ["a"], [{"mode": "probe", "secret": secret}])
+
+
+def test_bad_return_values_are_flagged(service: Service) -> None:
+    grader_id = _upload(service.alice, "bad_values")
+    kinds = ["nan", "inf", "-inf", "none", "str", "two", "negative", "bool", "list", "object", "huge"]
+    results = service.alice.grade_batch(
+        grader_id, ["a"] * (len(kinds) + 1), [*({"mode": k} for k in kinds), {"reference": "a"}]
+    )
+    for kind, result in zip(kinds, results, strict=False):
+        expected = {"resource_limit_error"} if kind == "huge" else {"invalid_reward_error"}
+        assert result.reward == 0.0 and _flags(result) == expected, (kind, result.metadata.errors)
+    assert results[-1].reward == 1.0 and _clean(results[-1])
+
+
+def test_oversized_source_is_refused_before_it_runs(service: Service) -> None:
+    source = "def grade(sample, item):\n    return 1.0\n" + "# padding\n" * 30_000
+    with pytest.raises(Exception, match=r"262144|limit"):
+        service.alice.create_grader(source, name="too-big")
