@@ -101,6 +101,8 @@ def grader_dict(message: pb.Grader) -> dict[str, Any]:
     }
     if message.spec_json:
         data["spec"] = json.loads(message.spec_json)
+    if message.warnings:
+        data["warnings"] = list(message.warnings)
     return data
 
 
@@ -190,14 +192,18 @@ class _ClientBase:
         return rewards, errors
 
     @staticmethod
-    def _create_request(spec: GraderLike, name: str | None, grader_id: str | None) -> pb.CreateGraderRequest:
-        return pb.CreateGraderRequest(source=grader_source(spec, name), grader_id=grader_id or "")
+    def _create_request(
+        spec: GraderLike, name: str | None, grader_id: str | None, strict: bool
+    ) -> pb.CreateGraderRequest:
+        return pb.CreateGraderRequest(
+            source=grader_source(spec, name), grader_id=grader_id or "", strict=strict
+        )
 
     @staticmethod
     def _validate_request(
-        spec: GraderLike, samples: Sequence[codec.SampleLike] | None, items: Items | None
+        spec: GraderLike, samples: Sequence[codec.SampleLike] | None, items: Items | None, strict: bool
     ) -> pb.ValidateGraderRequest:
-        request = pb.ValidateGraderRequest(source=grader_source(spec))
+        request = pb.ValidateGraderRequest(source=grader_source(spec), strict=strict)
         if samples is not None:
             request.samples_json = codec.encode_samples(samples)
             request.items_json = codec.encode_items(items if items is not None else {})
@@ -211,6 +217,7 @@ class _ClientBase:
             "type": response.type,
             "name": response.name,
             "version": response.version,
+            "warnings": list(response.warnings),
         }
         if response.results_json:
             data["results"] = [codec.to_plain(r) for r in codec.decode_results(response.results_json)]
@@ -265,17 +272,29 @@ class GraderClient(_ClientBase):
             self._info = self._call("GetServerInfo", pb.GetServerInfoRequest())
         return self._info
 
+    def upload_grader(
+        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None, strict: bool = False
+    ) -> dict[str, Any]:
+        """Upload a spec dict or Python source; returns the grader (id, version, ..., warnings)."""
+        return grader_dict(self._call("CreateGrader", self._create_request(spec, name, grader_id, strict)))
+
     def create_grader(
-        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None
+        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None, strict: bool = False
     ) -> tuple[str, str]:
         """Upload a spec dict or Python source; returns (id, version); same content, same pair."""
-        message = self._call("CreateGrader", self._create_request(spec, name, grader_id))
-        return message.id, message.version
+        grader = self.upload_grader(spec, name=name, grader_id=grader_id, strict=strict)
+        return grader["id"], grader["version"]
 
     def validate_grader(
-        self, spec: GraderLike, samples: Sequence[codec.SampleLike] | None = None, items: Items | None = None
+        self,
+        spec: GraderLike,
+        samples: Sequence[codec.SampleLike] | None = None,
+        items: Items | None = None,
+        *,
+        strict: bool = False,
     ) -> dict[str, Any]:
-        return self._validation(self._call("ValidateGrader", self._validate_request(spec, samples, items)))
+        request = self._validate_request(spec, samples, items, strict)
+        return self._validation(self._call("ValidateGrader", request))
 
     def get_grader(self, grader_id: str, version: str | None = None) -> dict[str, Any]:
         return grader_dict(
@@ -411,18 +430,28 @@ class AsyncGraderClient(_ClientBase):
             self._info = await self._call("GetServerInfo", pb.GetServerInfoRequest())
         return self._info
 
+    async def upload_grader(
+        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None, strict: bool = False
+    ) -> dict[str, Any]:
+        request = self._create_request(spec, name, grader_id, strict)
+        return grader_dict(await self._call("CreateGrader", request))
+
     async def create_grader(
-        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None
+        self, spec: GraderLike, *, name: str | None = None, grader_id: str | None = None, strict: bool = False
     ) -> tuple[str, str]:
-        message = await self._call("CreateGrader", self._create_request(spec, name, grader_id))
-        return message.id, message.version
+        grader = await self.upload_grader(spec, name=name, grader_id=grader_id, strict=strict)
+        return grader["id"], grader["version"]
 
     async def validate_grader(
-        self, spec: GraderLike, samples: Sequence[codec.SampleLike] | None = None, items: Items | None = None
+        self,
+        spec: GraderLike,
+        samples: Sequence[codec.SampleLike] | None = None,
+        items: Items | None = None,
+        *,
+        strict: bool = False,
     ) -> dict[str, Any]:
-        return self._validation(
-            await self._call("ValidateGrader", self._validate_request(spec, samples, items))
-        )
+        request = self._validate_request(spec, samples, items, strict)
+        return self._validation(await self._call("ValidateGrader", request))
 
     async def get_grader(self, grader_id: str, version: str | None = None) -> dict[str, Any]:
         request = pb.GetGraderRequest(grader_id=grader_id, version=version or "")

@@ -65,17 +65,29 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.argument("spec", metavar="SPEC_FILE")
 @click.option("--name", help="Name for a .py grader (default: the file name).")
 @click.option("--grader-id", help="Add a version to this grader instead of creating a new one.")
+@click.option("--strict", is_flag=True, help="Refuse what the upload policy would only warn about.")
 @_server_options
 def upload(
-    spec: str, name: str | None, grader_id: str | None, server: str, token: str | None, tls_ca: Path | None
+    spec: str,
+    name: str | None,
+    grader_id: str | None,
+    strict: bool,
+    server: str,
+    token: str | None,
+    tls_ca: Path | None,
 ) -> None:
-    """Upload a grader (.json spec or .py file with grade(sample, item)); prints {"id", "version"}."""
+    """Upload a grader (.json spec or .py file with grade(sample, item)); prints {"id", "version"}.
+
+    Upload-policy warnings go to stderr.
+    """
     data = _load_spec(spec)
     if name and data.get("type") == "python":
         data["name"] = name
     with _client(server, token, tls_ca) as client:
-        grader, version = client.create_grader(data, grader_id=grader_id)
-    _emit({"id": grader, "version": version})
+        grader = client.upload_grader(data, grader_id=grader_id, strict=strict)
+    for warning in grader.get("warnings", []):
+        click.echo(f"warning: {warning}", err=True)
+    _emit({"id": grader["id"], "version": grader["version"]})
 
 
 @click.command("list")

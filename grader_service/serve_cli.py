@@ -65,6 +65,11 @@ def _config_error(exc: ValidationError) -> str:
     type=float,
     help="Seconds in-flight batches may run after SIGTERM before they fail with UNAVAILABLE.",
 )
+@click.option(
+    "--strict-uploads",
+    is_flag=True,
+    help="Refuse uploads the policy only warns about (e.g. RestrictedPython findings in Python graders).",
+)
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"])

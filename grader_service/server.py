@@ -69,6 +69,7 @@ class ServiceConfig(BaseModel):
     max_message_mb: float = Field(64.0, gt=0)
     shutdown_grace_s: float = Field(30.0, ge=0)
     loaded_graders: int = Field(64, ge=1)
+    strict_uploads: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ServiceConfig:
@@ -90,8 +91,12 @@ class ServiceConfig(BaseModel):
         return int(self.max_message_mb * MB)
 
 
-def spec_from_source(source: pb.GraderSource) -> dict[str, Any]:
-    """The spec dict of an uploaded grader, validated against its type (GraderSpecError if not valid)."""
+def spec_from_source(source: pb.GraderSource, *, strict: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """The spec dict of an uploaded grader and the upload policy's warnings.
+
+    Raises GraderSpecError when the spec is not valid for its type, or (strict) when the policy
+    has findings it would otherwise only warn about.
+    """
     kind = source.WhichOneof("kind")
     if kind == "spec_json":
         try:
@@ -102,8 +107,11 @@ def spec_from_source(source: pb.GraderSource) -> dict[str, Any]:
         spec = {"type": "python", "name": source.name or "grader", "source": source.python_source}
     else:
         raise GraderSpecError("the grader source is empty: set spec_json or python_source")
-    parse_spec(spec)
-    return spec
+    parsed = parse_spec(spec)
+    errors, warnings = grader_types()[parsed.type].review(parsed, strict=strict)
+    if errors:
+        raise GraderSpecError("; ".join(errors))
+    return spec, list(warnings)
 
 
 def _grader_message(record: GraderRecord, version: str | None = None, spec_json: str = "") -> pb.Grader:
@@ -211,7 +219,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             record, version = self.store.get(tenant, ref.grader_id, ref.version or None)
             return record.id, version, self.store.spec(tenant, version)
         if which == "inline":
-            spec = spec_from_source(ref.inline)
+            spec, _ = spec_from_source(ref.inline, strict=self.config.strict_uploads)
             return "inline", content_version(spec), spec
         raise InvalidRequest("say which grader: set grader.grader_id, or grader.inline with a spec or source")
 
@@ -271,7 +279,8 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
 
     def CreateGrader(self, request: pb.CreateGraderRequest, context: grpc.ServicerContext) -> pb.Grader:
         def body(tenant: str) -> pb.Grader:
-            spec = spec_from_source(request.source)
+            strict = request.strict or self.config.strict_uploads
+            spec, warnings = spec_from_source(request.source, strict=strict)
             record, version, is_new = self.store.create(tenant, spec, request.grader_id or None)
             log.info(
                 "tenant %s: grader %s version %s (%s)",
@@ -280,19 +289,26 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                 version,
                 "new" if is_new else "known",
             )
-            return _grader_message(record, version)
+            message = _grader_message(record, version)
+            message.warnings.extend(warnings)
+            return message
 
         return self._call("CreateGrader", context, body)
 
     def ValidateGrader(self, request: pb.ValidateGraderRequest, context: grpc.ServicerContext):
         def body(tenant: str) -> pb.ValidateGraderResponse:
             try:
-                spec = spec_from_source(request.source)
+                strict = request.strict or self.config.strict_uploads
+                spec, warnings = spec_from_source(request.source, strict=strict)
             except GraderSpecError as exc:
                 return pb.ValidateGraderResponse(valid=False, errors=[str(exc)])
             version = content_version(spec)
             response = pb.ValidateGraderResponse(
-                valid=True, type=spec["type"], name=str(spec.get("name", "grader")), version=version
+                valid=True,
+                type=spec["type"],
+                name=str(spec.get("name", "grader")),
+                version=version,
+                warnings=warnings,
             )
             if request.samples_json:
                 ref = ("validate", version, spec)

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arft/grader/v1/grader.proto\x12\rrft.grader.v1\"R\n\x0cGraderSource\x12\x13\n\tspec_json\x18\x01 \x01(\tH\x00\x12\x17\n\rpython_source\x18\x02 \x01(\tH\x00\x12\x0c\n\x04name\x18\x03 \x01(\tB\x06\n\x04kind\"U\n\x13\x43reateGraderRequest\x12+\n\x06source\x18\x01 \x01(\x0b\x32\x1b.rft.grader.v1.GraderSource\x12\x11\n\tgrader_id\x18\x02 \x01(\t\"9\n\rGraderVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\x02 \x01(\x03\"\x9d\x01\n\x06Grader\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x11\n\tspec_json\x18\x05 \x01(\t\x12.\n\x08versions\x18\x06 \x03(\x0b\x32\x1c.rft.grader.v1.GraderVersion\x12\x17\n\x0f\x63reated_unix_ms\x18\x07 \x01(\x03\"n\n\x15ValidateGraderRequest\x12+\n\x06source\x18\x01 \x01(\x0b\x32\x1b.rft.grader.v1.GraderSource\x12\x14\n\x0csamples_json\x18\x02 \x01(\x0c\x12\x12\n\nitems_json\x18\x03 \x01(\x0c\"z\n\x16ValidateGraderResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x14\n\x0cresults_json\x18\x06 \x01(\x0c\"6\n\x10GetGraderRequest\x12\x11\n\tgrader_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x14\n\x12ListGradersRequest\"=\n\x13ListGradersResponse\x12&\n\x07graders\x18\x01 \x03(\x0b\x32\x15.rft.grader.v1.Grader\"(\n\x13\x44\x65leteGraderRequest\x12\x11\n\tgrader_id\x18\x01 \x01(\t\"\'\n\x14\x44\x65leteGraderResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"g\n\tGraderRef\x12\x13\n\tgrader_id\x18\x01 \x01(\tH\x00\x12-\n\x06inline\x18\x02 \x01(\x0b\x32\x1b.rft.grader.v1.GraderSourceH\x00\x12\x0f\n\x07version\x18\x03 \x01(\tB\x05\n\x03ref\"d\n\x10RunGraderRequest\x12(\n\x06grader\x18\x01 \x01(\x0b\x32\x18.rft.grader.v1.GraderRef\x12\x13\n\x0bsample_json\x18\x02 \x01(\x0c\x12\x11\n\titem_json\x18\x03 \x01(\x0c\"\\\n\x11RunGraderResponse\x12\x13\n\x0bresult_json\x18\x01 \x01(\x0c\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x11\n\tgrader_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\"{\n\x11GradeBatchRequest\x12(\n\x06grader\x18\x01 \x01(\x0b\x32\x18.rft.grader.v1.GraderRef\x12\x14\n\x0csamples_json\x18\x02 \x01(\x0c\x12\x12\n\nitems_json\x18\x03 \x01(\x0c\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\xbd\x01\n\x12GradeBatchResponse\x12\x14\n\x0cresults_json\x18\x01 \x01(\x0c\x12\x13\n\x07rewards\x18\x02 \x03(\x01\x42\x02\x10\x01\x12\x19\n\rerror_indices\x18\x03 \x03(\rB\x02\x10\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tgrader_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x12\n\nerror_code\x18\x07 \x01(\x05\x12\x15\n\rerror_message\x18\x08 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\x9e\x01\n\nServerInfo\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12!\n\x19max_receive_message_bytes\x18\x02 \x01(\x03\x12\x1e\n\x16max_send_message_bytes\x18\x03 \x01(\x03\x12\x0f\n\x07sandbox\x18\x04 \x01(\t\x12\x14\n\x0cgrader_types\x18\x05 \x03(\t\x12\x0e\n\x06tenant\x18\x06 \x01(\t2\xf9\x05\n\rGraderService\x12I\n\x0c\x43reateGrader\x12\".rft.grader.v1.CreateGraderRequest\x1a\x15.rft.grader.v1.Grader\x12]\n\x0eValidateGrader\x12$.rft.grader.v1.ValidateGraderRequest\x1a%.rft.grader.v1.ValidateGraderResponse\x12\x43\n\tGetGrader\x12\x1f.rft.grader.v1.GetGraderRequest\x1a\x15.rft.grader.v1.Grader\x12T\n\x0bListGraders\x12!.rft.grader.v1.ListGradersRequest\x1a\".rft.grader.v1.ListGradersResponse\x12W\n\x0c\x44\x65leteGrader\x12\".rft.grader.v1.DeleteGraderRequest\x1a#.rft.grader.v1.DeleteGraderResponse\x12N\n\tRunGrader\x12\x1f.rft.grader.v1.RunGraderRequest\x1a .rft.grader.v1.RunGraderResponse\x12Q\n\nGradeBatch\x12 .rft.grader.v1.GradeBatchRequest\x1a!.rft.grader.v1.GradeBatchResponse\x12V\n\x0bGradeStream\x12 .rft.grader.v1.GradeBatchRequest\x1a!.rft.grader.v1.GradeBatchResponse(\x01\x30\x01\x12O\n\rGetServerInfo\x12#.rft.grader.v1.GetServerInfoRequest\x1a\x19.rft.grader.v1.ServerInfob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1arft/grader/v1/grader.proto\x12\rrft.grader.v1\"R\n\x0cGraderSource\x12\x13\n\tspec_json\x18\x01 \x01(\tH\x00\x12\x17\n\rpython_source\x18\x02 \x01(\tH\x00\x12\x0c\n\x04name\x18\x03 \x01(\tB\x06\n\x04kind\"e\n\x13\x43reateGraderRequest\x12+\n\x06source\x18\x01 \x01(\x0b\x32\x1b.rft.grader.v1.GraderSource\x12\x11\n\tgrader_id\x18\x02 \x01(\t\x12\x0e\n\x06strict\x18\x03 \x01(\x08\"9\n\rGraderVersion\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x17\n\x0f\x63reated_unix_ms\x18\x02 \x01(\x03\"\xaf\x01\n\x06Grader\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0c\n\x04type\x18\x04 \x01(\t\x12\x11\n\tspec_json\x18\x05 \x01(\t\x12.\n\x08versions\x18\x06 \x03(\x0b\x32\x1c.rft.grader.v1.GraderVersion\x12\x17\n\x0f\x63reated_unix_ms\x18\x07 \x01(\x03\x12\x10\n\x08warnings\x18\x08 \x03(\t\"~\n\x15ValidateGraderRequest\x12+\n\x06source\x18\x01 \x01(\x0b\x32\x1b.rft.grader.v1.GraderSource\x12\x14\n\x0csamples_json\x18\x02 \x01(\x0c\x12\x12\n\nitems_json\x18\x03 \x01(\x0c\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"\x8c\x01\n\x16ValidateGraderResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0e\n\x06\x65rrors\x18\x02 \x03(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x0f\n\x07version\x18\x05 \x01(\t\x12\x14\n\x0cresults_json\x18\x06 \x01(\x0c\x12\x10\n\x08warnings\x18\x07 \x03(\t\"6\n\x10GetGraderRequest\x12\x11\n\tgrader_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\x14\n\x12ListGradersRequest\"=\n\x13ListGradersResponse\x12&\n\x07graders\x18\x01 \x03(\x0b\x32\x15.rft.grader.v1.Grader\"(\n\x13\x44\x65leteGraderRequest\x12\x11\n\tgrader_id\x18\x01 \x01(\t\"\'\n\x14\x44\x65leteGraderResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"g\n\tGraderRef\x12\x13\n\tgrader_id\x18\x01 \x01(\tH\x00\x12-\n\x06inline\x18\x02 \x01(\x0b\x32\x1b.rft.grader.v1.GraderSourceH\x00\x12\x0f\n\x07version\x18\x03 \x01(\tB\x05\n\x03ref\"d\n\x10RunGraderRequest\x12(\n\x06grader\x18\x01 \x01(\x0b\x32\x18.rft.grader.v1.GraderRef\x12\x13\n\x0bsample_json\x18\x02 \x01(\x0c\x12\x11\n\titem_json\x18\x03 \x01(\x0c\"\\\n\x11RunGraderResponse\x12\x13\n\x0bresult_json\x18\x01 \x01(\x0c\x12\x0e\n\x06reward\x18\x02 \x01(\x01\x12\x11\n\tgrader_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\t\"{\n\x11GradeBatchRequest\x12(\n\x06grader\x18\x01 \x01(\x0b\x32\x18.rft.grader.v1.GraderRef\x12\x14\n\x0csamples_json\x18\x02 \x01(\x0c\x12\x12\n\nitems_json\x18\x03 \x01(\x0c\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\xbd\x01\n\x12GradeBatchResponse\x12\x14\n\x0cresults_json\x18\x01 \x01(\x0c\x12\x13\n\x07rewards\x18\x02 \x03(\x01\x42\x02\x10\x01\x12\x19\n\rerror_indices\x18\x03 \x03(\rB\x02\x10\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\t\x12\x11\n\tgrader_id\x18\x05 \x01(\t\x12\x0f\n\x07version\x18\x06 \x01(\t\x12\x12\n\nerror_code\x18\x07 \x01(\x05\x12\x15\n\rerror_message\x18\x08 \x01(\t\"\x16\n\x14GetServerInfoRequest\"\x9e\x01\n\nServerInfo\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12!\n\x19max_receive_message_bytes\x18\x02 \x01(\x03\x12\x1e\n\x16max_send_message_bytes\x18\x03 \x01(\x03\x12\x0f\n\x07sandbox\x18\x04 \x01(\t\x12\x14\n\x0cgrader_types\x18\x05 \x03(\t\x12\x0e\n\x06tenant\x18\x06 \x01(\t2\xf9\x05\n\rGraderService\x12I\n\x0c\x43reateGrader\x12\".rft.grader.v1.CreateGraderRequest\x1a\x15.rft.grader.v1.Grader\x12]\n\x0eValidateGrader\x12$.rft.grader.v1.ValidateGraderRequest\x1a%.rft.grader.v1.ValidateGraderResponse\x12\x43\n\tGetGrader\x12\x1f.rft.grader.v1.GetGraderRequest\x1a\x15.rft.grader.v1.Grader\x12T\n\x0bListGraders\x12!.rft.grader.v1.ListGradersRequest\x1a\".rft.grader.v1.ListGradersResponse\x12W\n\x0c\x44\x65leteGrader\x12\".rft.grader.v1.DeleteGraderRequest\x1a#.rft.grader.v1.DeleteGraderResponse\x12N\n\tRunGrader\x12\x1f.rft.grader.v1.RunGraderRequest\x1a .rft.grader.v1.RunGraderResponse\x12Q\n\nGradeBatch\x12 .rft.grader.v1.GradeBatchRequest\x1a!.rft.grader.v1.GradeBatchResponse\x12V\n\x0bGradeStream\x12 .rft.grader.v1.GradeBatchRequest\x1a!.rft.grader.v1.GradeBatchResponse(\x01\x30\x01\x12O\n\rGetServerInfo\x12#.rft.grader.v1.GetServerInfoRequest\x1a\x19.rft.grader.v1.ServerInfob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,39 +38,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GRADERSOURCE']._serialized_start=45
   _globals['_GRADERSOURCE']._serialized_end=127
   _globals['_CREATEGRADERREQUEST']._serialized_start=129
-  _globals['_CREATEGRADERREQUEST']._serialized_end=214
-  _globals['_GRADERVERSION']._serialized_start=216
-  _globals['_GRADERVERSION']._serialized_end=273
-  _globals['_GRADER']._serialized_start=276
-  _globals['_GRADER']._serialized_end=433
-  _globals['_VALIDATEGRADERREQUEST']._serialized_start=435
-  _globals['_VALIDATEGRADERREQUEST']._serialized_end=545
-  _globals['_VALIDATEGRADERRESPONSE']._serialized_start=547
-  _globals['_VALIDATEGRADERRESPONSE']._serialized_end=669
-  _globals['_GETGRADERREQUEST']._serialized_start=671
-  _globals['_GETGRADERREQUEST']._serialized_end=725
-  _globals['_LISTGRADERSREQUEST']._serialized_start=727
-  _globals['_LISTGRADERSREQUEST']._serialized_end=747
-  _globals['_LISTGRADERSRESPONSE']._serialized_start=749
-  _globals['_LISTGRADERSRESPONSE']._serialized_end=810
-  _globals['_DELETEGRADERREQUEST']._serialized_start=812
-  _globals['_DELETEGRADERREQUEST']._serialized_end=852
-  _globals['_DELETEGRADERRESPONSE']._serialized_start=854
-  _globals['_DELETEGRADERRESPONSE']._serialized_end=893
-  _globals['_GRADERREF']._serialized_start=895
-  _globals['_GRADERREF']._serialized_end=998
-  _globals['_RUNGRADERREQUEST']._serialized_start=1000
-  _globals['_RUNGRADERREQUEST']._serialized_end=1100
-  _globals['_RUNGRADERRESPONSE']._serialized_start=1102
-  _globals['_RUNGRADERRESPONSE']._serialized_end=1194
-  _globals['_GRADEBATCHREQUEST']._serialized_start=1196
-  _globals['_GRADEBATCHREQUEST']._serialized_end=1319
-  _globals['_GRADEBATCHRESPONSE']._serialized_start=1322
-  _globals['_GRADEBATCHRESPONSE']._serialized_end=1511
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=1513
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=1535
-  _globals['_SERVERINFO']._serialized_start=1538
-  _globals['_SERVERINFO']._serialized_end=1696
-  _globals['_GRADERSERVICE']._serialized_start=1699
-  _globals['_GRADERSERVICE']._serialized_end=2460
+  _globals['_CREATEGRADERREQUEST']._serialized_end=230
+  _globals['_GRADERVERSION']._serialized_start=232
+  _globals['_GRADERVERSION']._serialized_end=289
+  _globals['_GRADER']._serialized_start=292
+  _globals['_GRADER']._serialized_end=467
+  _globals['_VALIDATEGRADERREQUEST']._serialized_start=469
+  _globals['_VALIDATEGRADERREQUEST']._serialized_end=595
+  _globals['_VALIDATEGRADERRESPONSE']._serialized_start=598
+  _globals['_VALIDATEGRADERRESPONSE']._serialized_end=738
+  _globals['_GETGRADERREQUEST']._serialized_start=740
+  _globals['_GETGRADERREQUEST']._serialized_end=794
+  _globals['_LISTGRADERSREQUEST']._serialized_start=796
+  _globals['_LISTGRADERSREQUEST']._serialized_end=816
+  _globals['_LISTGRADERSRESPONSE']._serialized_start=818
+  _globals['_LISTGRADERSRESPONSE']._serialized_end=879
+  _globals['_DELETEGRADERREQUEST']._serialized_start=881
+  _globals['_DELETEGRADERREQUEST']._serialized_end=921
+  _globals['_DELETEGRADERRESPONSE']._serialized_start=923
+  _globals['_DELETEGRADERRESPONSE']._serialized_end=962
+  _globals['_GRADERREF']._serialized_start=964
+  _globals['_GRADERREF']._serialized_end=1067
+  _globals['_RUNGRADERREQUEST']._serialized_start=1069
+  _globals['_RUNGRADERREQUEST']._serialized_end=1169
+  _globals['_RUNGRADERRESPONSE']._serialized_start=1171
+  _globals['_RUNGRADERRESPONSE']._serialized_end=1263
+  _globals['_GRADEBATCHREQUEST']._serialized_start=1265
+  _globals['_GRADEBATCHREQUEST']._serialized_end=1388
+  _globals['_GRADEBATCHRESPONSE']._serialized_start=1391
+  _globals['_GRADEBATCHRESPONSE']._serialized_end=1580
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=1582
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=1604
+  _globals['_SERVERINFO']._serialized_start=1607
+  _globals['_SERVERINFO']._serialized_end=1765
+  _globals['_GRADERSERVICE']._serialized_start=1768
+  _globals['_GRADERSERVICE']._serialized_end=2529
 # @@protoc_insertion_point(module_scope)

@@ -17,12 +17,14 @@ class GraderSource(_message.Message):
     def __init__(self, spec_json: _Optional[str] = ..., python_source: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
 class CreateGraderRequest(_message.Message):
-    __slots__ = ("source", "grader_id")
+    __slots__ = ("source", "grader_id", "strict")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     GRADER_ID_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
     source: GraderSource
     grader_id: str
-    def __init__(self, source: _Optional[_Union[GraderSource, _Mapping]] = ..., grader_id: _Optional[str] = ...) -> None: ...
+    strict: bool
+    def __init__(self, source: _Optional[_Union[GraderSource, _Mapping]] = ..., grader_id: _Optional[str] = ..., strict: _Optional[bool] = ...) -> None: ...
 
 class GraderVersion(_message.Message):
     __slots__ = ("version", "created_unix_ms")
@@ -33,7 +35,7 @@ class GraderVersion(_message.Message):
     def __init__(self, version: _Optional[str] = ..., created_unix_ms: _Optional[int] = ...) -> None: ...
 
 class Grader(_message.Message):
-    __slots__ = ("id", "version", "name", "type", "spec_json", "versions", "created_unix_ms")
+    __slots__ = ("id", "version", "name", "type", "spec_json", "versions", "created_unix_ms", "warnings")
     ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +43,7 @@ class Grader(_message.Message):
     SPEC_JSON_FIELD_NUMBER: _ClassVar[int]
     VERSIONS_FIELD_NUMBER: _ClassVar[int]
     CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     version: str
     name: str
@@ -48,33 +51,38 @@ class Grader(_message.Message):
     spec_json: str
     versions: _containers.RepeatedCompositeFieldContainer[GraderVersion]
     created_unix_ms: int
-    def __init__(self, id: _Optional[str] = ..., version: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., spec_json: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[GraderVersion, _Mapping]]] = ..., created_unix_ms: _Optional[int] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., version: _Optional[str] = ..., name: _Optional[str] = ..., type: _Optional[str] = ..., spec_json: _Optional[str] = ..., versions: _Optional[_Iterable[_Union[GraderVersion, _Mapping]]] = ..., created_unix_ms: _Optional[int] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ValidateGraderRequest(_message.Message):
-    __slots__ = ("source", "samples_json", "items_json")
+    __slots__ = ("source", "samples_json", "items_json", "strict")
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_JSON_FIELD_NUMBER: _ClassVar[int]
     ITEMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
     source: GraderSource
     samples_json: bytes
     items_json: bytes
-    def __init__(self, source: _Optional[_Union[GraderSource, _Mapping]] = ..., samples_json: _Optional[bytes] = ..., items_json: _Optional[bytes] = ...) -> None: ...
+    strict: bool
+    def __init__(self, source: _Optional[_Union[GraderSource, _Mapping]] = ..., samples_json: _Optional[bytes] = ..., items_json: _Optional[bytes] = ..., strict: _Optional[bool] = ...) -> None: ...
 
 class ValidateGraderResponse(_message.Message):
-    __slots__ = ("valid", "errors", "type", "name", "version", "results_json")
+    __slots__ = ("valid", "errors", "type", "name", "version", "results_json", "warnings")
     VALID_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     RESULTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     valid: bool
     errors: _containers.RepeatedScalarFieldContainer[str]
     type: str
     name: str
     version: str
     results_json: bytes
-    def __init__(self, valid: _Optional[bool] = ..., errors: _Optional[_Iterable[str]] = ..., type: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., results_json: _Optional[bytes] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, valid: _Optional[bool] = ..., errors: _Optional[_Iterable[str]] = ..., type: _Optional[str] = ..., name: _Optional[str] = ..., version: _Optional[str] = ..., results_json: _Optional[bytes] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetGraderRequest(_message.Message):
     __slots__ = ("grader_id", "version")

@@ -52,6 +52,7 @@ def python_grader(service, tmp_path_factory) -> str:
     path.write_text(GRADER_SOURCE)
     first = rft("graders", "upload", str(path), "--server", service.address, "--token", TOKEN_A)
     assert first.returncode == 0, first.stderr
+    assert "warning: " in first.stderr  # the policy's findings (it imports os)
     uploaded = json.loads(first.stdout)
     again = rft("graders", "upload", str(path), "--server", service.address, env={"RFT_TOKEN": TOKEN_A})
     assert again.returncode == 0, again.stderr
@@ -197,6 +198,13 @@ def test_validate_run_inline_and_stream(client_a, python_grader) -> None:
     report = client_a.validate_grader(STRING_CHECK, ["a", "b"], {"answer": "a"})
     assert report["valid"] and [r["reward"] for r in report["results"]] == [1.0, 0.0]
     assert not client_a.validate_grader({"type": "string_check"})["valid"]
+    lenient = client_a.validate_grader(GRADER_SOURCE)
+    assert lenient["valid"] and any("os" in w for w in lenient["warnings"])
+    strict = client_a.validate_grader(GRADER_SOURCE, strict=True)
+    assert not strict["valid"] and strict["errors"]
+    with pytest.raises(GraderServiceError) as info:
+        client_a.create_grader(GRADER_SOURCE, strict=True)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert client_a.run(STRING_CHECK, Sample(output_text="x"), {"answer": "x"}).reward == 1.0
     batches = [([str(i), "7"], [{"answer": "7"}, {"answer": "7"}]) for i in range(5, 9)]
     rewards = [[r.reward for r in results] for results in client_a.grade_stream(python_grader, batches)]
