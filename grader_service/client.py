@@ -18,7 +18,7 @@ import json
 import random
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +132,26 @@ def plan_requests(
     for lo in range(0, len(samples), max(1, chunk_size)):
         add(lo, min(lo + chunk_size, len(samples)))
     return requests
+
+
+def _stream_requests(
+    ref: pb.GraderRef, batches: Iterable[tuple[Sequence[codec.SampleLike], Items]]
+) -> Iterator[pb.GradeBatchRequest]:
+    for n, (samples, items) in enumerate(batches):
+        yield pb.GradeBatchRequest(
+            grader=ref,
+            samples_json=codec.encode_samples(samples),
+            items_json=codec.encode_items(items),
+            request_id=str(n),
+        )
+
+
+def _stream_results(response: pb.GradeBatchResponse) -> list[GraderResult]:
+    """One stream response's results; GraderServiceError for a request that failed as a whole."""
+    if response.error_code:
+        code = next(c for c in grpc.StatusCode if c.value[0] == response.error_code)
+        raise GraderServiceError("GradeStream", code, response.error_message)
+    return codec.decode_results(response.results_json)
 
 
 def _credentials(tls_ca: str | Path | bytes | None) -> grpc.ChannelCredentials | None:
@@ -371,23 +391,10 @@ class GraderClient(_ClientBase):
         timeout: float | None = None,
     ) -> Iterator[list[GraderResult]]:
         """Grade (samples, items) batches over one stream; yields each batch's results in order."""
-        ref = grader_ref(grader, version)
-
-        def requests() -> Iterator[pb.GradeBatchRequest]:
-            for n, (samples, items) in enumerate(batches):
-                yield pb.GradeBatchRequest(
-                    grader=ref,
-                    samples_json=codec.encode_samples(samples),
-                    items_json=codec.encode_items(items),
-                    request_id=str(n),
-                )
-
+        requests = _stream_requests(grader_ref(grader, version), batches)
         try:
-            for response in self._stub.GradeStream(requests(), timeout=timeout, metadata=self._metadata):
-                if response.error_code:
-                    code = next(c for c in grpc.StatusCode if c.value[0] == response.error_code)
-                    raise GraderServiceError("GradeStream", code, response.error_message)
-                yield codec.decode_results(response.results_json)
+            for response in self._stub.GradeStream(requests, timeout=timeout, metadata=self._metadata):
+                yield _stream_results(response)
         except grpc.RpcError as exc:
             raise _error("GradeStream", exc) from None
 
@@ -517,3 +524,19 @@ class AsyncGraderClient(_ClientBase):
         timeout: float | None = None,
     ) -> tuple[list[float], list[int]]:
         return self._rewards(await self._batch_responses(grader, samples, items, version, timeout))
+
+    async def grade_stream(
+        self,
+        grader: GraderLike,
+        batches: Iterable[tuple[Sequence[codec.SampleLike], Items]],
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[list[GraderResult]]:
+        """Grade (samples, items) batches over one stream; yields each batch's results in order."""
+        requests = _stream_requests(grader_ref(grader, version), batches)
+        try:
+            async for response in self._stub.GradeStream(requests, timeout=timeout, metadata=self._metadata):
+                yield _stream_results(response)
+        except grpc.RpcError as exc:
+            raise _error("GradeStream", exc) from None

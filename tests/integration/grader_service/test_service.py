@@ -118,6 +118,12 @@ def test_ten_thousand_samples_from_concurrent_clients(service, python_grader) ->
                 failures.append(
                     f"async rewards: {sum(a != b for a, b in zip(rewards, want, strict=False))} wrong"
                 )
+            streamed = [
+                [r.reward for r in results]
+                async for results in client.grade_stream(python_grader, [(["3", "4"], {"answer": "4"})] * 2)
+            ]
+            if streamed != [[0.0, 1.0], [0.0, 1.0]]:
+                failures.append(f"async stream: {streamed}")
 
     threads = [threading.Thread(target=sync_client, args=(seed,)) for seed in (1, 2, 3)]
     threads.append(threading.Thread(target=lambda: asyncio.run(async_client(5))))
