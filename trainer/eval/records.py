@@ -12,6 +12,7 @@ from rftkit.trainer.eval.generation import Generation
 
 # The model gave no answer (request failed after retries, plugin raised): the sample is not graded.
 GENERATION_ERROR = "generation_error"
+NOT_REFERENCE = ("messages", "response_format", "tools", "tool_choice")
 TOP1_KEYS = ("top1", "top_1", "top-1")
 TOP5_KEYS = ("top5", "top_5", "top-5")
 TOPMAX_KEYS = ("anywhere", "topmax", "top_max", "found")
@@ -22,6 +23,7 @@ class SampleRecord(BaseModel):
     item_index: int
     sample_index: int
     input: list[dict[str, Any]]
+    reference: dict[str, Any] = Field(default_factory=dict)  # the item's other fields (what graders compare)
     output: str
     reasoning: str | None = None
     output_json: Any = None
@@ -125,6 +127,7 @@ def make_record(
         "item_index": item_index,
         "sample_index": sample_index,
         "input": [dict(m) for m in item["messages"]],
+        "reference": {k: v for k, v in item.items() if k not in NOT_REFERENCE},
         "output": generation.text,
         "reasoning": generation.reasoning,
         "output_json": _parse_json(generation.text),

@@ -60,6 +60,8 @@ pre.answer { max-height:220px; overflow:auto; background:#f9fafb; border:1px sol
 details summary { cursor:pointer; color:#1f2937; }
 details summary .preview { color:var(--muted); }
 details[open] summary .preview { display:none; }
+details[open] summary::after { content:"hide"; color:var(--muted); font-size:12px; }
+.expected { color:var(--muted); font-size:12px; margin-top:4px; }
 details pre { margin-top:6px; max-height:320px; overflow:auto; background:#f9fafb; border-radius:6px;
               padding:6px 8px; border:1px solid var(--line); }
 .muted { color:var(--muted); }

@@ -222,9 +222,14 @@ def _answer(record: dict[str, Any]) -> str:
         text = json.dumps(parsed, ensure_ascii=False)
         if len(text) > 200:
             text = json.dumps(parsed, indent=2, ensure_ascii=False)
-    if not text:
-        return '<span class="muted">(empty)</span>'
-    return f'<pre class="answer">{_e(_clip(str(text)))}</pre>'
+    body = '<span class="muted">(empty)</span>'
+    if text:
+        body = f'<pre class="answer">{_e(_clip(str(text)))}</pre>'
+    reference = record.get("reference") or {}
+    if reference:
+        shown = "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v)}" for k, v in reference.items())
+        body += f'<div class="expected">expected · {_e(shown[: PREVIEW * 3])}</div>'
+    return body
 
 
 def _sample_row(record: dict[str, Any], key: str, ranked: bool) -> str:
