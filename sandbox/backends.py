@@ -46,6 +46,16 @@ class Backend(Protocol):
     def rlimits(self, limits: SandboxLimits) -> dict[str, int]: ...
 
 
+def result_limit(limits: SandboxLimits) -> int:
+    """The largest result message a worker may send (its value and captured output together)."""
+    return max(1 << 20, 16 * limits.output_max_bytes)
+
+
+def frame_limit(limits: SandboxLimits) -> int:
+    """The parent drops a worker whose frame announces more than this."""
+    return result_limit(limits) + 64 * 1024
+
+
 def base_rlimits(limits: SandboxLimits) -> dict[str, int]:
     """Limits the worker applies to itself before it loads the grader."""
     return {
@@ -71,7 +81,13 @@ class ProcessBackend:
         scratch = tempfile.mkdtemp(prefix="rftkit-worker-")
         env = {**SANDBOX_ENV, "HOME": scratch, "TMPDIR": scratch}
         argv = [sys.executable, "-I", "-c", RUNTIME_SOURCE]
-        return ProcessChannel(argv, env=env, cwd=scratch, on_close=lambda: shutil.rmtree(scratch, True))
+        return ProcessChannel(
+            argv,
+            env=env,
+            cwd=scratch,
+            max_frame_bytes=frame_limit(limits),
+            on_close=lambda: shutil.rmtree(scratch, True),
+        )
 
 
 _FACTORIES = {

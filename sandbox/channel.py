@@ -42,8 +42,9 @@ class Channel(Protocol):
 class FrameBuffer:
     """Reassembles length-prefixed frames from a byte stream."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
+        self.max_bytes = max_bytes
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -52,8 +53,8 @@ class FrameBuffer:
         if len(self._buf) < HEADER.size:
             return None
         (size,) = HEADER.unpack_from(self._buf)
-        if size > MAX_FRAME_BYTES:
-            raise ChannelClosed(f"worker sent a frame of {size} bytes")
+        if size > self.max_bytes:
+            raise ChannelClosed(f"the worker announced a message of {size} bytes (limit {self.max_bytes})")
         end = HEADER.size + size
         if len(self._buf) < end:
             return None
@@ -108,6 +109,7 @@ class ProcessChannel:
         *,
         env: dict[str, str],
         cwd: str | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self._on_close = on_close
@@ -123,7 +125,7 @@ class ProcessChannel:
         )
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self._out_fd = self.proc.stdout.fileno()
-        self._frames = FrameBuffer()
+        self._frames = FrameBuffer(max_frame_bytes)
         self._tail = TailBuffer()
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
         self._drain.start()

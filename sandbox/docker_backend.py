@@ -17,7 +17,7 @@ from typing import Any
 
 from rftkit.sandbox import paths
 from rftkit.sandbox.api import SandboxLimits
-from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits
+from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
 from rftkit.sandbox.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -70,10 +70,10 @@ def sweep_stale_containers() -> None:
 class DockerChannel:
     """A container's attach socket, demultiplexed by a reader thread into frames and a stderr tail."""
 
-    def __init__(self, container: Any, sock: Any) -> None:
+    def __init__(self, container: Any, sock: Any, max_frame_bytes: int) -> None:
         self.container = container
         self._sock = getattr(sock, "_sock", sock)
-        self._frames = FrameBuffer()
+        self._frames = FrameBuffer(max_frame_bytes)
         self._tail = TailBuffer()
         self._ready: list[bytes] = []
         self._cond = threading.Condition()
@@ -198,7 +198,7 @@ class DockerBackend:
             tty=False,
             network_mode="none",
             read_only=True,
-            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.scratch_mb}m,mode=1777"},
+            tmpfs={"/tmp": f"rw,nosuid,nodev,size={limits.scratch_mb}m,nr_inodes=65536,mode=1777"},
             mem_limit=(limits.memory_mb + limits.scratch_mb) * MIB,
             memswap_limit=(limits.memory_mb + limits.scratch_mb) * MIB,
             pids_limit=limits.pids,
@@ -222,4 +222,4 @@ class DockerBackend:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
             raise
-        return DockerChannel(container, sock)
+        return DockerChannel(container, sock, frame_limit(limits))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rftkit.sandbox import paths
 from rftkit.sandbox.api import SandboxLimits
-from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits
+from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
 from rftkit.sandbox.cgroups import WorkerCgroup, cgroups_usable
 from rftkit.sandbox.channel import Channel, ProcessChannel, describe_returncode
 
@@ -185,7 +185,13 @@ class NamespaceBackend:
                 _release_uid(uid)
 
         try:
-            channel = NamespaceChannel(argv, env={"PATH": SANDBOX_ENV["PATH"]}, cwd="/", on_close=cleanup)
+            channel = NamespaceChannel(
+                argv,
+                env={"PATH": SANDBOX_ENV["PATH"]},
+                cwd="/",
+                max_frame_bytes=frame_limit(limits),
+                on_close=cleanup,
+            )
         except BaseException:
             cleanup()
             raise

@@ -96,8 +96,7 @@ class Pool:
                     if exc.load_failed:
                         self._load_error = f"the grader failed to load: {exc}"
                         continue
-                    kind = "timeout" if exc.transient else "unavailable"
-                    return outcomes + _fill(left, kind, str(exc))
+                    return outcomes + _fill(left, "unavailable", str(exc))
             if outcomes:  # a worker was replaced mid-chunk: encode only what is left
                 payload = encode_batch(pairs[len(outcomes) :])
             got = slot.worker.run(payload, left, deadline)

@@ -8,19 +8,18 @@ from typing import Any
 
 from pydantic import ValidationError
 from rftkit.sandbox.api import SandboxLimits, WorkerOutcome
-from rftkit.sandbox.backends import Backend
+from rftkit.sandbox.backends import Backend, result_limit
 from rftkit.sandbox.channel import Channel, ChannelClosed, ChannelTimeout
 
 EXIT_AFTER = ("timeout", "resource")  # the worker exits after reporting one of these
 
 
 class WorkerStartError(RuntimeError):
-    """The worker could not be started, or could not load the grader (`load_failed`)."""
+    """The worker could not be started, or (`load_failed`) the grader's module failed in it."""
 
-    def __init__(self, message: str, *, load_failed: bool = False, transient: bool = False) -> None:
+    def __init__(self, message: str, *, load_failed: bool = False) -> None:
         super().__init__(message)
         self.load_failed = load_failed
-        self.transient = transient
 
 
 def grace_s(limits: SandboxLimits) -> float:
@@ -37,7 +36,7 @@ def init_message(source: str, limits: SandboxLimits, backend: Backend) -> bytes:
             "sample_timeout_s": limits.sample_timeout_s,
             "load_timeout_s": limits.load_timeout_s,
             "output_max_bytes": limits.output_max_bytes,
-            "result_max_bytes": max(1 << 20, 4 * limits.output_max_bytes),
+            "result_max_bytes": result_limit(limits),
             "rlimits": backend.rlimits(limits),
             "reap_children": backend.reap_children,
         }
@@ -60,21 +59,35 @@ class SandboxWorker:
 
     @classmethod
     def start(cls, backend: Backend, init: bytes, limits: SandboxLimits) -> SandboxWorker:
-        """Launch a worker and wait until it has loaded the grader."""
+        """Launch a worker and wait until it has loaded the grader.
+
+        A worker that dies before its runtime is up is the sandbox's failure; one that dies or
+        hangs while the grader's module runs is the grader's (`load_failed`).
+        """
         channel = backend.launch(limits)
+        loading = False
         try:
             channel.send(init)
+            deadline = time.monotonic() + limits.load_timeout_s + grace_s(limits)
+            loading = json.loads(channel.recv(deadline)).get("loading") is True
+            if not loading:
+                raise ValueError("the worker did not acknowledge its start")
             reply = json.loads(channel.recv(time.monotonic() + limits.load_timeout_s + grace_s(limits)))
         except ChannelTimeout:
             channel.close()
+            what = "load the grader" if loading else "start"
             raise WorkerStartError(
-                f"the worker did not load the grader within {limits.load_timeout_s:g} s", transient=True
+                f"the worker did not {what} within {limits.load_timeout_s:g} s", load_failed=loading
             ) from None
-        except (ChannelClosed, ValueError) as exc:
+        except (ChannelClosed, ValueError, RecursionError) as exc:
             reason = channel.exit_reason() or str(exc)
-            tail = channel.stderr_tail()
+            tail = channel.stderr_tail()[-2000:]
             channel.close()
-            raise WorkerStartError(f"the sandbox worker failed to start ({reason}): {tail[-2000:]}") from None
+            if loading:
+                raise WorkerStartError(
+                    f"the grader's module crashed the worker ({reason})", load_failed=True
+                ) from None
+            raise WorkerStartError(f"the sandbox worker failed to start ({reason}): {tail}") from None
         if not reply.get("ok"):
             channel.close()
             raise WorkerStartError(str(reply.get("details")), load_failed=True)
@@ -119,7 +132,7 @@ class SandboxWorker:
             except ChannelClosed:
                 outcomes.append(self._crash_outcome())
                 return outcomes
-            except (ValueError, ValidationError, TypeError) as exc:
+            except (ValueError, ValidationError, TypeError, RecursionError) as exc:
                 outcomes.append(self._death_outcome("crash", f"the worker broke the protocol: {exc}"))
                 return outcomes
             outcomes.append(outcome)

@@ -6,7 +6,8 @@ Protocol (every message is a 4-byte big-endian length, then UTF-8 JSON; NaN and 
 kept as JSON's NaN/Infinity tokens so the caller can flag them):
 
 * parent -> worker, once: ``{"op": "init", "source": ..., "sample_timeout_s": ..., ...}``;
-  worker -> parent: ``{"ok": true}`` or ``{"ok": false, "details": "..."}``.
+  worker -> parent: ``{"loading": true}`` (the runtime is up), then, once the grader module has
+  run, ``{"ok": true}`` or ``{"ok": false, "details": "..."}``.
 * parent -> worker: ``{"op": "grade", "pairs": [[sample, item], ...]}``; the worker answers with
   one message per pair, in order: ``{"i": n, "value": ..., "error": null|kind, "details": ...,
   "stdout": ...}``. After a timeout or a memory error it answers that pair and exits (the parent
@@ -291,6 +292,7 @@ def main() -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the file size limit: EFBIG, not death
     _apply_rlimits(init.get("rlimits") or {})
     worker = Worker(proto_in, proto_out, init)
+    worker.send({"loading": True})  # from here on, a death is the grader's doing
     sys.stdout = sys.stderr = worker.capture  # type: ignore[assignment]
     error = worker.load(init["source"], float(init.get("load_timeout_s", 30.0)))
     worker.send({"ok": error is None, "details": error, "python": sys.version.split()[0]})

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from rftkit.grader_service.client import GraderClient
 from rftkit.grader_service.embedded import ServiceProcess, serve_subprocess
+from rftkit.sandbox.namespace import UID_BASE, UID_SPAN
 from rftkit.sandbox.testing import backend_params, require_backend
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -32,7 +33,7 @@ LIMITS_ENV = {
     "RFTKIT_SANDBOX_WORKERS": "1",
     "RFTKIT_SANDBOX_SCRATCH_MB": "64",
     "RFTKIT_SANDBOX_MEMORY_MB": "512",
-    "RFTKIT_SANDBOX_LOAD_TIMEOUT_S": "20",
+    "RFTKIT_SANDBOX_LOAD_TIMEOUT_S": "8",
 }
 
 
@@ -47,14 +48,14 @@ class Service:
 
 
 def _sandbox_uids() -> set[int]:
-    """Host uids of processes in the namespace backend's uid range, or docker's 65534."""
+    """Host uids of live processes in the namespace backend's uid range (containers are checked apart)."""
     uids = set()
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError):
             for line in status.read_text().splitlines():
                 if line.startswith("Uid:"):
                     uid = int(line.split()[1])
-                    if 610_000 <= uid < 674_000 or uid == 65534:
+                    if UID_BASE <= uid < UID_BASE + UID_SPAN:
                         uids.add(uid)
     return uids
 
@@ -156,6 +157,7 @@ def _flags(result: Any) -> set[str]:
         ("disk_fill", {"resource_limit_error"}, ""),
         ("ctypes_segfault", {"python_grader_runtime_error"}, "SIGSEGV"),
         ("os_exit", {"python_grader_runtime_error"}, "exited with status 0"),
+        ("protocol_forgery", {"python_grader_runtime_error"}, "protocol"),
     ],
 )
 def test_attack_ends_as_a_per_sample_error(service: Service, name: str, flags: set[str], needle: str) -> None:
@@ -165,6 +167,26 @@ def test_attack_ends_as_a_per_sample_error(service: Service, name: str, flags: s
     assert _flags(result) == flags, result.metadata.errors
     assert needle in (result.metadata.errors.details or ""), result.metadata.errors.details
     assert time.monotonic() - start < 60
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("import_time_crash", "crashed the worker (exited with status 13)"),
+        ("import_time_loop", "longer than 8 s"),
+    ],
+)
+def test_attacks_while_loading_fail_every_sample_clearly(service: Service, name: str, needle: str) -> None:
+    grader_id = _upload(service.alice, name)
+    for _ in range(2):  # the second batch gets the same answer at once: the failure is remembered
+        start = time.monotonic()
+        results = service.alice.grade_batch(grader_id, ["a", "a"], [{}, {}], timeout=60)
+        for result in results:
+            assert result.reward == 0.0 and _flags(result) == {"python_grader_runtime_error"}, _why(result)
+            assert needle in (result.metadata.errors.details or ""), _why(result)
+    assert time.monotonic() - start < 2
+    good = _attack(service, "infinite_loop", {"reference": "a"})  # the service still grades
+    assert good.reward == 1.0
 
 
 def test_huge_output_is_capped_and_the_sample_still_scores(service: Service) -> None:

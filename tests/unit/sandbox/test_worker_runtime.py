@@ -58,6 +58,7 @@ def _talk(source: str, pairs: list, timeout_s: float = 2.0) -> tuple[dict, list[
     r, w = os.pipe()
     os.write(w, out)
     os.close(w)
+    assert json.loads(read_frame(r)) == {"loading": True}
     ready = json.loads(read_frame(r))
     results = []
     while (f := read_frame(r)) is not None:
