@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -27,8 +28,10 @@ log = logging.getLogger("rftkit.grader_service")
 
 Pair = tuple[Sample, Mapping[str, Any]]
 CHUNK_TARGET_S = 0.25
-FIRST_CHUNK = 64
-MIN_CHUNK, MAX_CHUNK = 8, 8192
+# Small chunks first, so that a slow grader is noticed (and a deadline checked) early; a pool
+# has a worker per core by default, so a chunk of that many keeps every worker busy.
+MIN_CHUNK = max(2, os.cpu_count() or 2)
+FIRST_CHUNK, MAX_CHUNK = 2 * MIN_CHUNK, 8192
 
 
 class QueueFull(Exception):
@@ -71,8 +74,14 @@ class Admission:
         self._on_change(self._waiting, self.slots - self._free)
 
     @contextmanager
-    def slot(self, timeout: float | None) -> Iterator[None]:
-        """Hold one grading slot; waits at most `timeout` seconds (None: no limit) in the queue."""
+    def slot(
+        self, timeout: float | None, stop_reason: Callable[[], str | None] = lambda: None
+    ) -> Iterator[None]:
+        """Hold one grading slot; waits at most `timeout` seconds (None: no limit) in the queue.
+
+        A waiter whose `stop_reason()` turns non-empty (its caller hung up; call `wake()` then)
+        leaves the queue with Stopped.
+        """
         with self._cond:
             if self._closed:
                 raise ShuttingDown(_DRAINING)
@@ -84,9 +93,15 @@ class Admission:
             self._waiting += 1
             self._changed()
             try:
-                ready = self._cond.wait_for(lambda: self._free > 0 or self._closed, timeout)
+                ready = self._cond.wait_for(
+                    lambda: self._free > 0 or self._closed or bool(stop_reason()), timeout
+                )
             finally:
                 self._waiting -= 1
+            reason = None if self._closed else stop_reason()
+            if reason:
+                self._changed()
+                raise Stopped(reason, 0, 0)
             if self._closed:
                 self._changed()
                 raise ShuttingDown(_DRAINING)
@@ -102,6 +117,11 @@ class Admission:
                 self._free += 1
                 self._changed()
                 self._cond.notify()
+
+    def wake(self) -> None:
+        """Let waiters re-check whether their caller is still there."""
+        with self._cond:
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Refuse new work and wake everything waiting in the queue."""

@@ -227,38 +227,43 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         self,
         tenant: str,
         ref: tuple[str, str, dict[str, Any]],
-        samples: list[Sample],
-        items: list[dict[str, Any]],
+        load: Callable[[], tuple[list[Sample], list[dict[str, Any]]]],
         context: grpc.ServicerContext,
         method: str,
     ) -> list[GraderResult]:
+        """Wait for a grading slot, decode the batch (`load`), grade it in chunks; counts metrics.
+
+        Decoding waits for the slot, so queued requests hold only their raw bytes.
+        """
         grader_id, version, spec = ref
-        self.metrics.batch_samples.labels(method).observe(len(samples))
-        pairs = list(zip(samples, items, strict=True))
-        with (
-            self.admission.slot(context.time_remaining()),
-            self.graders.use(tenant, grader_id, version, spec) as grader,
-        ):
-            type_name = grader.type_name
+        context.add_callback(self.admission.wake)  # a caller that hangs up leaves the queue
+        stop_reason = self._stop_reason(context)
+        with self.admission.slot(context.time_remaining(), stop_reason):
+            samples, items = load()
+            self.metrics.batch_samples.labels(method).observe(len(samples))
+            pairs = list(zip(samples, items, strict=True))
+            with self.graders.use(tenant, grader_id, version, spec) as grader:
+                type_name = grader.type_name
 
-            def count(results: list[GraderResult], elapsed: float) -> None:
-                errors: dict[str, int] = {}
-                failed = 0
-                for result in results:
-                    flags = codec.error_flags(result)
-                    failed += bool(flags)
-                    for flag in flags:
-                        errors[flag] = errors.get(flag, 0) + 1
-                self.metrics.count_grades(type_name, errors, len(results) - failed)
-                self.metrics.sample_seconds.labels(type_name).observe(elapsed / max(1, len(results)))
+                def count(results: list[GraderResult], elapsed: float) -> None:
+                    errors: dict[str, int] = {}
+                    failed = 0
+                    for result in results:
+                        flags = codec.error_flags(result)
+                        failed += bool(flags)
+                        for flag in flags:
+                            errors[flag] = errors.get(flag, 0) + 1
+                    self.metrics.count_grades(type_name, errors, len(results) - failed)
+                    self.metrics.sample_seconds.labels(type_name).observe(elapsed / max(1, len(results)))
 
-            return grade_in_chunks(grader, pairs, self._stop_reason(context), count)
+                return grade_in_chunks(grader, pairs, stop_reason, count)
 
     def _grade_json(self, tenant, ref, samples_json: bytes, items_json: bytes, context, method: str):
-        samples = codec.decode_samples(samples_json)
-        return self._grade(
-            tenant, ref, samples, codec.decode_items(items_json, len(samples)), context, method
-        )
+        def load() -> tuple[list[Sample], list[dict[str, Any]]]:
+            samples = codec.decode_samples(samples_json)
+            return samples, codec.decode_items(items_json, len(samples))
+
+        return self._grade(tenant, ref, load, context, method)
 
     def _batch_response(self, results: list[GraderResult], grader_id: str, version: str, request_id: str):
         rewards, errors = [], []
@@ -346,9 +351,13 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
     def RunGrader(self, request: pb.RunGraderRequest, context: grpc.ServicerContext) -> pb.RunGraderResponse:
         def body(tenant: str) -> pb.RunGraderResponse:
             ref = self._resolve(tenant, request.grader)
-            sample = codec.decode_sample(request.sample_json or b'""')
-            item = codec.decode_item(request.item_json)
-            [result] = self._grade(tenant, ref, [sample], [item], context, "RunGrader")
+
+            def load() -> tuple[list[Sample], list[dict[str, Any]]]:
+                return [codec.decode_sample(request.sample_json or b'""')], [
+                    codec.decode_item(request.item_json)
+                ]
+
+            [result] = self._grade(tenant, ref, load, context, "RunGrader")
             return pb.RunGraderResponse(
                 result_json=codec.encode_result(result),
                 reward=result.reward,

@@ -104,3 +104,25 @@ def test_admission_deadline_and_shutdown() -> None:
         gate.close()
         with pytest.raises(ShuttingDown), gate.slot(1):
             pass
+
+
+def test_a_waiter_whose_caller_hung_up_leaves_the_queue() -> None:
+    gate = Admission(slots=1, max_queue=2)
+    hung_up = threading.Event()
+    outcome: list[str] = []
+
+    def wait() -> None:
+        try:
+            with gate.slot(30, lambda: "cancelled" if hung_up.is_set() else None):
+                outcome.append("ran")
+        except Stopped as exc:
+            outcome.append(exc.reason)
+
+    with gate.slot(None):
+        waiter = threading.Thread(target=wait)
+        waiter.start()
+        time.sleep(0.1)
+        hung_up.set()
+        gate.wake()
+        waiter.join(5)
+    assert outcome == ["cancelled"]
