@@ -11,7 +11,7 @@ from typing import Any
 
 from rftkit.trainer.eval.data import load_items
 from rftkit.trainer.eval.generation import EvalModel, Generation
-from rftkit.trainer.eval.grading import Grading, open_grading
+from rftkit.trainer.eval.grading import ServiceGrading, open_grading
 from rftkit.trainer.eval.metrics import __doc__ as METRICS_DOC
 from rftkit.trainer.eval.metrics import summarize
 from rftkit.trainer.eval.models import ModelArgError, ModelOptions, open_model
@@ -78,7 +78,7 @@ def grade_model(
     model: EvalModel,
     items: Sequence[Mapping[str, Any]],
     generations: list[list[Generation]],
-    grading: Grading,
+    grading: ServiceGrading,
     run: EvalRun,
     ranked: bool,
     advance: Any,
