@@ -120,6 +120,8 @@ def serve(ready_file: Path | None, log_level: str, concurrency: int | None, **op
         config.sandbox,
         f"; metrics on http://{config.host}:{server.metrics_port}/metrics" if server.metrics_port else "",
     )
+    if config.sandbox == "process":
+        log.warning("--sandbox process: uploaded Python graders run WITHOUT isolation (development only)")
     if config.tokens_file and not config.tls_cert and not is_loopback(config.host):
         log.warning("tokens travel in plaintext on %s; give --tls-cert/--tls-key", config.host)
     if ready_file is not None:

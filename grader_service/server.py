@@ -400,6 +400,8 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                 code, message = status_for(exc)
                 if code == grpc.StatusCode.INTERNAL:
                     log.exception("GradeStream request %s failed", request.request_id)
+                if isinstance(exc, Stopped):
+                    self.metrics.abandoned.labels(exc.reason).inc()
                 response = pb.GradeBatchResponse(
                     request_id=request.request_id, error_code=code.value[0], error_message=message
                 )
