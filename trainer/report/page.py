@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from rftkit.trainer.report import distribution
 from rftkit.trainer.report.assets import CSP, CSS, JS
 from rftkit.trainer.report.charts import BarSeries, LineSeries, bar_chart, color, line_chart
 from rftkit.trainer.report.runs import EvalRunData, Runs, TrainingRunData
@@ -143,6 +144,28 @@ def chart_section(entries: list[ModelEntry], metrics: list[str]) -> str:
     return (
         f'<section class="card" id="chart"><h2>Metrics by model</h2>{_legend(entries)}{svg}'
         '<p class="note">Whiskers: 95% confidence intervals.</p></section>'
+    )
+
+
+def distribution_section(entries: list[ModelEntry], ranked: bool) -> str:
+    """Where the reference ranked (ranked-list graders) or how rewards spread, per model."""
+    labels = distribution.rank_labels() if ranked else distribution.reward_labels()
+    shares = distribution.rank_shares if ranked else distribution.reward_shares
+    series = [
+        BarSeries(e.key, e.color, list(shares([r for r in e.run.records if r.get("model") == e.name])))
+        for e in entries
+    ]
+    if not any(e.run.records for e in entries):
+        return ""
+    title = "Where the reference ranked" if ranked else "Reward distribution"
+    note = (
+        "Share of samples by the reference's rank in the answer; “not in list” includes unparsable answers."
+        if ranked
+        else "Share of samples by reward."
+    )
+    return (
+        f'<section class="card" id="distribution"><h2>{title}</h2>{_legend(entries)}'
+        f'{bar_chart(labels, series, height=300)}<p class="note">{note}</p></section>'
     )
 
 
@@ -329,7 +352,12 @@ def render(runs: Runs, title: str = "rftkit report") -> str:
     metrics = metrics_shown(entries)
     body = [sources_section(runs)]
     if entries:
-        body += [summary_section(entries, metrics), chart_section(entries, metrics)]
+        ranked = "top1" in metrics
+        body += [
+            summary_section(entries, metrics),
+            chart_section(entries, metrics),
+            distribution_section(entries, ranked),
+        ]
     body.append(training_section(runs.trainings))
     if entries:
         body.append(samples_section(entries))

@@ -131,6 +131,7 @@ def test_report_in_chromium(tmp_path: Path, browser: Any) -> None:
             if metric not in ("n", "samples_with_errors"):
                 assert cell.find_element(By.CSS_SELECTOR, ".v").text == f"{want:.3f}"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg rect")) == 3 * 5  # 3 models x 5 metrics
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#distribution svg rect")) == 3 * 6  # rank buckets
     assert browser.find_elements(By.CSS_SELECTOR, "#training svg path")  # the reward curves
 
     # The sample table and its filters.

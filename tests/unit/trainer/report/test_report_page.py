@@ -76,3 +76,13 @@ def test_charts() -> None:
     assert nice_ticks(1, 40, 8) == [0, 5, 10, 15, 20, 25, 30, 35, 40]
     svg = bar_chart(["Top-1"], [BarSeries("<m>", "#000", [0.5], [(0.4, 0.6)])])
     assert svg.count("<rect") == 1 and "&lt;m&gt;" in svg and "<m>" not in svg
+
+
+def test_distribution_buckets() -> None:
+    from rftkit.trainer.report.distribution import rank_shares, reward_shares
+
+    ranks = [{"rank": r} for r in (1, 1, 2, 5, 6, 10, 11, 50, 51, None)]
+    assert rank_shares(ranks) == pytest.approx([0.2, 0.2, 0.2, 0.2, 0.1, 0.1])
+    rewards = [{"reward": r} for r in (0.0, 0.1, 0.25, 0.3, 0.5, 0.6, 0.9, 1.0)]
+    assert reward_shares(rewards) == pytest.approx([1 / 8, 2 / 8, 2 / 8, 1 / 8, 1 / 8, 1 / 8])
+    assert rank_shares([]) == [0.0] * 6
