@@ -1,0 +1,119 @@
+"""What a grader sees from inside each sandbox backend, and how the Docker workers are configured."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from rftkit.sandbox.api import SandboxLimits
+from rftkit.sandbox.pools import get_pool
+from rftkit.sandbox.testing import backend_params, require_backend
+
+pytestmark = pytest.mark.timeout(180)
+
+INTROSPECT = """
+import os, resource, socket
+
+def _status(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return line.split(":", 1)[1].strip()
+
+def _writable(path):
+    try:
+        with open(os.path.join(path, ".probe"), "w") as f:
+            f.write("x")
+        os.remove(os.path.join(path, ".probe"))
+        return True
+    except OSError:
+        return False
+
+def grade(sample, item):
+    st = os.statvfs("/tmp")
+    try:
+        socket.create_connection(("127.0.0.1", item["port"]), timeout=0.5).close()
+        loopback = True
+    except OSError:
+        loopback = False
+    import numpy, scipy, sklearn, pandas, sympy, rapidfuzz, rouge_score, deepdiff, jsonschema
+    import pydantic, yaml, nltk
+    return {
+        "uid": os.getuid(),
+        "cap_eff": _status("CapEff"),
+        "no_new_privs": _status("NoNewPrivs"),
+        "nproc_visible": len([p for p in os.listdir("/proc") if p.isdigit()]),
+        "interfaces": sorted(name for _, name in socket.if_nameindex()),
+        "root_writable": _writable("/"),
+        "usr_writable": _writable("/usr"),
+        "tmp_writable": _writable("/tmp"),
+        "tmp_mb": st.f_blocks * st.f_frsize // (1024 * 1024),
+        "as_limit": resource.getrlimit(resource.RLIMIT_AS)[0],
+        "fsize_limit": resource.getrlimit(resource.RLIMIT_FSIZE)[0],
+        "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        "env": sorted(os.environ),
+        "loopback_reached": loopback,
+        "numpy": numpy.__version__,
+    }
+"""
+LIMITS = SandboxLimits(workers=1, memory_mb=768, scratch_mb=48)
+
+
+@pytest.fixture(params=backend_params())
+def backend(request: pytest.FixtureRequest) -> str:
+    require_backend(request.param)
+    return request.param
+
+
+def test_grader_sees_a_locked_down_machine(backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RFTKIT_SANDBOX_SECRET_PROBE", "must not reach the grader")
+    listener = socket.create_server(("127.0.0.1", 0))
+    pool = get_pool(
+        tenant="iso", grader_id="introspect", version="1", source=INTROSPECT, backend=backend, limits=LIMITS
+    )
+    try:
+        outcome = pool.grade([({}, {"port": listener.getsockname()[1]})])[0]
+    finally:
+        pool.close()
+        listener.close()
+    assert outcome.error is None, outcome.details
+    seen = outcome.value
+    assert seen["uid"] == 65534
+    assert int(seen["cap_eff"], 16) == 0
+    assert seen["nproc_visible"] <= 3  # its own pid namespace: the worker (and bwrap's init)
+    assert seen["interfaces"] == ["lo"]
+    assert not seen["loopback_reached"]
+    assert not seen["root_writable"] and not seen["usr_writable"] and seen["tmp_writable"]
+    assert 40 <= seen["tmp_mb"] <= 48
+    assert seen["as_limit"] == 768 * 1024 * 1024
+    assert seen["fsize_limit"] == 48 * 1024 * 1024
+    assert seen["nofile_limit"] == 256
+    assert "RFTKIT_SANDBOX_SECRET_PROBE" not in seen["env"] and "HOME" in seen["env"]
+    assert seen["no_new_privs"] == "1"
+
+
+@pytest.mark.docker
+def test_docker_workers_are_hardened_containers() -> None:
+    require_backend("docker")
+    from rftkit.sandbox.docker_backend import LABEL, _owner, docker_client
+
+    pool = get_pool(
+        tenant="iso", grader_id="cfg", version="1", source=INTROSPECT, backend="docker", limits=LIMITS
+    )
+    try:
+        pool.grade([({}, {"port": 9})])
+        containers = docker_client().containers.list(filters={"label": f"{LABEL}={_owner()}"})
+        assert len(containers) == 1
+        host = containers[0].attrs["HostConfig"]
+        assert host["NetworkMode"] == "none"
+        assert host["ReadonlyRootfs"] is True
+        assert host["CapDrop"] == ["ALL"]
+        assert "no-new-privileges" in host["SecurityOpt"]
+        assert host["PidsLimit"] == LIMITS.pids
+        assert host["Memory"] == (768 + 48) * 1024 * 1024
+        assert host["NanoCpus"] == int(LIMITS.cpus * 1e9)
+        assert "size=48m" in host["Tmpfs"]["/tmp"]
+        assert containers[0].attrs["Config"]["User"] == "65534:65534"
+    finally:
+        pool.close()
+    assert not docker_client().containers.list(all=True, filters={"label": f"{LABEL}={_owner()}"})
