@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,24 +127,22 @@ def run_eval(run: EvalRun, console: Console | None = None) -> dict[str, Any]:
             (run.output_dir / RESULTS_FILE).open("w", encoding="utf-8") as out,
             _progress(console) as progress,
         ):
-            for model in models:
-                task = progress.add_task(f"{model.name}: generate", total=total)
-                generations = model.generate(items, run.samples, lambda k, t=task: progress.advance(t, k))
-                graded = sum(1 for row in generations for gen in row if gen.error is None)
-                task = progress.add_task(f"{model.name}: grade", total=graded)
-                records = grade_model(
-                    model,
-                    items,
-                    generations,
-                    grading,
-                    run,
-                    ranked,
-                    lambda k, t=task: progress.advance(t, k),
-                )
-                for record in records:
-                    out.write(record.model_dump_json() + "\n")
-                out.flush()
-                records_by_model[model.name] = records
+            # Model k is graded in the background while model k+1 generates.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grade") as grader:
+                pending: list[tuple[EvalModel, Future[list[SampleRecord]]]] = []
+                for model in models:
+                    task = progress.add_task(f"{model.name}: generate", total=total)
+                    generations = model.generate(items, run.samples, lambda k, t=task: progress.advance(t, k))
+                    graded = sum(1 for row in generations for gen in row if gen.error is None)
+                    task = progress.add_task(f"{model.name}: grade", total=graded)
+                    advance = partial(progress.advance, task)
+                    job = grader.submit(grade_model, model, items, generations, grading, run, ranked, advance)
+                    pending.append((model, job))
+                for model, job in pending:
+                    records = job.result()
+                    out.writelines(record.model_dump_json() + "\n" for record in records)
+                    out.flush()
+                    records_by_model[model.name] = records
             where = grading.where
     finally:
         for model in models:
