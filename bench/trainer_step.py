@@ -70,6 +70,8 @@ WORDS = [
 ]
 VARIANTS = ("transformers", "vllm")
 LEARNING_RATE = 1e-5
+# Parts of rftkit's step timing (its events' `timing`), shown as shares of the step.
+RFTKIT_PARTS = ("sampling", "grading_wait", "training", "weight_sync")
 
 
 @dataclass(frozen=True)
@@ -121,37 +123,35 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
 # ---- one run of each trainer (in a child process) -----------------------------------------------
 
 
-def run_rftkit(work: Path, variant: str, sizes: Sizes) -> dict[str, list[float]]:
-    from rftkit.trainer.config import RunConfig
+def run_rftkit(work: Path, variant: str, sizes: Sizes, overrides: list[str]) -> dict[str, list[float]]:
+    from rftkit.trainer.config import RunConfig, apply_override
     from rftkit.trainer.loop import RFTTrainer
 
-    config = RunConfig.model_validate(
-        {
-            "model": {"path": str(work / "model"), "dtype": "float32"},
-            "data": {"train_file": str(work / "train.jsonl"), "valid_file": str(work / "valid.jsonl")},
-            "grader": {"spec": GRADER_SPEC},
-            "rollout": {"engine": variant, "n": sizes.group, "max_tokens": sizes.tokens, "temperature": 1.0},
-            "trainer": {"threads": 1, "learning_rate": LEARNING_RATE, "seed": 0},
-            "hyperparameters": {
-                "n_epochs": 1,
-                "batch_size": sizes.prompts,
-                "eval_interval": sizes.steps,
-                "eval_samples": 1,
-                "reasoning_effort": "medium",
-            },
-            "eval": {"max_items": 1},
-            "progress": False,
-        }
-    )
+    data: dict[str, Any] = {
+        "model": {"path": str(work / "model"), "dtype": "float32"},
+        "data": {"train_file": str(work / "train.jsonl"), "valid_file": str(work / "valid.jsonl")},
+        "grader": {"spec": GRADER_SPEC},
+        "rollout": {"engine": variant, "n": sizes.group, "max_tokens": sizes.tokens, "temperature": 1.0},
+        "trainer": {"threads": 1, "learning_rate": LEARNING_RATE, "seed": 0},
+        "hyperparameters": {
+            "n_epochs": 1,
+            "batch_size": sizes.prompts,
+            "eval_interval": sizes.steps,
+            "eval_samples": 1,
+            "reasoning_effort": "medium",
+        },
+        "eval": {"max_items": 1},
+        "progress": False,
+    }
+    for assignment in overrides:
+        apply_override(data, assignment)
+    config = RunConfig.model_validate(data)
     out = Path(tempfile.mkdtemp(prefix="rftkit-run-", dir=work))
     RFTTrainer(config, out, echo=lambda *_: None).run()
     events = [e for e in read_lines(out / "events.jsonl") if e.get("step", 0) >= 1]
     measured = events[1:-1]  # not the warm-up step, not the last (validation + checkpoint)
-    return {
-        "step_s": [e["timing"]["step"] for e in measured],
-        "grading_wait_s": [e["timing"].get("grading_wait", 0.0) for e in measured],
-        "grading_s": [e["timing"].get("grading", 0.0) for e in measured],
-    }
+    parts = {f"{part}_s": [e["timing"].get(part, 0.0) for e in measured] for part in RFTKIT_PARTS}
+    return {"step_s": [e["timing"]["step"] for e in measured], **parts}
 
 
 def _trl_vllm_env() -> None:
@@ -187,7 +187,7 @@ def _patch_trl_weight_sync() -> None:
     vllm_generation.VLLMGeneration.sync_weights = sync_weights
 
 
-def run_trl(work: Path, variant: str, sizes: Sizes) -> dict[str, list[float]]:
+def run_trl(work: Path, variant: str, sizes: Sizes, _overrides: list[str]) -> dict[str, list[float]]:
     if variant == "vllm":
         _trl_vllm_env()
     import torch
@@ -264,13 +264,14 @@ def run_trl(work: Path, variant: str, sizes: Sizes) -> dict[str, list[float]]:
 
 
 def child_run(
-    trainer: str, variant: str, work: Path, sizes: Sizes, timeout_s: float
+    trainer: str, variant: str, work: Path, sizes: Sizes, timeout_s: float, overrides: list[str]
 ) -> dict[str, list[float]]:
     """One run in a fresh process; raises RuntimeError with the end of its log when it fails."""
     result = work / f"result-{trainer}-{variant}-{time.time_ns()}.json"
     log = result.with_suffix(".log")
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", trainer, "--variant", variant]
     argv += ["--work", str(work), "--sizes", json.dumps(asdict(sizes)), "--result", str(result)]
+    argv += [f"--rftkit-set={o}" for o in overrides]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
     with open(log, "wb") as out:
         try:
@@ -285,7 +286,7 @@ def child_run(
     return json.loads(result.read_text())
 
 
-def compare(variant: str, work: Path, sizes: Sizes, timeout_s: float) -> list[Row]:
+def compare(variant: str, work: Path, sizes: Sizes, timeout_s: float, overrides: list[str]) -> list[Row]:
     """Alternate rftkit and TRL runs for `sizes.rounds` rounds; rows for both and rftkit's grading wait."""
     runs: dict[str, list[dict[str, list[float]]]] = {"rftkit": [], "trl": []}
     ratios = []
@@ -294,7 +295,7 @@ def compare(variant: str, work: Path, sizes: Sizes, timeout_s: float) -> list[Ro
         got = {}
         for trainer in order:
             progress(f"round {index + 1}/{sizes.rounds}: {trainer} ({variant})")
-            got[trainer] = child_run(trainer, variant, work, sizes, timeout_s)
+            got[trainer] = child_run(trainer, variant, work, sizes, timeout_s, overrides)
             runs[trainer].append(got[trainer])
         ratios.append(statistics.median(got["trl"]["step_s"]) / statistics.median(got["rftkit"]["step_s"]))
     rows = []
@@ -313,18 +314,20 @@ def compare(variant: str, work: Path, sizes: Sizes, timeout_s: float) -> list[Ro
                 note=note if trainer == "rftkit" else "baseline",
             )
         )
-    waits = [w for run in runs["rftkit"] for w in run["grading_wait_s"]]
     steps = [s for run in runs["rftkit"] for s in run["step_s"]]
-    share = sum(waits) / sum(steps)
-    rows.append(
-        Row(
-            name=f"rftkit-grading-wait/{variant}",
-            p50_ms=statistics.median(waits) * 1e3,
-            p99_ms=percentile(waits, 99) * 1e3,
-            ratio=share,
-            note=f"ratio: share of rftkit's step spent waiting for grades ({share:.1%})",
+    for part in RFTKIT_PARTS:
+        values = [v for run in runs["rftkit"] for v in run[f"{part}_s"]]
+        share = sum(values) / sum(steps)
+        what = "waiting for grades after sampling ended" if part == "grading_wait" else part.replace("_", " ")
+        rows.append(
+            Row(
+                name=f"rftkit-{part.replace('_', '-')}/{variant}",
+                p50_ms=statistics.median(values) * 1e3,
+                p99_ms=percentile(values, 99) * 1e3,
+                ratio=share,
+                note=f"ratio: share of rftkit's step: {what} ({share:.1%})",
+            )
         )
-    )
     return rows
 
 
@@ -343,6 +346,13 @@ def main(argv: list[str] | None = None) -> int:
         "--variants", default=None, help="comma-separated: transformers, vllm (quick: transformers)"
     )
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (each: one run of each)")
+    p.add_argument(
+        "--rftkit-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override in rftkit's run config (as `rft train --set`), e.g. grader.overlap=false",
+    )
     p.add_argument("--run-timeout", type=float, default=900.0, help="seconds one run may take")
     p.add_argument("--child", choices=("rftkit", "trl"), help=argparse_hidden())
     p.add_argument("--variant", choices=VARIANTS, help=argparse_hidden())
@@ -353,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         sizes = Sizes(**json.loads(args.sizes))
         run = run_rftkit if args.child == "rftkit" else run_trl
-        args.result.write_text(json.dumps(run(args.work, args.variant, sizes)))
+        args.result.write_text(json.dumps(run(args.work, args.variant, sizes, args.rftkit_set)))
         return 0
     sizes = QUICK if args.quick else FULL
     if args.rounds is not None:
@@ -376,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows += [skipped(f"{t}-step/{variant}", problem) for t in ("rftkit", "trl")]
                 continue
             try:
-                rows += compare(variant, work, sizes, args.run_timeout)
+                rows += compare(variant, work, sizes, args.run_timeout, args.rftkit_set)
             except RuntimeError as exc:
                 rows += [skipped(f"{t}-step/{variant}", str(exc)[:600]) for t in ("rftkit", "trl")]
     notes = [
