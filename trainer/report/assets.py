@@ -33,7 +33,7 @@ td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 svg.chart { width:100%; height:auto; display:block; }
 .chip { display:inline-block; background:var(--warn-bg); color:#92400e; border-radius:10px; padding:1px 8px;
         font-size:11.5px; margin:1px 3px 1px 0; white-space:nowrap; }
-.badge { display:inline-block; border-radius:10px; padding:2px 9px; font-size:11.5px; font-weight:700;
+.badge { display:inline-block; white-space:nowrap; border-radius:10px; padding:2px 9px; font-size:11.5px; font-weight:700;
          letter-spacing:.04em; }
 .badge.pass { background:var(--pass-bg); color:var(--pass); }
 .badge.fail { background:var(--fail-bg); color:var(--fail); }
@@ -50,7 +50,7 @@ table.samples td { font-size:13px; }
 table.samples { table-layout:fixed; }
 table.samples col.c-model { width:110px; } table.samples col.c-num { width:54px; }
 table.samples col.c-text { width:17%; } table.samples col.c-answer { width:30%; }
-table.samples col.c-reward { width:72px; } table.samples col.c-result { width:72px; }
+table.samples col.c-reward { width:72px; } table.samples col.c-result { width:84px; }
 table.samples col.c-errors { width:130px; }
 table.samples td { overflow-wrap:anywhere; }
 pre { margin:0; white-space:pre-wrap; word-break:break-word; font:12px/1.45 ui-monospace,SFMono-Regular,

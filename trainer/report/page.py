@@ -238,6 +238,17 @@ def _prompt(record: dict[str, Any]) -> str:
     return _collapsible(full, str(users[-1].get("content", "")))
 
 
+def _reasoning(record: dict[str, Any]) -> str | None:
+    """The model's separate reasoning, else a `reasoning` string inside its JSON answer (RFT-demo style)."""
+    if record.get("reasoning"):
+        return str(record["reasoning"])
+    answer = record.get("output_json")
+    if isinstance(answer, dict):
+        inline = next((answer[k] for k in ("reasoning", "rationale", "explanation") if k in answer), None)
+        return inline if isinstance(inline, str) else None
+    return None
+
+
 def _answer(record: dict[str, Any]) -> str:
     parsed = record.get("output_json")
     text = record.get("output", "")
@@ -273,7 +284,7 @@ def _sample_row(record: dict[str, Any], key: str, ranked: bool) -> str:
         f"<td>{_e(key)}</td><td class='num'>{int(record.get('item_index', 0))}</td>"
         f"<td class='num'>{int(record.get('sample_index', 0))}</td>"
         f'<td class="text">{_prompt(record)}</td>'
-        f'<td class="text">{_collapsible(record.get("reasoning"))}</td>'
+        f'<td class="text">{_collapsible(_reasoning(record))}</td>'
         f'<td class="text">{_answer(record)}</td><td class="num">{reward:.3f}</td>{rank_cell}'
         f"<td>{badge}</td><td>{chips}</td></tr>"
     )
