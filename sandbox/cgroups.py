@@ -1,8 +1,8 @@
 """Per-worker cgroups (v1 or v2) for the namespace backend, where the host lets us create them.
 
 A worker's cgroup caps memory (grader memory plus its tmpfs scratch, which is charged to the
-writer), process count and CPU. The sandboxed process joins it itself before bubblewrap starts:
-its `cgroup.procs` is handed to the worker's own uid, and the limit files stay root's.
+writer), process count and CPU. The launching shell joins it (as root) before it drops to the
+worker's uid and execs bubblewrap, so every sandboxed process starts inside.
 """
 
 from __future__ import annotations
@@ -22,24 +22,22 @@ MIB = 1024 * 1024
 class WorkerCgroup:
     """One worker's cgroup(s); `procs_files` are the files the worker writes its pid into."""
 
-    def __init__(self, name: str, *, memory_mb: int, pids: int, cpus: float, owner: int | None) -> None:
+    def __init__(self, name: str, *, memory_mb: int, pids: int, cpus: float) -> None:
         self.dirs: list[Path] = []
         self.procs_files: list[str] = []
         if (ROOT / "cgroup.controllers").exists():
-            self._make_v2(name, memory_mb, pids, cpus, owner)
+            self._make_v2(name, memory_mb, pids, cpus)
         else:
-            self._make_v1(name, memory_mb, pids, cpus, owner)
+            self._make_v1(name, memory_mb, pids, cpus)
 
-    def _add(self, path: Path, settings: dict[str, str], owner: int | None) -> None:
+    def _add(self, path: Path, settings: dict[str, str]) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.dirs.append(path)
         for key, value in settings.items():
             (path / key).write_text(value)
-        if owner is not None:
-            os.chown(path / "cgroup.procs", owner, -1)
         self.procs_files.append(str(path / "cgroup.procs"))
 
-    def _make_v1(self, name: str, memory_mb: int, pids: int, cpus: float, owner: int | None) -> None:
+    def _make_v1(self, name: str, memory_mb: int, pids: int, cpus: float) -> None:
         wanted = {
             "memory": {"memory.limit_in_bytes": str(memory_mb * MIB)},
             "pids": {"pids.max": str(pids)},
@@ -50,11 +48,11 @@ class WorkerCgroup:
             if not base.is_dir():
                 continue
             try:
-                self._add(base / PARENT / name, settings, owner)
+                self._add(base / PARENT / name, settings)
             except OSError as exc:
                 log.debug("cgroup %s not used: %s", controller, exc)
 
-    def _make_v2(self, name: str, memory_mb: int, pids: int, cpus: float, owner: int | None) -> None:
+    def _make_v2(self, name: str, memory_mb: int, pids: int, cpus: float) -> None:
         parent = ROOT / PARENT
         try:
             parent.mkdir(exist_ok=True)
@@ -66,7 +64,6 @@ class WorkerCgroup:
                     "pids.max": str(pids),
                     "cpu.max": f"{int(cpus * 100000)} 100000",
                 },
-                owner,
             )
         except OSError as exc:
             log.debug("cgroup v2 not used: %s", exc)

@@ -173,7 +173,6 @@ class NamespaceBackend:
                     memory_mb=limits.memory_mb + limits.scratch_mb,
                     pids=limits.pids,
                     cpus=limits.cpus,
-                    owner=None,
                 )
                 if cgroup.procs_files:
                     argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]

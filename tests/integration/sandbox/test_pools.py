@@ -165,3 +165,21 @@ def test_sandbox_unavailable_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(backends, "backend_problem", lambda name: f"{name} is missing here")
     with pytest.raises(SandboxUnavailable, match="rft sandbox build"):
         _pool("auto")
+
+
+def test_concurrent_batches_share_the_pool(backend: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = _pool(backend, version="concurrent")
+    try:
+
+        def run(offset: int) -> list[float]:
+            pairs = [_pair(out="a", ref="a" if (i + offset) % 2 else "b") for i in range(30)]
+            return [o.value for o in pool.grade(pairs)]
+
+        with ThreadPoolExecutor(4) as threads:
+            got = list(threads.map(run, range(4)))
+        for offset, values in enumerate(got):
+            assert values == [1.0 if (i + offset) % 2 else 0.0 for i in range(30)]
+    finally:
+        pool.close()
