@@ -2,12 +2,14 @@
 
 The venv (system python3 + grader packages) serves the namespace backend directly, and its
 site-packages go into the image, so the Docker build needs no network. The image's base is
-python:3.11-slim when it is present or can be pulled, else an offline Debian bookworm rootfs
-(debootstrap, then `docker import`).
+python:3.11-slim when it is present or can be pulled and the host's python3 is 3.11 too, else an
+offline rootfs of the host's Debian release (debootstrap, then `docker import`), so the image's
+python3 is the venv's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -111,26 +113,27 @@ def _pull_with_timeout(client, name: str, progress: Progress) -> bool:
 
 
 def offline_base(client, progress: Progress) -> str:
-    """A Debian bookworm base with python3 made by debootstrap and `docker import`."""
+    """A Debian base (the host's release) with python3, made by debootstrap and `docker import`."""
+    image = paths.offline_base_image()
     try:
-        client.images.get(paths.BASE_IMAGE_OFFLINE)
-        progress(f"offline base {paths.BASE_IMAGE_OFFLINE} is present")
-        return paths.BASE_IMAGE_OFFLINE
+        client.images.get(image)
+        progress(f"offline base {image} is present")
+        return image
     except Exception:
         pass
     if shutil.which("debootstrap") is None:
         raise BuildError("no base image: cannot pull python:3.11-slim and debootstrap is not installed")
     with tempfile.TemporaryDirectory(prefix="rftkit-rootfs-", dir=paths.state_dir()) as tmp:
         rootfs = Path(tmp) / "rootfs"
-        argv = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm", str(rootfs)]
+        argv = ["debootstrap", "--variant=minbase", "--include=python3", paths.host_suite(), str(rootfs)]
         _run(argv, progress, what="debootstrap")
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
         tarball = Path(tmp) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
-        progress(f"importing the rootfs as {paths.BASE_IMAGE_OFFLINE}")
-        repo, tag = paths.BASE_IMAGE_OFFLINE.split(":")
+        progress(f"importing the rootfs as {image}")
+        repo, tag = image.split(":")
         client.api.import_image_from_file(str(tarball), repository=repo, tag=tag)
-    return paths.BASE_IMAGE_OFFLINE
+    return image
 
 
 def choose_base(client, progress: Progress, base: str) -> str:
@@ -138,6 +141,14 @@ def choose_base(client, progress: Progress, base: str) -> str:
         return offline_base(client, progress)
     if base != "auto":
         return base
+    host_python = subprocess.run(
+        [paths.SYSTEM_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if host_python != "3.11":
+        progress(f"host python3 is {host_python}, not 3.11: using an offline base of the host's release")
+        return offline_base(client, progress)
     try:
         client.images.get(ONLINE_BASE)
         return ONLINE_BASE
@@ -184,6 +195,8 @@ def build_image(progress: Progress, *, base: str = "auto", force: bool = False) 
             if line:
                 progress(f"  {line}")
     client.images.get(tag).tag(paths.IMAGE_REPO, "latest")
+    with contextlib.suppress(Exception):  # older builds of the sandbox image, now untagged
+        client.images.prune(filters={"dangling": True, "label": "rftkit.sandbox.fingerprint"})
     progress(f"image {tag} ready")
     return True
 

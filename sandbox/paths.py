@@ -23,8 +23,24 @@ GRADER_PACKAGES = (
 )
 SYSTEM_PYTHON = "/usr/bin/python3"
 IMAGE_REPO = "rftkit-sandbox"
-BASE_IMAGE_OFFLINE = "rftkit-sandbox-base:bookworm"
+BASE_IMAGE_OFFLINE_REPO = "rftkit-sandbox-base"
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def host_suite() -> str:
+    """The host's Debian release (the offline base matches it, so its python3 matches the venv's)."""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key == "VERSION_CODENAME" and value.strip('"'):
+                return value.strip('"')
+    except OSError:
+        pass
+    return "bookworm"
+
+
+def offline_base_image() -> str:
+    return f"{BASE_IMAGE_OFFLINE_REPO}:{host_suite()}"
 
 
 def state_dir() -> Path:
