@@ -47,6 +47,20 @@ def _release_uid(uid: int) -> None:
         _uids_in_use.discard(uid)
 
 
+def _processes_of(uid: int) -> int:
+    """How many processes (threads count too, as for RLIMIT_NPROC) the uid runs now."""
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if int(fields.get("Uid", "-1").split()[0]) == uid:
+            count += int(fields.get("Threads", "1").strip())
+    return count
+
+
 def _root_links() -> list[str]:
     """Binds or links for /bin, /lib*, /sbin as the host has them (merged /usr or not)."""
     args: list[str] = []
@@ -157,6 +171,8 @@ class NamespaceBackend:
         found = base_rlimits(limits)
         if os.geteuid() == 0:
             found["NPROC"] = limits.pids  # each worker has its own host uid, so this counts only its own
+        else:  # workers share the service's uid: allow what it runs now plus the sandbox's share
+            found["NPROC"] = _processes_of(os.getuid()) + limits.pids
         return found
 
     def launch(self, limits: SandboxLimits) -> Channel:
