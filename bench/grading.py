@@ -350,9 +350,10 @@ def bench_process_per_sample(
             capture_output=True,
             text=True,
             timeout=60,
-            check=True,
         )
         latencies.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{python} exited with {proc.returncode}: {proc.stderr.strip()[-300:]}")
         if abs(float(proc.stdout) - expected[i % len(pairs)]) > 1e-9:
             raise RuntimeError(
                 f"process-per-sample gave {proc.stdout!r}, expected {expected[i % len(pairs)]}"

@@ -72,6 +72,8 @@ VARIANTS = ("transformers", "vllm")
 LEARNING_RATE = 1e-5
 # Parts of rftkit's step timing (its events' `timing`), shown as shares of the step.
 RFTKIT_PARTS = ("sampling", "grading_wait", "training", "weight_sync")
+# TRL's own profiling blocks (name suffix -> part), collected per step.
+TRL_PARTS = {"generate": "sampling", "sync_weights": "weight_sync", "fuzzy_reward": "grading"}
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,7 @@ def run_trl(work: Path, variant: str, sizes: Sizes, _overrides: list[str]) -> di
     from rftkit.plugins.similarity import fuzzy_match
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
+    from trl.extras import profiling
 
     torch.set_num_threads(1)
     if variant == "vllm":
@@ -204,16 +207,29 @@ def run_trl(work: Path, variant: str, sizes: Sizes, _overrides: list[str]) -> di
         texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
         return [fuzzy_match(t, a) for t, a in zip(texts, answer, strict=True)]
 
+    parts_now = dict.fromkeys(TRL_PARTS.values(), 0.0)
+
+    def record(self: Any, duration: float) -> None:  # TRL's profiling blocks, by name
+        for key, part in TRL_PARTS.items():
+            if self.name.endswith(key):
+                parts_now[part] += duration
+
+    profiling.ProfilingContext._log_metrics = record
+
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
             self.begin = 0.0
             self.times: list[float] = []
+            self.parts: dict[str, list[float]] = {part: [] for part in TRL_PARTS.values()}
 
         def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.begin = time.perf_counter()
+            parts_now.update(dict.fromkeys(parts_now, 0.0))
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.times.append(time.perf_counter() - self.begin)
+            for part, value in parts_now.items():
+                self.parts[part].append(value)
 
     rows = [
         {"prompt": line["messages"], "answer": line["answer"]} for line in read_lines(work / "train.jsonl")
@@ -257,7 +273,8 @@ def run_trl(work: Path, variant: str, sizes: Sizes, _overrides: list[str]) -> di
         callbacks=[timer],
     )
     trainer.train()
-    return {"step_s": timer.times[1:-1]}
+    parts = {f"{part}_s": values[1:-1] for part, values in timer.parts.items()}
+    return {"step_s": timer.times[1:-1], **parts}
 
 
 # ---- the interleaved comparison ----------------------------------------------------------------------
@@ -314,18 +331,30 @@ def compare(variant: str, work: Path, sizes: Sizes, timeout_s: float, overrides:
                 note=note if trainer == "rftkit" else "baseline",
             )
         )
-    steps = [s for run in runs["rftkit"] for s in run["step_s"]]
-    for part in RFTKIT_PARTS:
-        values = [v for run in runs["rftkit"] for v in run[f"{part}_s"]]
+    for trainer, names in (("rftkit", RFTKIT_PARTS), ("trl", tuple(TRL_PARTS.values()))):
+        rows += part_rows(trainer, variant, runs[trainer], names)
+    return rows
+
+
+def part_rows(
+    trainer: str, variant: str, runs: list[dict[str, list[float]]], parts: tuple[str, ...]
+) -> list[Row]:
+    """Rows for the parts of a trainer's step; `ratio` is the part's share of the step."""
+    steps = [s for run in runs for s in run["step_s"]]
+    rows = []
+    for part in parts:
+        values = [v for run in runs for v in run.get(f"{part}_s", [])]
+        if not values:
+            continue
         share = sum(values) / sum(steps)
         what = "waiting for grades after sampling ended" if part == "grading_wait" else part.replace("_", " ")
         rows.append(
             Row(
-                name=f"rftkit-{part.replace('_', '-')}/{variant}",
+                name=f"{trainer}-{part.replace('_', '-')}/{variant}",
                 p50_ms=statistics.median(values) * 1e3,
                 p99_ms=percentile(values, 99) * 1e3,
                 ratio=share,
-                note=f"ratio: share of rftkit's step: {what} ({share:.1%})",
+                note=f"ratio: share of the {trainer} step: {what} ({share:.1%})",
             )
         )
     return rows
