@@ -28,8 +28,7 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,14 +200,6 @@ def check_scores(results: list[Any], expected: list[float], what: str) -> None:
             raise RuntimeError(f"{what}: got reward {result.reward} {flags} {details}, expected {want}")
 
 
-@contextmanager
-def service_for(backend: str) -> Iterator[Any]:
-    from rftkit.grader_service.embedded import start_local_service
-
-    with start_local_service(sandbox=backend) as service:
-        yield service
-
-
 def gradebatch_row(
     service: Any, grader: tuple[str, str, str], pairs: list[Pair], expected: list[float], batch: int,
     clients: int, sizes: Sizes, backend: str,
@@ -240,10 +231,12 @@ def gradebatch_row(
 def bench_gradebatch(
     backend: str, graders: dict[str, str], pairs: list[Pair], expected: dict[str, list[float]], sizes: Sizes
 ) -> list[Row]:
+    from rftkit.grader_service.embedded import start_local_service
+
     rows: list[Row] = []
     progress(f"starting rft serve --sandbox {backend}")
     biggest = max(sizes.batches)
-    with service_for(backend) as service:
+    with start_local_service(sandbox=backend) as service:
         for grader_name, source in graders.items():
             admin = service.client()
             grader_id, version = admin.create_grader(source, name=f"bench-{grader_name}")
@@ -304,8 +297,10 @@ def bench_layers(backend: str, graders: dict[str, str], pairs: list[Pair], sizes
 
 def bench_cold_start(backend: str, source: str, pair: Pair, expected: float, sizes: Sizes) -> Row:
     """Upload a grader never seen before, then grade one sample: the time to the first score."""
+    from rftkit.grader_service.embedded import start_local_service
+
     latencies = []
-    with service_for(backend) as service:
+    with start_local_service(sandbox=backend) as service:
         client = service.client()
         for attempt in range(sizes.cold_starts + 1):
             fresh = f"{source}\n# cold start {time.time_ns()} {attempt}\n"  # a new version, a new pool
