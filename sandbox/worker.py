@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
-from rftkit.sandbox.api import SandboxLimits, WorkerOutcome
+from rftkit.sandbox.api import ErrorKind, SandboxLimits, WorkerOutcome
 from rftkit.sandbox.backends import Backend, result_limit
 from rftkit.sandbox.channel import Channel, ChannelClosed, ChannelTimeout
 
@@ -20,6 +19,23 @@ class WorkerStartError(RuntimeError):
     def __init__(self, message: str, *, load_failed: bool = False) -> None:
         super().__init__(message)
         self.load_failed = load_failed
+
+
+ERROR_KINDS = frozenset(get_args(ErrorKind))
+
+
+def _outcome(message: dict[str, Any], index: int) -> WorkerOutcome:
+    """A result message as an outcome (checked by hand: this is the per-sample hot path)."""
+    if message.get("i") != index:
+        raise ValueError("results out of order")
+    error, details, stdout = message.get("error"), message.get("details"), message.get("stdout") or ""
+    if (error is not None and error not in ERROR_KINDS) or not isinstance(stdout, str):
+        raise ValueError("malformed result")
+    if details is not None and not isinstance(details, str):
+        raise ValueError("malformed result")
+    return WorkerOutcome.model_construct(
+        value=message.get("value"), error=error, details=details, stdout=stdout
+    )
 
 
 def grace_s(limits: SandboxLimits) -> float:
@@ -113,15 +129,7 @@ class SandboxWorker:
         while len(outcomes) < count:
             deadline = min(time.monotonic() + per_sample, batch_deadline)
             try:
-                message = json.loads(self.channel.recv(deadline))
-                if message.get("i") != len(outcomes):
-                    raise ValueError("results out of order")
-                outcome = WorkerOutcome(
-                    value=message.get("value"),
-                    error=message.get("error"),
-                    details=message.get("details"),
-                    stdout=message.get("stdout") or "",
-                )
+                outcome = _outcome(json.loads(self.channel.recv(deadline).decode()), len(outcomes))
             except ChannelTimeout:
                 if time.monotonic() >= batch_deadline:
                     details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
@@ -132,7 +140,7 @@ class SandboxWorker:
             except ChannelClosed:
                 outcomes.append(self._crash_outcome())
                 return outcomes
-            except (ValueError, ValidationError, TypeError, RecursionError) as exc:
+            except (ValueError, TypeError, AttributeError, RecursionError) as exc:
                 outcomes.append(self._death_outcome("crash", f"the worker broke the protocol: {exc}"))
                 return outcomes
             outcomes.append(outcome)
