@@ -186,3 +186,23 @@ def test_concurrent_batches_share_the_pool(backend: str) -> None:
             assert values == [1.0 if (i + offset) % 2 else 0.0 for i in range(30)]
     finally:
         pool.close()
+
+
+def test_output_is_captured_per_sample_and_capped(backend: str) -> None:
+    source = (
+        "import sys\n"
+        "def grade(sample, item):\n"
+        "    print('start', item['n'])\n"
+        "    sys.stderr.write('e' * item['n'])\n"
+        "    return 1.0\n"
+    )
+    limits = FAST.model_copy(update={"workers": 1, "output_max_bytes": 1000})
+    pool = _pool(backend, version="chatty", source=source, limits=limits)
+    try:
+        small, big, after = pool.grade([({}, {"n": 5}), ({}, {"n": 300_000}), ({}, {"n": 1})])
+        assert small.stdout == "start 5\neeeee" and small.value == 1.0
+        assert big.value == 1.0 and big.stdout.startswith("start 300000\neee")
+        assert len(big.stdout) < 1200 and "299013 more characters dropped" in big.stdout
+        assert after.stdout == "start 1\ne"  # each sample's buffer starts empty
+    finally:
+        pool.close()
