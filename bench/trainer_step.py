@@ -22,7 +22,8 @@ change in the machine's load hits both. A step is rollout + grading + update (+ 
 vLLM). The first step of each run (warm-up) and rftkit's last (it validates and checkpoints)
 are left out. Rows: median step time per trainer; `ratio` on rftkit's row is the median over
 rounds of TRL's median step / rftkit's (above 1: rftkit is faster); rftkit-grading-wait is the
-share of rftkit's step spent waiting for grades after sampling ended.
+share of rftkit's step spent waiting for grades after sampling ended. Row names: `rftkit-step`,
+`trl-step`, `rftkit-grading-wait`, ... for the transformers variant; `.../vllm` for vLLM.
 """
 
 from __future__ import annotations
@@ -277,6 +278,11 @@ def run_trl(work: Path, variant: str, sizes: Sizes, _overrides: list[str]) -> di
     return {"step_s": timer.times[1:-1], **parts}
 
 
+def row_name(base: str, variant: str) -> str:
+    """`rftkit-step` for the like-for-like transformers rollout, `rftkit-step/vllm` for vLLM."""
+    return base if variant == "transformers" else f"{base}/{variant}"
+
+
 # ---- the interleaved comparison ----------------------------------------------------------------------
 
 
@@ -323,7 +329,7 @@ def compare(variant: str, work: Path, sizes: Sizes, timeout_s: float, overrides:
         note = f"{len(steps)} steps in {sizes.rounds} run(s); ratio: TRL step / this step (median of rounds)"
         rows.append(
             Row(
-                name=f"{trainer}-step/{variant}",
+                name=row_name(f"{trainer}-step", variant),
                 per_s=1.0 / median,
                 p50_ms=median * 1e3,
                 p99_ms=percentile(steps, 99) * 1e3,
@@ -350,7 +356,7 @@ def part_rows(
         what = "waiting for grades after sampling ended" if part == "grading_wait" else part.replace("_", " ")
         rows.append(
             Row(
-                name=f"{trainer}-{part.replace('_', '-')}/{variant}",
+                name=row_name(f"{trainer}-{part.replace('_', '-')}", variant),
                 p50_ms=statistics.median(values) * 1e3,
                 p99_ms=percentile(values, 99) * 1e3,
                 ratio=share,
@@ -412,12 +418,12 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants:
             problem = variant_problem(variant)
             if problem:
-                rows += [skipped(f"{t}-step/{variant}", problem) for t in ("rftkit", "trl")]
+                rows += [skipped(row_name(f"{t}-step", variant), problem) for t in ("rftkit", "trl")]
                 continue
             try:
                 rows += compare(variant, work, sizes, args.run_timeout, args.rftkit_set)
             except RuntimeError as exc:
-                rows += [skipped(f"{t}-step/{variant}", str(exc)[:600]) for t in ("rftkit", "trl")]
+                rows += [skipped(row_name(f"{t}-step", variant), str(exc)[:600]) for t in ("rftkit", "trl")]
     notes = [
         f"{sizes.prompts} prompts x {sizes.group} completions of up to {sizes.tokens} tokens per step, "
         "one optimizer update, CPU, torch threads 1.",

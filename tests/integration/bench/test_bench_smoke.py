@@ -81,10 +81,22 @@ def test_grading_bench_quick() -> None:
 @pytest.mark.timeout(300)
 def test_trainer_step_bench_quick() -> None:
     rows = by_name(run_bench("trainer_step.py", timeout=240))
-    rftkit, trl = rows["rftkit-step/transformers"], rows["trl-step/transformers"]
+    rftkit, trl = rows["rftkit-step"], rows["trl-step"]
     assert_measured(rftkit)
     assert_measured(trl)
     assert rftkit["ratio"] > 0 and trl["ratio"] == pytest.approx(1.0)
-    wait = rows["rftkit-grading-wait/transformers"]
+    wait = rows["rftkit-grading-wait"]
     assert_measured(wait)
     assert 0 <= wait["ratio"] < 1
+
+
+@pytest.mark.timeout(120)
+def test_grading_profile_quick() -> None:
+    rows = by_name(run_bench("grading_profile.py", "--backend", "process", "--samples", "128", timeout=100))
+    stages = [name for name in rows if name.startswith("stage/") and name != "stage/sum"]
+    assert len(stages) == 10
+    total = rows["stage/sum"]["p50_ms"]
+    assert total == pytest.approx(sum(rows[name]["p50_ms"] for name in stages))
+    for part in ("worker-1", "pool", "grader", "gradebatch"):
+        row = rows[f"real-{part}/process"]
+        assert row.get("skipped") is None and row["per_s"] > 0 and row["p50_ms"] > 0, row

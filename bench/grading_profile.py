@@ -1,0 +1,219 @@
+"""Where a GradeBatch sample's time goes: each stage of the path, timed alone with rftkit's own code.
+
+    .venv/bin/python bench/grading_profile.py                 # realistic grader, 1024 samples
+    .venv/bin/python bench/grading_profile.py --backend namespace --json
+
+The stages, in the order a sample meets them (microseconds per sample, one CPU, this process):
+  client-encode      GraderClient: samples and items to JSON (codec.encode_samples/encode_items)
+  service-decode     the service: JSON to Sample models and item dicts (codec.decode_*)
+  grader-in          the python grader type: Sample.as_grader_dict() and dict(item) per pair
+  pool-encode        the pool: one JSON encoding of the chunk (sandbox.worker.encode_batch)
+  worker-grade       inside the worker: the grader's grade() alone (the in-process ceiling)
+  worker-protocol    inside the worker, around grade(): alarm, output capture, json.dumps of the
+                     result, one write(2) per result (worker_runtime.Worker.grade_one, to /dev/null)
+  parent-receive     the pool's side: json.loads and the outcome per result frame
+  grader-out         the python grader type: interpret() and a GraderResult per outcome
+  service-encode     the service: results to JSON, rewards and error indices (codec.encode_results)
+  client-decode      GraderClient.grade_batch: JSON to GraderResult models (codec.decode_results)
+and, measured end to end through the real parts (wall time per sample):
+  real-worker-1      a warm pool of ONE real worker on the backend (pipes, the sandbox, scheduling)
+  real-pool          the pool with its default worker count (one per core)
+  real-grader        the python grader type on that pool (layer-grader in grading.py)
+  real-gradebatch    GradeBatch through `rft serve` on loopback, one client (gRPC included)
+The stage sum against real-gradebatch shows how much is work the code does per sample and how
+much is waiting (pipe wake-ups, threads, the GIL, gRPC) on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import Row, emit, parser, progress
+from grading import GRADERS, Pair, check_scores, load_in_process, make_pairs
+
+
+def per_sample_us(call: Callable[[], Any], count: int, repeats: int) -> float:
+    """The median over `repeats` of call()'s time, per sample, in microseconds."""
+    call()  # warm up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / count * 1e6
+
+
+def stage_rows(source: str, pairs: list[Pair], repeats: int) -> list[tuple[str, float]]:
+    """Each stage of the path alone, on the same batch."""
+    from rftkit.grader_service import codec
+    from rftkit.plugins.base import GraderContext
+    from rftkit.plugins.graders.python import interpret
+    from rftkit.plugins.registry import build_grader
+    from rftkit.sandbox.api import WorkerOutcome
+    from rftkit.sandbox.worker import _outcome, encode_batch
+    from rftkit.sandbox.worker_runtime import Worker
+
+    n = len(pairs)
+    samples, items = [s for s, _ in pairs], [i for _, i in pairs]
+    grade = load_in_process(source)
+    samples_json, items_json = codec.encode_samples(samples), codec.encode_items(items)
+    decoded = codec.decode_samples(samples_json)
+    decoded_items = codec.decode_items(items_json, n)
+    grader_pairs = [(s.as_grader_dict(), dict(i)) for s, i in zip(decoded, decoded_items, strict=True)]
+    values = [grade(s, i) for s, i in pairs]
+    frames = [
+        json.dumps({"i": k, "value": v, "error": None, "details": None, "stdout": ""}).encode()
+        for k, v in enumerate(values)
+    ]
+    outcomes = [WorkerOutcome.model_construct(value=v, error=None, details=None, stdout="") for v in values]
+    context = GraderContext(tenant="profile", grader_id="profile", version="1", sandbox="process")
+    grader = build_grader({"type": "python", "source": source}, context)
+    results = [grader.result(interpret(o), 0.0) for o in outcomes]
+    results_json = codec.encode_results(results)
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    worker = Worker(-1, devnull, {"sample_timeout_s": 5.0})
+    problem = worker.load(source, 5.0)
+    if problem:
+        raise RuntimeError(problem)
+
+    def worker_protocol() -> None:
+        for k, (sample, item) in enumerate(grader_pairs):
+            worker.grade_one(k, sample, item)
+
+    def parent_receive() -> None:
+        for k, data in enumerate(frames):
+            _outcome(json.loads(data.decode()), k)
+
+    def service_encode() -> None:
+        codec.encode_results(results)
+        [r.reward for r in results]
+        [k for k, r in enumerate(results) if codec.error_flags(r)]
+
+    stages: list[tuple[str, Callable[[], Any]]] = [
+        ("client-encode", lambda: (codec.encode_samples(samples), codec.encode_items(items))),
+        ("service-decode", lambda: (codec.decode_samples(samples_json), codec.decode_items(items_json, n))),
+        (
+            "grader-in",
+            lambda: [(s.as_grader_dict(), dict(i)) for s, i in zip(decoded, decoded_items, strict=True)],
+        ),
+        ("pool-encode", lambda: encode_batch(grader_pairs)),
+        ("worker-grade", lambda: [grade(s, i) for s, i in grader_pairs]),
+        ("worker-protocol", worker_protocol),
+        ("parent-receive", parent_receive),
+        ("grader-out", lambda: [grader.result(interpret(o), 0.0) for o in outcomes]),
+        ("service-encode", service_encode),
+        ("client-decode", lambda: codec.decode_results(results_json)),
+    ]
+    try:
+        rows = []
+        for name, call in stages:
+            progress(f"  stage {name}")
+            rows.append((name, per_sample_us(call, n, repeats)))
+        # worker-protocol includes the grade() call: report only what it adds.
+        grade_us = dict(rows)["worker-grade"]
+        return [(name, us - grade_us if name == "worker-protocol" else us) for name, us in rows]
+    finally:
+        os.close(devnull)
+        grader.close()
+
+
+def real_rows(
+    backend: str, source: str, pairs: list[Pair], expected: list[float], repeats: int
+) -> list[tuple[str, float]]:
+    """The same batch through the real parts, end to end."""
+    from rftkit.grader_service.embedded import start_local_service
+    from rftkit.plugins.base import GraderContext, Sample
+    from rftkit.plugins.registry import build_grader
+    from rftkit.sandbox.pools import get_pool
+
+    n = len(pairs)
+    tag = f"profile-{time.time_ns()}"
+    rows = []
+    one = get_pool(
+        tenant=tag, grader_id="one", version="1", source=source, backend=backend, limits={"workers": 1}
+    )
+    pool = get_pool(tenant=tag, grader_id="all", version="1", source=source, backend=backend)
+    context = GraderContext(tenant=tag + "g", grader_id="g", version="1", sandbox=backend)
+    grader = build_grader({"type": "python", "source": source}, context)
+    samples = [(Sample(output_text=s["output_text"]), i) for s, i in pairs]
+    try:
+        for name, call in (
+            ("real-worker-1", lambda: one.grade(pairs)),
+            ("real-pool", lambda: pool.grade(pairs)),
+            ("real-grader", lambda: grader.grade_batch(samples)),
+        ):
+            progress(f"  {name}")
+            call()  # start the workers
+            rows.append((name, per_sample_us(call, n, repeats)))
+    finally:
+        one.close()
+        pool.close()
+        grader.close()
+    progress("  real-gradebatch")
+    with start_local_service(sandbox=backend) as service:
+        client = service.client()
+        grader_id, version = client.create_grader(source, name="profile")
+        just = ([s for s, _ in pairs], [i for _, i in pairs])
+
+        def call() -> None:
+            check_scores(client.grade_batch(grader_id, *just, version=version), expected, "real-gradebatch")
+
+        rows.append(("real-gradebatch", per_sample_us(call, n, repeats)))
+        client.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--backend", default="namespace", choices=("namespace", "docker", "process"))
+    p.add_argument("--grader", default="realistic", choices=tuple(GRADERS))
+    p.add_argument("--samples", type=int, default=1024)
+    args = p.parse_args(argv)
+    repeats = 3 if args.quick else 9
+    source = GRADERS[args.grader]
+    pairs = make_pairs(args.samples)
+    expected = [load_in_process(source)(s, i) for s, i in pairs]
+    progress(f"{args.grader} grader, {args.samples} samples, stages in this process")
+    stages = stage_rows(source, pairs, repeats)
+    ceiling = dict(stages)["worker-grade"]
+    total = sum(us for _, us in stages)
+    rows = [
+        Row(name=f"stage/{name}", p50_ms=us / 1e3, ratio=us / total, note=f"{us:.2f} us/sample")
+        for name, us in stages
+    ]
+    rows.append(Row(name="stage/sum", p50_ms=total / 1e3, ratio=1.0, note=f"{total:.2f} us/sample, serial"))
+    progress(f"the real parts on {args.backend}")
+    for name, us in real_rows(args.backend, source, pairs, expected, repeats):
+        rows.append(
+            Row(
+                name=f"{name}/{args.backend}",
+                per_s=1e6 / us,
+                p50_ms=us / 1e3,
+                ratio=us / total,
+                note=f"{us:.2f} us/sample wall; {us / ceiling:.0f}x grade() alone",
+            )
+        )
+    notes = [
+        "p50_ms: milliseconds per sample (median of repeats); stage ratio: share of the stage sum;",
+        "real-* ratio: wall time per sample / the stage sum (above 1: waiting, not work).",
+    ]
+    emit(
+        f"GradeBatch per-sample profile ({args.grader}, {args.samples} samples)",
+        rows,
+        as_json=args.json,
+        notes=notes,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
