@@ -30,6 +30,8 @@ td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .legend { display:flex; flex-wrap:wrap; gap:6px 18px; margin:0 0 6px; font-size:13px; }
 .legend .dash { display:inline-block; width:22px; border-top:2px dashed; margin-right:7px; vertical-align:3px; }
 .legend .solid { display:inline-block; width:22px; border-top:3px solid; margin-right:7px; vertical-align:3px; }
+.legend .faint { display:inline-block; width:22px; border-top:2px solid; opacity:.35; margin-right:7px; vertical-align:3px; }
+table.training { margin-top:10px; }
 svg.chart { width:100%; height:auto; display:block; }
 .chip { display:inline-block; background:var(--warn-bg); color:#92400e; border-radius:10px; padding:1px 8px;
         font-size:11.5px; margin:1px 3px 1px 0; white-space:nowrap; }

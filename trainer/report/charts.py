@@ -108,20 +108,44 @@ class LineSeries:
     points: list[tuple[float, float]]
     dashed: bool = False
     markers: bool = True
+    width: float = 2.4
+    opacity: float = 1.0
+
+
+@dataclass
+class Mark:
+    """A vertical line at step `x` with a short label (e.g. the best checkpoint)."""
+
+    x: float
+    label: str
+    color: str = AXIS
+
+
+def _y_range(ys: list[float]) -> list[float]:
+    """Round ticks over the data; rewards (all within 0..1) keep the axis inside 0..1."""
+    lo, hi = min(ys), max(ys)
+    pad = (hi - lo) * 0.08 or 0.05
+    ticks = nice_ticks(lo - pad, hi + pad, 5)
+    if lo >= 0 and hi <= 1:
+        ticks = nice_ticks(0.0, min(1.0, ticks[-1]), 5)
+    return ticks
 
 
 def line_chart(
-    series: Sequence[LineSeries], x_label: str, y_label: str, width: int = 880, height: int = 320
+    series: Sequence[LineSeries],
+    x_label: str,
+    y_label: str,
+    width: int = 880,
+    height: int = 320,
+    marks: Sequence[Mark] = (),
 ) -> str:
-    """Lines over a shared x axis (steps); the y range fits the data with round ticks."""
+    """Lines over a shared x axis (steps) with optional vertical marks; round ticks fit the data."""
     left, right, top, bottom = 52, 16, 16, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     xs = [x for s in series for x, _ in s.points] or [0.0, 1.0]
     ys = [v for s in series for _, v in s.points] or [0.0, 1.0]
     x_ticks = nice_ticks(min(xs), max(xs), 8)
-    y_lo, y_hi = min(ys), max(ys)
-    pad = (y_hi - y_lo) * 0.08 or 0.05
-    y_ticks = nice_ticks(y_lo - pad, y_hi + pad, 5)
+    y_ticks = _y_range(ys)
     x_min, x_max = x_ticks[0], x_ticks[-1]
     y_min, y_max = y_ticks[0], y_ticks[-1]
 
@@ -146,14 +170,21 @@ def line_chart(
     mid = top + plot_h / 2
     rotate = f' font-weight="600" transform="rotate(-90 14 {mid:.1f})"'
     parts.append(_text(14, mid, y_label, size=12, extra=rotate))
+    for mark in marks:
+        x = px(mark.x)
+        parts.append(f'<line class="mark" x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" '
+                     f'stroke="{mark.color}" stroke-width="1.2" stroke-dasharray="2 3"/>')  # fmt: skip
+        anchor = "end" if x > left + plot_w * 0.85 else "start"
+        parts.append(_text(x + (-5 if anchor == "end" else 5), top + 11, mark.label, anchor, 11))
     for ser in series:
         if not ser.points:
             continue
         path = "M" + "L".join(f"{px(x):.1f},{py(v):.1f}" for x, v in ser.points)
         dash = ' stroke-dasharray="5 4"' if ser.dashed else ""
-        width_px = 1.6 if ser.dashed else 2.4
-        parts.append(f'<path d="{path}" fill="none" stroke="{ser.color}" stroke-width="{width_px}"{dash}'
-                     f' stroke-linejoin="round"><title>{escape(ser.label)}</title></path>')  # fmt: skip
+        fade = f' stroke-opacity="{ser.opacity:g}"' if ser.opacity < 1 else ""
+        title = escape(ser.label)
+        parts.append(f'<path d="{path}" fill="none" stroke="{ser.color}" stroke-width="{ser.width:g}"'
+                     f'{dash}{fade} stroke-linejoin="round"><title>{title}</title></path>')  # fmt: skip
         if ser.markers:
             for x, v in ser.points:
                 tip = escape(f"{ser.label} · step {_fmt(x)}: {v:.4f}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from rftkit.trainer.report import distribution
 from rftkit.trainer.report.assets import CSP, CSS, JS
-from rftkit.trainer.report.charts import BarSeries, LineSeries, bar_chart, color, line_chart
+from rftkit.trainer.report.charts import BarSeries, LineSeries, Mark, bar_chart, color, line_chart
 from rftkit.trainer.report.runs import EvalRunData, Runs, TrainingRunData
 
 METRIC_LABELS = {
@@ -173,38 +173,94 @@ def _points(events: list[dict[str, Any]], key: str) -> list[tuple[float, float]]
     return [(float(e["step"]), float(e[key])) for e in events if isinstance(e.get(key), int | float)]
 
 
+def moving_average(points: list[tuple[float, float]], window: int) -> list[tuple[float, float]]:
+    """Trailing mean over the last `window` points (fewer at the start)."""
+    out, total = [], 0.0
+    for index, (x, v) in enumerate(points):
+        total += v
+        if index >= window:
+            total -= points[index - window][1]
+        out.append((x, total / min(index + 1, window)))
+    return out
+
+
+SMOOTH_FROM = 30  # steps; longer runs get a moving average over the noisy per-step train reward
+
+
+def _line_key(style: str, c: str, text: str) -> str:
+    return f'<span><span class="{style}" style="border-color:{c}"></span>{_e(text)}</span>'
+
+
+def _training_series(run: TrainingRunData, c: str, prefix: str) -> tuple[list[LineSeries], list[str]]:
+    """Per-step train reward (faint, with its moving average on long runs) and valid reward (markers)."""
+    train, valid = _points(run.events, "train_reward_mean"), _points(run.events, "valid_reward_mean")
+    series, legend = [], []
+    if len(train) >= SMOOTH_FROM:
+        window = max(5, len(train) // 25)
+        series.append(LineSeries(f"{prefix}train reward (per step)", c, train, markers=False, width=1.2,
+                                 opacity=0.28))  # fmt: skip
+        smooth = moving_average(train, window)
+        series.append(LineSeries(f"{prefix}train reward ({window}-step mean)", c, smooth, dashed=True,
+                                 markers=False, width=2))  # fmt: skip
+        legend += [_line_key("faint", c, f"{prefix}train reward per step"),
+                   _line_key("dash", c, f"{prefix}train reward, {window}-step moving mean")]  # fmt: skip
+    else:
+        series.append(LineSeries(f"{prefix}train reward", c, train, dashed=True, markers=False, width=1.8))
+        legend.append(_line_key("dash", c, f"{prefix}train reward"))
+    series.append(LineSeries(f"{prefix}valid reward", c, valid))
+    legend.append(_line_key("solid", c, f"{prefix}valid reward"))
+    return series, legend
+
+
+def _best_valid(run: TrainingRunData) -> tuple[float, float] | None:
+    valid = _points(run.events, "valid_reward_mean")
+    return max(valid, key=lambda p: (p[1], p[0])) if valid else None
+
+
+def _value_cell(metric: str, value: float | None, note: str = "") -> str:
+    if value is None:
+        return '<td class="num muted">—</td>'
+    extra = f' <span class="muted">({_e(note)})</span>' if note else ""
+    return f'<td class="num" data-metric="{metric}" data-value="{value:.6f}">{_fmt(value)}{extra}</td>'
+
+
 def training_section(trainings: list[TrainingRunData]) -> str:
     if not trainings:
         return ""
-    series, legend, rows = [], [], []
+    series, legend, rows, marks = [], [], [], []
     for index, run in enumerate(trainings):
         c = color(index)
         prefix = f"{run.label} · " if len(trainings) > 1 else ""
-        train, valid = _points(run.events, "train_reward_mean"), _points(run.events, "valid_reward_mean")
-        series.append(LineSeries(f"{prefix}train reward", c, train, dashed=True, markers=False))
-        series.append(LineSeries(f"{prefix}valid reward", c, valid))
-        for style, what in (("dash", "train"), ("solid", "valid")):
-            legend.append(
-                f'<span><span class="{style}" style="border-color:{c}"></span>'
-                f"{_e(prefix)}{what} reward</span>"
-            )
-        best = max(valid, key=lambda p: p[1]) if valid else None
+        run_series, run_legend = _training_series(run, c, prefix)
+        series += run_series
+        legend += run_legend
+        valid = _points(run.events, "valid_reward_mean")
+        best = _best_valid(run)
+        if best:
+            marks.append(Mark(best[0], f"{prefix}best valid · step {int(best[0])}", c))
+        pass_rates = _points(run.events, "valid_pass_rate")
+        steps = max((int(e["step"]) for e in run.events), default=0)
         rows.append(
-            f"<tr><td>{_e(run.label)}</td><td class='num'>{len(run.events)}</td>"
-            f"<td class='num'>{_fmt(valid[0][1]) if valid else '—'}</td>"
-            f"<td class='num'>{_fmt(best[1]) if best else '—'}"
-            f"{f' <span class=muted>(step {int(best[0])})</span>' if best else ''}</td>"
-            f"<td class='num'>{_fmt(valid[-1][1]) if valid else '—'}</td></tr>"
+            f'<tr data-run="{_e(run.label)}"><td><span class="swatch" style="background:{c}"></span>'
+            f"<strong>{_e(run.label)}</strong></td><td class='num'>{steps}</td>"
+            + _value_cell("first_valid", valid[0][1] if valid else None)
+            + _value_cell("best_valid", best[1] if best else None, f"step {int(best[0])}" if best else "")
+            + _value_cell("last_valid", valid[-1][1] if valid else None)
+            + _value_cell("last_valid_pass_rate", pass_rates[-1][1] if pass_rates else None)
+            + f"<td class='num'>{len(run.checkpoints) or '—'}</td></tr>"
         )
-    svg = line_chart(series, "step", "reward")
+    svg = line_chart(series, "step", "reward", marks=marks)
     table = (
-        '<table style="margin-top:10px"><thead><tr><th>Run</th><th class="num">Steps</th>'
+        '<table class="training"><thead><tr><th>Run</th><th class="num">Steps</th>'
         '<th class="num">First valid</th><th class="num">Best valid</th><th class="num">Last valid</th>'
+        '<th class="num">Last valid pass rate</th><th class="num">Checkpoints kept</th>'
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
     return (
         '<section class="card" id="training"><h2>Training reward</h2>'
-        f'<div class="legend">{"".join(legend)}</div>{svg}{table}</section>'
+        f'<div class="legend">{"".join(legend)}</div>{svg}{table}'
+        '<p class="note">Valid reward: mean over the validation set at each evaluation (step 0 is the '
+        "starting model). Train reward: mean over the step's sampled batch.</p></section>"
     )
 
 
@@ -351,10 +407,21 @@ def sources_section(runs: Runs) -> str:
         ]
         rows.append(f"<dt>{_e(run.label)}</dt><dd>{_e(' · '.join(facts))}</dd>")
     for run in runs.trainings:
-        rows.append(
-            f"<dt>{_e(run.label)}</dt><dd>training run · {len(run.events)} events · {_e(run.path)}</dd>"
-        )
+        last = max((int(e["step"]) for e in run.events), default=0)
+        facts = [f"training run · {last} steps"]
+        if run.summary.get("base_model"):
+            facts.append(f"base model {run.summary['base_model']}")
+        if run.summary.get("final_model"):
+            facts.append(f"final model {run.summary['final_model']}")
+        else:
+            facts.append("no final model yet (running or stopped)")
+        facts.append(str(run.path))
+        rows.append(f"<dt>{_e(run.label)}</dt><dd>{_e(' · '.join(facts))}</dd>")
     return f'<section class="card" id="runs"><h2>Runs</h2><dl class="runs">{"".join(rows)}</dl></section>'
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def render(runs: Runs, title: str = "rftkit report") -> str:
@@ -374,9 +441,7 @@ def render(runs: Runs, title: str = "rftkit report") -> str:
         body.append(samples_section(entries))
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     models = len(entries)
-    subtitle = (
-        f"{models} model{'s' if models != 1 else ''} · {len(runs.trainings)} training run(s) · {generated}"
-    )
+    subtitle = f"{_count(models, 'model')} · {_count(len(runs.trainings), 'training run')} · {generated}"
     script = f"<script>{JS}</script>" if entries else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

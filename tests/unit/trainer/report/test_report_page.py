@@ -60,9 +60,43 @@ def test_sections_follow_the_runs(tmp_path: Path) -> None:
     assert 'id="training"' in only_training and 'id="samples"' not in only_training
 
 
+def test_training_run_folder_with_its_summary(tmp_path: Path) -> None:
+    """`rft train` also writes summary.json (final model, kept checkpoints): still a training run."""
+    train = tmp_path / "train"
+    train.mkdir()
+    valid = {s: {"valid_reward_mean": s / 100} for s in range(0, 41, 10)}
+    events = [{"step": s, "train_reward_mean": (s % 7) / 7} | valid.get(s, {}) for s in range(0, 41)]
+    (train / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    summary = {"final_model": str(train / "final"), "base_model": "/models/base<x>",
+               "checkpoints": [{"path": str(train / "checkpoints/step_000040"), "step": 40,
+                                "valid_reward_mean": 0.4}]}  # fmt: skip
+    (train / "summary.json").write_text(json.dumps(summary))
+    runs = load_runs([train])
+    assert not runs.evals and len(runs.trainings) == 1
+    assert (
+        runs.trainings[0].summary["final_model"].endswith("final") and len(runs.trainings[0].checkpoints) == 1
+    )
+    html = render(runs)
+    assert 'data-metric="best_valid" data-value="0.400000"' in html and "(step 40)" in html
+    assert 'data-metric="first_valid" data-value="0.000000"' in html
+    assert "final model " + str(train / "final") in html and "/models/base&lt;x&gt;" in html
+    assert "5-step moving mean" in html and 'class="mark"' in html  # 41 steps: smoothed train reward
+
+
+def test_moving_average() -> None:
+    from rftkit.trainer.report.page import moving_average
+
+    points = [(float(i), float(v)) for i, v in enumerate([0, 3, 6, 0, 3])]
+    assert moving_average(points, 3) == [(0, 0), (1, 1.5), (2, 3), (3, 3), (4, 3)]
+
+
 def test_run_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(RunDirError, match="neither an eval run"):
         load_runs([tmp_path])
+    (tmp_path / "summary.json").write_text('{"other": 1}')
+    with pytest.raises(RunDirError, match=r'no "models" object and no events\.jsonl'):
+        load_runs([tmp_path])
+    (tmp_path / "summary.json").unlink()
     (tmp_path / "events.jsonl").write_text('{"step": 1}\n{oops\n')
     with pytest.raises(RunDirError, match=r"events\.jsonl:2"):
         load_runs([tmp_path])
