@@ -158,6 +158,9 @@ def _flags(result: Any) -> set[str]:
         ("ctypes_segfault", {"python_grader_runtime_error"}, "SIGSEGV"),
         ("os_exit", {"python_grader_runtime_error"}, "exited with status 0"),
         ("protocol_forgery", {"python_grader_runtime_error"}, "protocol"),
+        ("block_alarm", {"timeout_error"}, "killed"),
+        ("close_fds", {"python_grader_runtime_error"}, "died"),
+        ("tamper_runtime", {"python_grader_runtime_error"}, "died"),
     ],
 )
 def test_attack_ends_as_a_per_sample_error(service: Service, name: str, flags: set[str], needle: str) -> None:
