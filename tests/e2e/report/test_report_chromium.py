@@ -1,15 +1,15 @@
 """`rft report` opened in real headless Chromium: numbers against the run files, the filters, no network.
 
 An eval of three models (one answers with HTML and script payloads) is run against the
-OpenAI-compatible stub from tests/integration/eval, a training run's events.jsonl is written,
-and the report of both is driven through chromedriver.
+OpenAI-compatible stub from tests/integration/eval, a short real `rft train` run of a tiny
+model (transformers rollouts, a fuzzy-match grader) gives a training run folder, and the
+report of both is driven through chromedriver.
 """
 
 from __future__ import annotations
 
 import json
 import runpy
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -29,7 +29,8 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
-EVAL_TESTS = Path(__file__).resolve().parents[2] / "integration" / "eval" / "test_eval_endpoint.py"
+REPO = Path(__file__).resolve().parents[3]
+EVAL_TESTS = REPO / "tests" / "integration" / "eval" / "test_eval_endpoint.py"
 RFT = Path(sys.executable).with_name("rft")
 PAYLOAD = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
 
@@ -52,16 +53,35 @@ def make_runs(tmp_path: Path) -> tuple[Path, Path]:
             args += ["--model", f"{name}={stub.url}"]
         proc = subprocess.run([str(RFT), *args], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    training = tmp_path / "train-run"
-    training.mkdir()
-    events = []
-    for step in range(1, 41):
-        event = {"step": step, "train_reward_mean": 0.2 + 0.01 * step}
-        if step % 5 == 0:
-            event["valid_reward_mean"] = 0.1 + 0.012 * step
-        events.append(event)
-    (training / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    training = train_tiny(tmp_path)
     return run, training
+
+
+def train_tiny(tmp_path: Path) -> Path:
+    """A real `rft train` output folder: 12 GRPO steps of a tiny model, validated every 3 steps."""
+    from rftkit.trainer.tiny_model import build_tiny_model
+
+    tiny = REPO / "examples" / "tiny"
+    lines = [json.loads(line) for line in (tiny / "train.jsonl").read_text().splitlines()[:400]]
+    model = build_tiny_model(
+        tmp_path / "tiny-model", [f"{x['messages'][-1]['content']} {x['answer']}" for x in lines]
+    )
+    config = {
+        "model": {"path": str(model)},
+        "data": {"train_file": str(tiny / "train.jsonl"), "valid_file": str(tiny / "valid.jsonl")},
+        "grader": {"spec": {"type": "text_similarity", "name": "fuzzy", "input": "{{sample.output_text}}",
+                            "reference": "{{item.answer}}", "evaluation_metric": "fuzzy_match"}},
+        "rollout": {"engine": "transformers", "n": 4, "max_tokens": 4},
+        "hyperparameters": {"batch_size": 4, "eval_interval": 3, "eval_samples": 1},
+        "trainer": {"max_steps": 12, "threads": 1},
+    }  # fmt: skip
+    (tmp_path / "train.yaml").write_text(json.dumps(config))  # JSON is YAML
+    training = tmp_path / "train-run"
+    proc = subprocess.run([str(RFT), "train", str(tmp_path / "train.yaml"), "--output-dir", str(training),
+                           "--no-progress"], capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (training / "summary.json").is_file()  # the trainer's own summary sits beside events.jsonl
+    return training
 
 
 @pytest.fixture
@@ -132,7 +152,19 @@ def test_report_in_chromium(tmp_path: Path, browser: Any) -> None:
                 assert cell.find_element(By.CSS_SELECTOR, ".v").text == f"{want:.3f}"
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg rect")) == 3 * 5  # 3 models x 5 metrics
     assert len(browser.find_elements(By.CSS_SELECTOR, "#distribution svg rect")) == 3 * 6  # rank buckets
-    assert browser.find_elements(By.CSS_SELECTOR, "#training svg path")  # the reward curves
+
+    # Training curves and their table: values from the trainer's events.jsonl.
+    events = [json.loads(line) for line in (training / "events.jsonl").read_text().splitlines()]
+    valid = [(e["step"], e["valid_reward_mean"]) for e in events if "valid_reward_mean" in e]
+    assert [step for step, _ in valid] == [0, 3, 6, 9, 12]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#training svg circle")) == len(valid)
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#training svg path")) == 2  # train and valid reward
+    best = max(valid, key=lambda p: (p[1], p[0]))
+    for metric, want in (("first_valid", valid[0][1]), ("best_valid", best[1]), ("last_valid", valid[-1][1])):
+        cell = browser.find_element(By.CSS_SELECTOR, f'table.training td[data-metric="{metric}"]')
+        assert float(cell.get_attribute("data-value")) == pytest.approx(want, abs=1e-6), metric
+    assert f"(step {best[0]})" in browser.find_element(By.CSS_SELECTOR, "table.training").text
+    assert f"final model {training / 'final'}" in browser.find_element(By.ID, "runs").text
 
     # The sample table and its filters.
     rows = browser.find_elements(By.CSS_SELECTOR, "table.samples tbody tr.sample")
@@ -168,5 +200,3 @@ def test_report_in_chromium(tmp_path: Path, browser: Any) -> None:
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
     print(f"report screenshot: {shot}")
-    keep = Path("/tmp") / "rftkit-report-screenshot.png"
-    shutil.copyfile(shot, keep)
