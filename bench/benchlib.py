@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import BaseModel
 
@@ -71,6 +72,8 @@ def parser(description: str) -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help='print one JSON object {"rows": [...]} and nothing else'
     )
+    p.add_argument("--save-json", type=Path, metavar="FILE", help="also write the JSON object to FILE")
+    p.add_argument("--save-md", type=Path, metavar="FILE", help="also write the table as Markdown to FILE")
     return p
 
 
@@ -87,10 +90,48 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
 
 
-def emit(title: str, rows: list[Row], *, as_json: bool, notes: Sequence[str] = ()) -> None:
-    """Print the rows: one JSON object on stdout with --json, else a rich table (and notes)."""
+def markdown(title: str, rows: list[Row], notes: Sequence[str], where: str) -> str:
+    """The rows as a Markdown table (for the README's performance section)."""
+    lines = [
+        f"**{title}**",
+        "",
+        "| name | per s | p50 ms | p99 ms | ratio | note |",
+        "|---|--:|--:|--:|--:|---|",
+    ]
+    for row in rows:
+        if row.skipped:
+            lines.append(f"| {row.name} | - | - | - | - | skipped: {row.skipped.replace('|', '/')} |")
+            continue
+        cells = (
+            _fmt(row.per_s, ",.1f"),
+            _fmt(row.p50_ms, ".4g"),
+            _fmt(row.p99_ms, ".4g"),
+            _fmt(row.ratio, ".4g"),
+        )
+        lines.append(f"| {row.name} | {' | '.join(cells)} | {row.note.replace('|', '/')} |")
+    return "\n".join([*lines, "", *notes, "", f"_{where}_", ""])
+
+
+def emit(
+    title: str,
+    rows: list[Row],
+    *,
+    as_json: bool,
+    notes: Sequence[str] = (),
+    save_json: Path | None = None,
+    save_md: Path | None = None,
+) -> None:
+    """Print the rows: one JSON object on stdout with --json, else a rich table (and notes).
+
+    `save_json` / `save_md`: also write the JSON object / a Markdown table to these files.
+    """
+    where = machine()
+    payload = {"rows": [r.model_dump(exclude_none=False) for r in rows], "machine": where}
+    if save_json is not None:
+        save_json.write_text(json.dumps(payload, indent=1) + "\n")
+    if save_md is not None:
+        save_md.write_text(markdown(title, rows, notes, where))
     if as_json:
-        payload = {"rows": [r.model_dump(exclude_none=False) for r in rows], "machine": machine()}
         json.dump(payload, sys.stdout)
         sys.stdout.write("\n")
         sys.stdout.flush()
@@ -117,7 +158,7 @@ def emit(title: str, rows: list[Row], *, as_json: bool, notes: Sequence[str] = (
     console.print(table)
     for line in notes:
         console.print(line)
-    console.print(f"[dim]{machine()}[/dim]")
+    console.print(f"[dim]{where}[/dim]")
 
 
 def progress(message: str) -> None:

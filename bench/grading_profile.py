@@ -211,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         as_json=args.json,
         notes=notes,
+        save_json=args.save_json,
+        save_md=args.save_md,
     )
     return 0
 
