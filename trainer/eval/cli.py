@@ -126,6 +126,13 @@ def summary_table(summary: dict[str, Any]) -> Table:
     "--timeout", "timeout_s", default=300.0, show_default=True, type=float, help="Seconds per HTTP request."
 )
 @click.option("--api-key", envvar="OPENAI_API_KEY", default=None, help="Bearer key for HTTP models.")
+@click.option(
+    "--engine",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "vllm", "transformers"]),
+    help="How model directories are sampled: auto is vLLM when installed, else transformers.",
+)
 def eval_command(
     data: Path,
     grader: Path,
@@ -143,6 +150,7 @@ def eval_command(
     retries: int,
     timeout_s: float,
     api_key: str | None,
+    engine: str,
 ) -> None:
     """Score one or more models on a held-out set with a grader; write per-sample results and a summary."""
     run = EvalRun(
@@ -163,6 +171,7 @@ def eval_command(
             temperature=temperature,
             max_tokens=max_tokens,
             api_key=api_key,
+            engine=engine,
         ),
     )
     try:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rftkit.trainer.eval.generation import EvalModel, Generation, ProgressFn, chat_messages, split_reasoning
+from rftkit.trainer.eval.models import ModelArgError
 
 
 class LocalModel(EvalModel):
@@ -27,6 +28,12 @@ class LocalModel(EvalModel):
         engine: str = "auto",
     ) -> None:
         super().__init__(name, str(model_dir))
+        from rftkit.trainer.rollout.engine import pick_engine
+
+        try:
+            engine = pick_engine(engine)  # "auto" resolved now, so the summary says which engine ran
+        except RuntimeError as exc:
+            raise ModelArgError(f"--model {name}={model_dir}: {exc}") from exc
         self.model_dir = Path(model_dir)
         self.temperature = 1.0 if temperature is None else temperature
         self.max_tokens = max_tokens or 512

@@ -24,6 +24,7 @@ class ModelOptions:
     temperature: float | None = None
     max_tokens: int | None = None
     api_key: str | None = None
+    engine: str = "auto"  # local model dirs: auto (vLLM when installed) | vllm | transformers
 
 
 def split_model_arg(arg: str) -> tuple[str, str]:
@@ -62,7 +63,13 @@ def open_model(arg: str, options: ModelOptions) -> EvalModel:
             raise ModelArgError(f"--model {arg!r}: {target} is a directory without config.json, not a model")
         from rftkit.trainer.eval.local_model import LocalModel
 
-        return LocalModel(name, target, temperature=options.temperature, max_tokens=options.max_tokens)
+        return LocalModel(
+            name,
+            target,
+            temperature=options.temperature,
+            max_tokens=options.max_tokens,
+            engine=options.engine,
+        )
     plugins = model_plugins()
     if target in plugins:
         from rftkit.trainer.eval.plugin_model import PluginModel

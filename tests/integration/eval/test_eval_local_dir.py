@@ -32,13 +32,15 @@ def test_local_model_dir(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.run(
         [str(RFT), "eval", "--data", str(data), "--grader", str(grader), "--model", f"tiny={model}",
-         "--output-dir", str(out), "--samples", "2", "--max-tokens", "6", "--temperature", "1.0"],
+         "--output-dir", str(out), "--samples", "2", "--max-tokens", "6", "--temperature", "1.0",
+         "--engine", "vllm"],
         capture_output=True, text=True, timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert summary["model_sources"]["tiny"]["kind"] == "local"
+    assert summary["model_sources"]["tiny"]["engine"] == "vllm"
     assert len(lines) == 6 and {(r["item_index"], r["sample_index"]) for r in lines} == {
         (i, j) for i in range(3) for j in range(2)
     }
