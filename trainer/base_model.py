@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rftkit.trainer.config import ModelConfig, TinyModelConfig
 
-BUILD_VERSION = "1"  # bump when tiny_model.py changes what it builds
+BUILD_VERSION = "3"  # bump when tiny_model.py changes what it builds
 
 
 def cache_root(config: ModelConfig) -> Path:
@@ -21,7 +21,7 @@ def cache_root(config: ModelConfig) -> Path:
 
 
 def _warmup_pairs(path: Path) -> list[tuple[list[dict[str, str]], list[str]]]:
-    """(messages, replies) from a JSONL file whose lines hold `messages` and `completions` (or `completion`)."""
+    """(messages, replies) from JSONL lines holding `messages` and `completions` (or `completion`)."""
     pairs = []
     for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not raw.strip():

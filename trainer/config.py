@@ -107,6 +107,7 @@ class TrainerConfig(Section):
     max_grad_norm: float = 1.0
     grad_accumulation: int = Field(1, ge=1)  # micro-batches per optimizer step
     warmup_steps: int = 0
+    max_steps: int | None = None  # stop after this many steps (None: n_epochs over the training set)
     seed: int = 0
     threads: int | None = None  # torch threads; None: leave torch's default
 

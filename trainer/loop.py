@@ -283,6 +283,7 @@ class RFTTrainer:
         kept = checkpoints.list_checkpoints(ckpt_root)
         summary = {
             "final_model": str(final),
+            "base_model": str(base),
             "checkpoints": [
                 {"path": str(c.path), "step": c.step, "valid_reward_mean": c.valid_reward_mean} for c in kept
             ],

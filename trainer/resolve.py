@@ -40,6 +40,8 @@ def resolve(config: RunConfig, train_size: int) -> Resolved:
     steps_per_epoch = max(1, train_size // batch_size)
     n_epochs = min(10, math.ceil(100 / steps_per_epoch)) if hp.n_epochs == "auto" else hp.n_epochs
     steps = n_epochs * steps_per_epoch
+    if config.trainer.max_steps is not None:
+        steps = min(steps, config.trainer.max_steps)
     multiplier = 1.0 if hp.learning_rate_multiplier == "auto" else hp.learning_rate_multiplier
     compute = 1.0 if hp.compute_multiplier == "auto" else hp.compute_multiplier
     effort = "medium" if hp.reasoning_effort == "auto" else hp.reasoning_effort

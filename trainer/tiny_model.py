@@ -9,6 +9,7 @@ transformers and vLLM.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -131,6 +132,11 @@ def warm_up(
         )
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    ramp = max(1, steps // 10)  # linear warm-up over 10% of the steps, then cosine decay to 10%
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda i: min(1.0, (i + 1) / ramp) * (0.55 + 0.45 * math.cos(math.pi * min(1.0, i / max(1, steps)))),
+    )
     model.train()
     losses: list[float] = []
     for _ in range(steps):
@@ -152,7 +158,9 @@ def warm_up(
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         optimizer.zero_grad()
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        schedule.step()
         losses.append(float(loss.detach()))
     model.save_pretrained(model_dir, safe_serialization=True)
     tail = losses[-20:]

@@ -1,15 +1,19 @@
-"""Write the tiny learning-proof task: pick the first or the last word of a list.
+"""Write the tiny learning-proof task: name the first or the last item of a list of letters.
 
     python examples/tiny/make_data.py  # rewrites train.jsonl, valid.jsonl, warmup.jsonl here
 
-Words are made-up two-syllable strings. Training answers and validation answers come from
-disjoint word pools, so a model can only score on validation by learning the rule (which
-position the instruction names), not by memorising answers. `warmup.jsonl` is what the tiny
-base model is fine-tuned on before RL, over every word (training and validation pools): half
-its lines ask for the second, third or fourth word and are answered right (this teaches
-copying a word out of the list); the other half ask for the first or last word and are
-answered with a word drawn uniformly from the list each time the line is used (so the base
-model knows the format but not the rule for first/last, and is right about 1 time in 5).
+Prompts look like "Which item is last?\\ng,x,w,a,k" and the answer is one letter. The 26
+letters are split into 18 training answers and 8 validation answers, and each prompt's list
+is drawn from its own side's letters only, so validation answers never occur anywhere in the
+training file: the model can only score on validation by learning the rule (which end the
+instruction names), not by memorising answers.
+
+`warmup.jsonl` is what the tiny base model is fine-tuned on (supervised, a few seconds)
+before RL. It covers all 26 letters and teaches the format and copying, not the rule:
+  - 30% one-item lists ("Which item is first?\\nh" -> "h"): first and last are the same item;
+  - 35% asks for the second, third or fourth item, answered right;
+  - 35% asks for the first or last item and is answered with an item drawn uniformly from
+    the list each time the line is used (so right about 1 time in 5, whatever the instruction).
 """
 
 from __future__ import annotations
@@ -19,22 +23,19 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-CONSONANTS = "bdfgklmnprstvz"
-VOWELS = "aeiou"
 LIST_LENGTH = 5
-WORDS = 64  # 48 training answers, 16 validation answers
+MIDDLE = {"second": 1, "third": 2, "fourth": 3}
 
 
-def words(seed: int = 0) -> list[str]:
-    syllables = [c + v for c in CONSONANTS for v in VOWELS]
-    rng = random.Random(seed)
-    pool = sorted({rng.choice(syllables) + rng.choice(syllables) for _ in range(600)})
-    rng.shuffle(pool)
-    return pool[:WORDS]
+def letter_pools(seed: int = 0) -> tuple[list[str], list[str]]:
+    """(training answers, validation answers): a seeded 18/8 split of the alphabet."""
+    pool = list("abcdefghijklmnopqrstuvwxyz")
+    random.Random(seed).shuffle(pool)
+    return pool[:18], pool[18:]
 
 
 def prompt(which: str, items: list[str]) -> list[dict[str, str]]:
-    return [{"role": "user", "content": f"Which word is {which}?\n" + ",".join(items)}]
+    return [{"role": "user", "content": f"Which item is {which}?\n" + ",".join(items)}]
 
 
 def task_line(rng: random.Random, pool: list[str]) -> dict:
@@ -44,17 +45,16 @@ def task_line(rng: random.Random, pool: list[str]) -> dict:
     return {"messages": prompt(which, items), "answer": answer, "position": which}
 
 
-MIDDLE = {"second": 1, "third": 2, "fourth": 3}
-MIDDLE_SHARE = float(__import__("os").environ.get("MIDDLE_SHARE", "0.5"))
-
-
 def warmup_line(rng: random.Random, pool: list[str]) -> dict:
+    draw = rng.random()
+    if draw < 0.30:
+        item = rng.choice(pool)
+        return {"messages": prompt(rng.choice(["first", "last"]), [item]), "completions": [item]}
     items = rng.sample(pool, LIST_LENGTH)
-    if rng.random() < MIDDLE_SHARE:  # the middle positions, answered right: teaches copying a word
+    if draw < 0.65:
         which = rng.choice(sorted(MIDDLE))
         return {"messages": prompt(which, items), "completions": [items[MIDDLE[which]]]}
-    which = rng.choice(["first", "last"])  # the task's positions, answered by a random word
-    return {"messages": prompt(which, items), "completions": items}
+    return {"messages": prompt(rng.choice(["first", "last"]), items), "completions": items}
 
 
 def write(path: Path, lines: list[dict]) -> None:
@@ -62,16 +62,11 @@ def write(path: Path, lines: list[dict]) -> None:
 
 
 def main() -> None:
-    pool = words()
-    train_pool, valid_pool = pool[:48], pool[48:]
+    train_pool, valid_pool = letter_pools()
     rng = random.Random(1)
-    train = [task_line(rng, train_pool) for _ in range(1000)]
-    valid = [task_line(rng, valid_pool) for _ in range(64)]
-    warmup = [warmup_line(rng, pool) for _ in range(2000)]
-    out = Path(__import__("os").environ.get("OUT", HERE))
-    write(out / "train.jsonl", train)
-    write(out / "valid.jsonl", valid)
-    write(out / "warmup.jsonl", warmup)
+    write(HERE / "train.jsonl", [task_line(rng, train_pool) for _ in range(1000)])
+    write(HERE / "valid.jsonl", [task_line(rng, valid_pool) for _ in range(64)])
+    write(HERE / "warmup.jsonl", [warmup_line(rng, train_pool + valid_pool) for _ in range(2000)])
 
 
 if __name__ == "__main__":

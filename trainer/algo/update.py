@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from itertools import pairwise
 from typing import Any
 
 import torch
@@ -14,7 +15,7 @@ from rftkit.trainer.policy import TokenBatch, is_lora, token_logprobs
 def _micro_slices(rows: int, parts: int) -> list[slice]:
     parts = max(1, min(parts, rows))
     bounds = [round(i * rows / parts) for i in range(parts + 1)]
-    return [slice(lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False) if hi > lo]
+    return [slice(lo, hi) for lo, hi in pairwise(bounds) if hi > lo]
 
 
 @torch.no_grad()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 from rftkit.plugins.base import GraderResult
@@ -28,7 +29,6 @@ class Rollouts:
     sampling_s: float = 0.0
     grading_s: float = 0.0  # time the grader service took (overlapped with sampling where possible)
     grading_wait_s: float = 0.0  # time spent waiting for grades after sampling finished
-    timings: dict[str, float] = field(default_factory=dict)
 
     def rewards(self) -> list[list[float]]:
         return [[r.reward for r in group] for group in self.results]
@@ -60,7 +60,7 @@ def collect(
     pending: list[Future] = []
     sampling = 0.0
     try:
-        for index, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        for index, (lo, hi) in enumerate(pairwise(bounds)):
             start = time.perf_counter()
             chunk_settings = settings
             if settings.seed is not None:

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from rftkit.trainer.algo.advantages import group_advantages
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from rftkit.trainer.data.loader import DatasetError, load_dataset
 from rftkit.trainer.data.schema import DatasetLine
 from rftkit.trainer.data.split import answer_overlap, group_split

@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-
 from rftkit.trainer.algo.loss import grpo_loss
 
 

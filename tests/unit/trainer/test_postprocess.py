@@ -1,0 +1,20 @@
+"""What graders see of a completion: thinking stripped, JSON parsed under a response_format."""
+
+from __future__ import annotations
+
+from rftkit.trainer.rollout.postprocess import final_answer, to_sample
+
+
+def test_think_blocks_are_stripped_only_with_reasoning() -> None:
+    text = "<think>first a, then b</think> answer <think>more</think>"
+    assert final_answer(text, reasoning=True) == "answer"
+    assert final_answer(text, reasoning=False) == text
+    assert final_answer("<think>never closed, the answer", reasoning=True) == ""
+
+
+def test_response_format_fills_output_json() -> None:
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    sample = to_sample('<think>hm</think>{"gene": "BRCA1"}', reasoning=True, response_format=schema)
+    assert sample.output_json == {"gene": "BRCA1"} and sample.output_text == '{"gene": "BRCA1"}'
+    assert to_sample("not json", response_format=schema).output_json is None
+    assert to_sample('{"a": 1}').output_json is None  # no schema asked: text only
