@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from rftkit.trainer.eval.generation import EvalModel, Generation, ProgressFn, chat_messages, split_reasoning
+from rftkit.trainer.eval.models import ModelArgError
 
 # Item fields passed through to the request when present.
 PASSTHROUGH_FIELDS = ("response_format", "tools", "tool_choice")
@@ -77,7 +78,8 @@ class OpenAIChatModel(EvalModel):
         return out
 
     async def _resolve_model_id(self, client: httpx.AsyncClient) -> str:
-        """The endpoint's model named like this eval model, else its first model, else the eval name."""
+        """The endpoint's model named like this eval model, else its only model, else the eval name
+        (no model list); several models and none named so is an error (pick one with URL#MODEL_ID)."""
         try:
             response = await client.get(f"{self.base_url}/models")
             response.raise_for_status()
@@ -86,7 +88,13 @@ class OpenAIChatModel(EvalModel):
             return self.name
         if self.name in ids or not ids:
             return self.name
-        return ids[0]
+        if len(ids) == 1:
+            return ids[0]
+        shown = ", ".join(map(str, ids[:20]))
+        raise ModelArgError(
+            f"--model {self.name}={self.base_url}: the endpoint serves several models ({shown}) and none is "
+            f"named {self.name!r}; name the eval model after one, or pick one with {self.base_url}#MODEL_ID"
+        )
 
     def request_body(self, item: Mapping[str, Any]) -> dict[str, Any]:
         """The chat completion request for one sample of `item`."""

@@ -88,3 +88,17 @@ def test_gives_up_after_retries_and_on_client_errors() -> None:
         [ITEM], 1
     )
     assert gen.error and "ConnectError" in gen.error
+
+
+def test_served_model_choice() -> None:
+    """NAME when served, else the only served model; several and none named NAME is an error."""
+    stub_module = _stub()
+    with stub_module.serve({"only": lambda body: (body["model"], None)}) as stub:
+        [[gen]] = OpenAIChatModel("mine", stub.url).generate([ITEM], 1)
+    assert gen.text == "only"
+    answer = {"a": lambda body: ("A", None), "b": lambda body: ("B", None)}
+    with stub_module.serve(answer) as stub:
+        [[gen]] = OpenAIChatModel("b", stub.url).generate([ITEM], 1)
+        assert gen.text == "B"
+        with pytest.raises(ModelArgError, match=r"serves several models \(a, b\).*#MODEL_ID"):
+            OpenAIChatModel("c", stub.url).generate([ITEM], 1)
