@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -57,13 +58,30 @@ def build_venv(progress: Progress, *, force: bool = False) -> bool:
             break
         parent.chmod(parent.stat().st_mode | 0o755)
     progress(f"building the grader venv in {venv}")
-    _run([paths.SYSTEM_PYTHON, "-m", "venv", str(venv)], progress, what="creating the venv")
-    pip = [str(venv / "bin" / "python3"), "-m", "pip", "install", "--no-input", "--progress-bar", "off"]
+    pip = [*_create_venv(venv, progress), "install", "--no-input", "--progress-bar", "off"]
     _run([*pip, *paths.GRADER_PACKAGES], progress, what="installing the grader packages")
     subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
     paths.venv_stamp().write_text(paths.packages_fingerprint())
     progress("venv ready")
     return True
+
+
+def _create_venv(venv: Path, progress: Progress) -> list[str]:
+    """Create the venv; returns the pip command that installs into it.
+
+    Without Debian's python3-venv (no ensurepip) the venv is made `--without-pip` and filled by
+    the pip of the interpreter running this build (`pip --python`).
+    """
+    try:
+        _run([paths.SYSTEM_PYTHON, "-m", "venv", str(venv)], progress, what="creating the venv")
+        return [str(venv / "bin" / "python3"), "-m", "pip"]
+    except BuildError as exc:
+        if "ensurepip" not in str(exc):
+            raise
+    progress("no ensurepip for the system python3: a venv without pip, filled by this pip")
+    shutil.rmtree(venv, ignore_errors=True)
+    _run([paths.SYSTEM_PYTHON, "-m", "venv", "--without-pip", str(venv)], progress, what="creating the venv")
+    return [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python3")]
 
 
 def site_packages() -> Path:
