@@ -305,13 +305,27 @@ def _reasoning(record: dict[str, Any]) -> str | None:
     return None
 
 
+def pretty_json(value: Any, indent: str = "") -> str:
+    """Indented JSON whose lists of plain values stay on one line (a ranked list reads as a list)."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        body = ",\n".join(
+            f"{inner}{json.dumps(k, ensure_ascii=False)}: {pretty_json(v, inner)}" for k, v in value.items()
+        )
+        return f"{{\n{body}\n{indent}}}"
+    if isinstance(value, list) and any(isinstance(v, dict | list) for v in value):
+        body = ",\n".join(inner + pretty_json(v, inner) for v in value)
+        return f"[\n{body}\n{indent}]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _answer(record: dict[str, Any]) -> str:
     parsed = record.get("output_json")
     text = record.get("output", "")
     if parsed is not None:  # JSON answers: compact when short, indented when long
         text = json.dumps(parsed, ensure_ascii=False)
         if len(text) > 200:
-            text = json.dumps(parsed, indent=2, ensure_ascii=False)
+            text = pretty_json(parsed)
     body = '<span class="muted">(empty)</span>'
     if text:
         body = f'<pre class="answer">{_e(_clip(str(text)))}</pre>'

@@ -120,3 +120,12 @@ def test_distribution_buckets() -> None:
     rewards = [{"reward": r} for r in (0.0, 0.1, 0.25, 0.3, 0.5, 0.6, 0.9, 1.0)]
     assert reward_shares(rewards) == pytest.approx([1 / 8, 2 / 8, 2 / 8, 1 / 8, 1 / 8, 1 / 8])
     assert rank_shares([]) == [0.0] * 6
+
+
+def test_pretty_json_keeps_lists_of_values_on_one_line() -> None:
+    from rftkit.trainer.report.page import pretty_json
+
+    value = {"reasoning": "r", "genes": ["A", "B"], "nested": [{"a": 1}, [1, 2]], "empty": {}}
+    text = pretty_json(value)
+    assert json.loads(text) == value
+    assert '  "genes": ["A", "B"],' in text.splitlines() and "    [1, 2]" in text.splitlines()
