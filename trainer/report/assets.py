@@ -25,6 +25,7 @@ td { border-bottom:1px solid var(--line); padding:8px 10px; vertical-align:top; 
 td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .metric .v { font-size:15px; font-weight:600; }
 .ci { display:block; color:var(--muted); font-size:11.5px; font-weight:400; }
+.ci::after { content:attr(data-note); }
 .swatch { display:inline-block; width:11px; height:11px; border-radius:2px; margin-right:7px;
           vertical-align:-1px; }
 .legend { display:flex; flex-wrap:wrap; gap:6px 18px; margin:0 0 6px; font-size:13px; }
@@ -68,7 +69,7 @@ details pre { margin-top:6px; max-height:320px; overflow:auto; background:#f9faf
               padding:6px 8px; border:1px solid var(--line); }
 .muted { color:var(--muted); }
 dl.runs { display:grid; grid-template-columns:max-content 1fr; gap:4px 16px; margin:0; font-size:13px; }
-dl.runs dt { font-weight:600; } dl.runs dd { margin:0; color:#374151; word-break:break-all; }
+dl.runs dt { font-weight:600; } dl.runs dd { margin:0; color:#374151; overflow-wrap:anywhere; }
 #more { margin:14px auto 0; display:block; font:inherit; padding:7px 18px; border:1px solid #cbd5e1;
         border-radius:8px; background:#fff; cursor:pointer; }
 """

@@ -59,12 +59,18 @@ def _e(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
+def _note(text: str) -> str:
+    """A small second line under a value, drawn from an attribute by CSS, so that the cell's text is
+    the value alone (copying or reading the table gives plain numbers)."""
+    return f'<span class="ci" data-note="{_e(text)}"></span>'
+
+
 def _metric_cell(summary: dict[str, Any], metric: str, key: str) -> str:
     value = summary.get(metric)
     if value is None:
         return '<td class="num muted">—</td>'
     ci = summary.get(f"{metric}_ci")
-    ci_html = f'<span class="ci">{ci[0]:.3f} – {ci[1]:.3f}</span>' if ci else ""
+    ci_html = _note(f"{ci[0]:.3f} – {ci[1]:.3f}") if ci else ""
     return (
         f'<td class="num metric" data-model="{_e(key)}" data-metric="{metric}" '
         f'data-value="{float(value):.6f}"><span class="v">{float(value):.3f}</span>{ci_html}</td>'
@@ -87,7 +93,7 @@ def summary_section(entries: list[ModelEntry], metrics: list[str]) -> str:
             f'<tr data-model="{_e(e.key)}"><td><span class="swatch" style="background:{e.color}"></span>'
             f"<strong>{_e(e.key)}</strong></td>"
             f'<td class="num" data-model="{_e(e.key)}" data-metric="n" data-value="{int(s.get("n", 0))}">'
-            f'{int(s.get("n", 0))}<span class="ci">{_e(shape)}</span></td>'
+            f"{int(s.get('n', 0))}{_note(shape)}</td>"
             f'{cells}<td class="num" data-model="{_e(e.key)}" data-metric="samples_with_errors" '
             f'data-value="{int(errors)}">{int(errors)}'
             f"<div>{_error_chips(s.get('errors', {}))}</div></td></tr>"

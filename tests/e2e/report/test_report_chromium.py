@@ -148,8 +148,16 @@ def test_report_in_chromium(tmp_path: Path, browser: Any) -> None:
             )
             assert float(cell.get_attribute("data-value")) == pytest.approx(want, abs=1e-6), (name, metric)
             assert float(cell.get_attribute("data-value")) == pytest.approx(metrics[metric], abs=1e-6)
-            if metric not in ("n", "samples_with_errors"):
-                assert cell.find_element(By.CSS_SELECTOR, ".v").text == f"{want:.3f}"
+            if metric == "n":
+                assert cell.text == str(want)  # the cell's text is the number alone
+            elif metric != "samples_with_errors":
+                assert cell.text == f"{want:.3f}"
+                lo, hi = metrics[f"{metric}_ci"]  # the CI is drawn under it (CSS, from an attribute)
+                note = browser.execute_script(
+                    "return getComputedStyle(arguments[0], '::after').content",
+                    cell.find_element(By.CSS_SELECTOR, ".ci"),
+                )
+                assert note == f'"{lo:.3f} – {hi:.3f}"'
     assert len(browser.find_elements(By.CSS_SELECTOR, "#chart svg rect")) == 3 * 5  # 3 models x 5 metrics
     assert len(browser.find_elements(By.CSS_SELECTOR, "#distribution svg rect")) == 3 * 6  # rank buckets
 
