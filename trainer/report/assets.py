@@ -72,12 +72,13 @@ dl.runs { display:grid; grid-template-columns:max-content 1fr; gap:4px 16px; mar
 dl.runs dt { font-weight:600; } dl.runs dd { margin:0; color:#374151; overflow-wrap:anywhere; }
 #more { margin:14px auto 0; display:block; font:inherit; padding:7px 18px; border:1px solid #cbd5e1;
         border-radius:8px; background:#fff; cursor:pointer; }
+#more[hidden] { display:none; }
 """
 
 # Filters rows already in the page (rendered and escaped on the server side); never builds HTML from data.
 JS = """
 (function () {
-  const PAGE = 200;
+  const PAGE = 1000;  // rows shown at first; "Show more" adds as many
   const rows = Array.from(document.querySelectorAll('table.samples tbody tr.sample'));
   const state = { result: 'all', model: '', query: '', limit: PAGE };
   const buttons = Array.from(document.querySelectorAll('.seg button[data-filter]'));

@@ -208,3 +208,31 @@ def test_report_in_chromium(tmp_path: Path, browser: Any) -> None:
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000
     print(f"report screenshot: {shot}")
+
+
+def test_long_runs_page_their_samples(tmp_path: Path, browser: Any) -> None:
+    """1,000 samples show at first; "Show more" shows the rest; the counter says how many match."""
+    run = tmp_path / "big-run"
+    run.mkdir()
+    records = [
+        {"model": "m", "item_index": i, "sample_index": 0, "input": [{"role": "user", "content": f"q{i}"}],
+         "output": f"a{i}", "reward": float(i % 3 == 0), "errors": [], "passed": i % 3 == 0}
+        for i in range(1300)
+    ]  # fmt: skip
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    summary = {"models": {"m": {"n": 1300, "mean_reward": 434 / 1300, "pass_rate": 434 / 1300}}}
+    (run / "summary.json").write_text(json.dumps(summary))
+    report = tmp_path / "big.html"
+    proc = subprocess.run([str(RFT), "report", str(run), "-o", str(report)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    browser.get(report.as_uri())
+    counter = browser.find_element(By.ID, "shown-count")
+    assert (counter.get_attribute("data-shown"), counter.get_attribute("data-matched")) == ("1000", "1300")
+    browser.find_element(By.ID, "more").click()
+    assert (
+        counter.get_attribute("data-shown") == "1300"
+        and not browser.find_element(By.ID, "more").is_displayed()
+    )
+    browser.find_element(By.ID, "filter-pass").click()
+    assert len(visible_rows(browser)) == 434 == int(counter.get_attribute("data-matched"))
