@@ -100,6 +100,9 @@ class RFTTrainer:
         random.seed(cfg.trainer.seed)
         np.random.seed(cfg.trainer.seed)
         torch.manual_seed(cfg.trainer.seed)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # per-save/load bars would drown the run's own output
         train, valid = self._load_data()
         if cfg.eval.max_items:
             valid = valid[: cfg.eval.max_items]

@@ -60,19 +60,27 @@ def is_lora(model: Any) -> bool:
 
 
 def checkpoint_weights(model: Any) -> Iterator[tuple[str, torch.Tensor]]:
-    """The model's weights under the base checkpoint's names (LoRA merged in), for vLLM or saving."""
+    """The model's weights under the base checkpoint's names, LoRA deltas added, for vLLM or saving.
+
+    The merge is computed on the side (W + delta), never in place, so the trained base weights
+    do not drift through repeated merge/unmerge round-off.
+    """
     if not is_lora(model):
         yield from ((name, p.detach()) for name, p in model.state_dict().items())
         return
-    model.merge_adapter()
-    try:
-        for name, tensor in model.state_dict().items():
+    inner = model.base_model.model
+    deltas: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, module in inner.named_modules():
+            if hasattr(module, "get_delta_weight") and hasattr(module, "base_layer"):
+                active = [a for a in module.active_adapters if a in getattr(module, "lora_A", {})]
+                if active:
+                    deltas[f"{name}.weight"] = sum(module.get_delta_weight(a) for a in active)
+        for name, tensor in inner.state_dict().items():
             if "lora_" in name:
                 continue
-            name = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
-            yield name, tensor.detach().clone()
-    finally:
-        model.unmerge_adapter()
+            name = name.replace(".base_layer.", ".")
+            yield name, (tensor + deltas[name] if name in deltas else tensor).detach()
 
 
 @dataclass

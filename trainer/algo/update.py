@@ -78,7 +78,7 @@ def grpo_update(
             )
             loss.backward()
             share = (part.stop - part.start) / batch.input_ids.shape[0]
-            totals["loss"] += float(loss) / algo.num_iterations
+            totals["loss"] += float(loss.detach()) / algo.num_iterations
             totals["clip_fraction"] += stats.clip_fraction * share / algo.num_iterations
             totals["kl"] += stats.kl * share / algo.num_iterations
         norm = torch.nn.utils.clip_grad_norm_(

@@ -9,11 +9,20 @@ passed explicitly (vLLM on CPU would silently run a float32 checkpoint in bfloat
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable
 from typing import Any
 
 from rftkit.trainer.rollout.engine import Completion, SamplingSettings
+
+
+class _RotaryReloadFilter(logging.Filter):
+    """Drop vLLM's "RotaryEmbedding: Failed to load weights" on each reload: the layer has no
+    checkpoint weights (only a computed cos/sin cache, which vLLM puts back); nothing failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.msg == "%s: Failed to load weights" and record.args == ("RotaryEmbedding",))
 
 
 def _on_gpu() -> bool:
@@ -60,7 +69,9 @@ class VLLMEngine:
             temperature=settings.temperature,
             top_p=settings.top_p,
             max_tokens=settings.max_tokens,
-            seed=settings.seed,
+            # No per-request seed: vLLM then gives every prompt of a call the same random stream
+            # (correlated samples across prompts), and on CPU it can crash ("CPU Generator does not
+            # use offset"). The engine-level seed set at start keeps runs reproducible.
             logprobs=0 if settings.logprobs else None,
         )
         outputs = self.llm.generate(
@@ -80,6 +91,9 @@ class VLLMEngine:
         return result
 
     def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
+        logger = logging.getLogger("vllm.model_executor.model_loader.reload.layerwise")
+        if not any(isinstance(f, _RotaryReloadFilter) for f in logger.filters):
+            logger.addFilter(_RotaryReloadFilter())
         worker = self.llm.llm_engine.model_executor.driver_worker
         worker.reload_weights(weights_iterator=list(named_tensors), is_checkpoint_format=True)
         self.llm.reset_prefix_cache()
