@@ -8,7 +8,6 @@ import copy
 
 import pytest
 import torch
-
 from rftkit.trainer.algo.update import grpo_update, reference_logprobs
 from rftkit.trainer.config import AlgoConfig, LoraConfig, ModelConfig
 from rftkit.trainer.policy import TokenBatch, checkpoint_weights, token_logprobs
@@ -18,8 +17,10 @@ def _model():
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, head_dim=16, tie_word_embeddings=False)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=40, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2, head_dim=16, tie_word_embeddings=False,
+    )  # fmt: skip
     return LlamaForCausalLM(config)
 
 
@@ -48,7 +49,7 @@ def test_micro_batches_give_the_same_update(aggregation: str) -> None:
 
 def test_update_moves_probability_towards_positive_advantages() -> None:
     model = _model()
-    batch, adv = _batch()
+    batch, _ = _batch()
     with torch.no_grad():
         before, mask = token_logprobs(model, batch)
     _step(model, 1, AlgoConfig())
@@ -66,8 +67,13 @@ def test_lora_weights_map_to_base_names_and_reference_is_the_base() -> None:
     names = set(base.state_dict())
     plain = {k: v.clone() for k, v in base.state_dict().items()}
     spec = ModelConfig(path="unused", lora=LoraConfig(r=4, alpha=8, target_modules=["q_proj", "v_proj"]))
-    lora = get_peft_model(base, PeftLora(r=spec.lora.r, lora_alpha=spec.lora.alpha,
-                                         target_modules=spec.lora.target_modules, task_type="CAUSAL_LM"))  # fmt: skip
+    peft_config = PeftLora(
+        r=spec.lora.r,
+        lora_alpha=spec.lora.alpha,
+        target_modules=spec.lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    lora = get_peft_model(base, peft_config)
     with torch.no_grad():
         for name, param in lora.named_parameters():
             if "lora_B" in name:
@@ -78,8 +84,8 @@ def test_lora_weights_map_to_base_names_and_reference_is_the_base() -> None:
     a = lora.base_model.model.model.layers[0].self_attn.q_proj.lora_A["default"].weight
     b = lora.base_model.model.model.layers[0].self_attn.q_proj.lora_B["default"].weight
     assert torch.allclose(merged[q], plain[q] + (8 / 4) * b @ a, atol=1e-6)
-    assert torch.equal(dict(lora.named_parameters())["base_model.model." + q.replace(".weight", ".base_layer.weight")],
-                       plain[q])  # unmerged again  # fmt: skip
+    stored = dict(lora.named_parameters())["base_model.model." + q.replace(".weight", ".base_layer.weight")]
+    assert torch.equal(stored, plain[q])  # the merge happened on the side: no drift in the trained weights
     batch, _ = _batch()
     reference = _model()  # same seed: the weights without the adapter
     slices = [slice(0, 4)]
