@@ -3,7 +3,8 @@
     .venv/bin/python bench/grading_profile.py                 # realistic grader, 1024 samples
     .venv/bin/python bench/grading_profile.py --backend namespace --json
 
-The stages, in the order a sample meets them (microseconds per sample, one CPU, this process):
+The stages, in the order a sample meets them (microseconds of this thread's CPU time per sample,
+so that other processes on a busy machine do not inflate them):
   client-encode      GraderClient: samples and items to JSON (codec.encode_samples/encode_items)
   service-decode     the service: JSON to Sample models and item dicts (codec.decode_*)
   grader-in          the python grader type: Sample.as_grader_dict() and dict(item) per pair
@@ -40,14 +41,16 @@ from benchlib import Row, emit, parser, progress
 from grading import GRADERS, Pair, check_scores, load_in_process, make_pairs
 
 
-def per_sample_us(call: Callable[[], Any], count: int, repeats: int) -> float:
-    """The median over `repeats` of call()'s time, per sample, in microseconds."""
+def per_sample_us(
+    call: Callable[[], Any], count: int, repeats: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
+    """The median over `repeats` of call()'s time on `clock`, per sample, in microseconds."""
     call()  # warm up
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         call()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times) / count * 1e6
 
 
@@ -117,7 +120,8 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> list[tuple[str, 
         rows = []
         for name, call in stages:
             progress(f"  stage {name}")
-            rows.append((name, per_sample_us(call, n, repeats)))
+            # CPU time of this thread: the work itself, not the time other processes held the CPU
+            rows.append((name, per_sample_us(call, n, repeats, time.thread_time)))
         # worker-protocol includes the grade() call: report only what it adds.
         grade_us = dict(rows)["worker-grade"]
         return [(name, us - grade_us if name == "worker-protocol" else us) for name, us in rows]
