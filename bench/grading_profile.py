@@ -22,13 +22,16 @@ and, measured end to end through the real parts (wall time per sample):
   real-grader        the python grader type on that pool (layer-grader in grading.py)
   real-gradebatch    GradeBatch through `rft serve` on loopback, one client (gRPC included)
 The stage sum against real-gradebatch shows how much is work the code does per sample and how
-much is waiting (pipe wake-ups, threads, the GIL, gRPC) on this machine.
+much is waiting (pipe wake-ups, threads, the GIL, gRPC) on this machine. Rows `proposed/STAGE`
+time sketches of the changes that would remove most of the per-sample work (see stage_rows).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import statistics
 import sys
 import time
@@ -39,6 +42,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import Row, emit, parser, progress
 from grading import GRADERS, Pair, check_scores, load_in_process, make_pairs
+
+Stage = tuple[str, float]  # (stage name, microseconds per sample)
 
 
 def per_sample_us(
@@ -54,15 +59,38 @@ def per_sample_us(
     return statistics.median(times) / count * 1e6
 
 
-def stage_rows(source: str, pairs: list[Pair], repeats: int) -> list[tuple[str, float]]:
-    """Each stage of the path alone, on the same batch."""
+JSON_STARTS = tuple('{["-0123456789')
+
+
+def guarded_grader_dict(sample: Any) -> dict[str, Any]:
+    """Sketch: Sample.as_grader_dict(), parsing output_text only when it can be JSON."""
+    data = sample.model_dump()
+    if data.get("output_json") is None:
+        text = sample.output_text.lstrip()
+        data["output_json"] = None
+        if text.startswith(JSON_STARTS) or text in ("true", "false", "null"):
+            with contextlib.suppress(json.JSONDecodeError):
+                data["output_json"] = json.loads(text)
+    return data
+
+
+def stage_rows(source: str, pairs: list[Pair], repeats: int) -> tuple[list[Stage], list[Stage]]:
+    """Each stage of the path alone, on the same batch: as rftkit does it now, and as proposed.
+
+    The proposed stages are sketches of the changes bench-readme describes (install the alarm
+    handler once and send one result frame per batch in the worker; parse output_text only when
+    it can be JSON; rewards as floats, a GraderResult only for a sample that failed; rewards and
+    error indices in the response without per-result JSON).
+    They are timed here to size the gain; they are not rftkit code.
+    """
     from rftkit.grader_service import codec
+    from rftkit.grader_service.pb import grader_pb2 as pb
     from rftkit.plugins.base import GraderContext
     from rftkit.plugins.graders.python import interpret
     from rftkit.plugins.registry import build_grader
     from rftkit.sandbox.api import WorkerOutcome
     from rftkit.sandbox.worker import _outcome, encode_batch
-    from rftkit.sandbox.worker_runtime import Worker
+    from rftkit.sandbox.worker_runtime import Worker, _on_alarm, write_frame
 
     n = len(pairs)
     samples, items = [s for s, _ in pairs], [i for _, i in pairs]
@@ -76,11 +104,13 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> list[tuple[str, 
         json.dumps({"i": k, "value": v, "error": None, "details": None, "stdout": ""}).encode()
         for k, v in enumerate(values)
     ]
+    batch_frame = json.dumps([[v, None, None, ""] for v in values]).encode()
     outcomes = [WorkerOutcome.model_construct(value=v, error=None, details=None, stdout="") for v in values]
     context = GraderContext(tenant="profile", grader_id="profile", version="1", sandbox="process")
     grader = build_grader({"type": "python", "source": source}, context)
     results = [grader.result(interpret(o), 0.0) for o in outcomes]
     results_json = codec.encode_results(results)
+    rewards_only = pb.GradeBatchResponse(rewards=values).SerializeToString()
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     worker = Worker(-1, devnull, {"sample_timeout_s": 5.0})
@@ -92,16 +122,35 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> list[tuple[str, 
         for k, (sample, item) in enumerate(grader_pairs):
             worker.grade_one(k, sample, item)
 
+    def worker_batched() -> None:  # the handler is installed once, at load time
+        signal.signal(signal.SIGALRM, _on_alarm)
+        got = []
+        for sample, item in grader_pairs:
+            signal.setitimer(signal.ITIMER_REAL, worker.sample_timeout_s)
+            got.append([grade(sample, item), None, None, worker.capture.take()])
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        write_frame(devnull, json.dumps(got).encode())
+
     def parent_receive() -> None:
         for k, data in enumerate(frames):
             _outcome(json.loads(data.decode()), k)
+
+    def parent_batched() -> None:
+        construct = WorkerOutcome.model_construct
+        [construct(value=v, error=e, details=d, stdout=o) for v, e, d, o in json.loads(batch_frame)]
+
+    def rewards_out() -> list[float]:  # a GraderResult only for a sample that failed
+        return [float(interpret(outcome).reward) for outcome in outcomes]
 
     def service_encode() -> None:
         codec.encode_results(results)
         [r.reward for r in results]
         [k for k, r in enumerate(results) if codec.error_flags(r)]
 
-    stages: list[tuple[str, Callable[[], Any]]] = [
+    def service_rewards() -> None:
+        pb.GradeBatchResponse(rewards=values, error_indices=[]).SerializeToString()
+
+    now: list[tuple[str, Callable[[], Any]]] = [
         ("client-encode", lambda: (codec.encode_samples(samples), codec.encode_items(items))),
         ("service-decode", lambda: (codec.decode_samples(samples_json), codec.decode_items(items_json, n))),
         (
@@ -116,18 +165,40 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> list[tuple[str, 
         ("service-encode", service_encode),
         ("client-decode", lambda: codec.decode_results(results_json)),
     ]
+    proposed = {
+        "grader-in": lambda: [
+            (guarded_grader_dict(s), dict(i)) for s, i in zip(decoded, decoded_items, strict=True)
+        ],
+        "worker-protocol": worker_batched,
+        "parent-receive": parent_batched,
+        "grader-out": rewards_out,
+        "service-encode": service_rewards,
+        "client-decode": lambda: list(pb.GradeBatchResponse.FromString(rewards_only).rewards),
+    }
+
+    def timed(name: str, call: Callable[[], Any]) -> float:
+        progress(f"  stage {name}")
+        # CPU time of this thread: the work itself, not the time other processes held the CPU
+        return per_sample_us(call, n, repeats, time.thread_time)
+
     try:
-        rows = []
-        for name, call in stages:
-            progress(f"  stage {name}")
-            # CPU time of this thread: the work itself, not the time other processes held the CPU
-            rows.append((name, per_sample_us(call, n, repeats, time.thread_time)))
-        # worker-protocol includes the grade() call: report only what it adds.
-        grade_us = dict(rows)["worker-grade"]
-        return [(name, us - grade_us if name == "worker-protocol" else us) for name, us in rows]
+        current = [(name, timed(name, call)) for name, call in now]
+        after = [
+            (name, timed(f"{name} (proposed)", proposed[name]) if name in proposed else us)
+            for name, us in current
+        ]
     finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
         os.close(devnull)
         grader.close()
+    # worker-protocol includes the grade() call: report only what it adds.
+    grade_us = dict(current)["worker-grade"]
+
+    def net(stages: list[Stage]) -> list[Stage]:
+        return [(name, us - grade_us if name == "worker-protocol" else us) for name, us in stages]
+
+    return net(current), net(after)
 
 
 def real_rows(
@@ -187,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = make_pairs(args.samples)
     expected = [load_in_process(source)(s, i) for s, i in pairs]
     progress(f"{args.grader} grader, {args.samples} samples, stages in this process")
-    stages = stage_rows(source, pairs, repeats)
+    stages, proposed = stage_rows(source, pairs, repeats)
     ceiling = dict(stages)["worker-grade"]
     total = sum(us for _, us in stages)
     rows = [
@@ -195,6 +266,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, us in stages
     ]
     rows.append(Row(name="stage/sum", p50_ms=total / 1e3, ratio=1.0, note=f"{total:.2f} us/sample, serial"))
+    changed = dict(stages)
+    rows += [
+        Row(name=f"proposed/{name}", p50_ms=us / 1e3, ratio=us / total, note=f"{us:.2f} us/sample (sketch)")
+        for name, us in proposed
+        if us != changed[name]
+    ]
+    after = sum(us for _, us in proposed)
+    note = f"{after:.2f} us/sample, serial; {total / after:.1f}x less than now"
+    rows.append(Row(name="proposed/sum", p50_ms=after / 1e3, ratio=after / total, note=note))
     progress(f"the real parts on {args.backend}")
     for name, us in real_rows(args.backend, source, pairs, expected, repeats):
         rows.append(
@@ -207,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     notes = [
-        "p50_ms: milliseconds per sample (median of repeats); stage ratio: share of the stage sum;",
+        "p50_ms: milliseconds per sample (median of repeats); stage and proposed ratio: / the stage sum;",
+        "proposed/*: sketches of the changes in the bench readme, timed like the stages (not rftkit code);",
         "real-* ratio: wall time per sample / the stage sum (above 1: waiting, not work).",
     ]
     emit(
