@@ -112,26 +112,18 @@ def markdown(title: str, rows: list[Row], notes: Sequence[str], where: str) -> s
     return "\n".join([*lines, "", *notes, "", f"_{where}_", ""])
 
 
-def emit(
-    title: str,
-    rows: list[Row],
-    *,
-    as_json: bool,
-    notes: Sequence[str] = (),
-    save_json: Path | None = None,
-    save_md: Path | None = None,
-) -> None:
+def emit(title: str, rows: list[Row], args: argparse.Namespace, *, notes: Sequence[str] = ()) -> None:
     """Print the rows: one JSON object on stdout with --json, else a rich table (and notes).
 
-    `save_json` / `save_md`: also write the JSON object / a Markdown table to these files.
+    --save-json / --save-md (from `parser`) also write the JSON object / a Markdown table to files.
     """
     where = machine()
     payload = {"rows": [r.model_dump(exclude_none=False) for r in rows], "machine": where}
-    if save_json is not None:
-        save_json.write_text(json.dumps(payload, indent=1) + "\n")
-    if save_md is not None:
-        save_md.write_text(markdown(title, rows, notes, where))
-    if as_json:
+    if args.save_json is not None:
+        args.save_json.write_text(json.dumps(payload, indent=1) + "\n")
+    if args.save_md is not None:
+        args.save_md.write_text(markdown(title, rows, notes, where))
+    if args.json:
         json.dump(payload, sys.stdout)
         sys.stdout.write("\n")
         sys.stdout.flush()

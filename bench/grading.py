@@ -505,14 +505,7 @@ def main(argv: list[str] | None = None) -> int:
         "gradebatch latency is a request's round trip (every sample of the request waits for it).",
         "process backend = no isolation (rft serve --sandbox process), for reference only.",
     ]
-    emit(
-        "rftkit grading throughput",
-        rows,
-        as_json=args.json,
-        notes=notes,
-        save_json=args.save_json,
-        save_md=args.save_md,
-    )
+    emit("rftkit grading throughput", rows, args, notes=notes)
     return 0
 
 

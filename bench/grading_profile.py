@@ -291,14 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         "proposed/*: sketches of the changes in the bench readme, timed like the stages (not rftkit code);",
         "real-* ratio: wall time per sample / the stage sum (above 1: waiting, not work).",
     ]
-    emit(
-        f"GradeBatch per-sample profile ({args.grader}, {args.samples} samples)",
-        rows,
-        as_json=args.json,
-        notes=notes,
-        save_json=args.save_json,
-        save_md=args.save_md,
-    )
+    emit(f"GradeBatch per-sample profile ({args.grader}, {args.samples} samples)", rows, args, notes=notes)
     return 0
 
 

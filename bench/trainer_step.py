@@ -429,14 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         "one optimizer update, CPU, torch threads 1.",
         "rftkit-step ratio: TRL's median step time / rftkit's (above 1: rftkit is faster).",
     ]
-    emit(
-        "GRPO step: rftkit vs TRL",
-        rows,
-        as_json=args.json,
-        notes=notes,
-        save_json=args.save_json,
-        save_md=args.save_md,
-    )
+    emit("GRPO step: rftkit vs TRL", rows, args, notes=notes)
     return 0
 
 
