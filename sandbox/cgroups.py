@@ -70,21 +70,7 @@ class WorkerCgroup:
 
     def oom_killed(self) -> bool:
         """Whether the kernel killed something here for breaking the memory limit."""
-        for path in self.dirs:
-            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
-                try:
-                    for line in (path / name).read_text().splitlines():
-                        field, _, value = line.partition(" ")
-                        if field == key and int(value) > 0:
-                            return True
-                except (OSError, ValueError):
-                    continue
-            try:
-                if int((path / "memory.failcnt").read_text()) > 0:
-                    return True
-            except (OSError, ValueError):
-                continue
-        return False
+        return oom_killed_in(self.dirs)
 
     def remove(self) -> None:
         """Kill what is left inside and remove the cgroup directories."""
@@ -103,6 +89,42 @@ class WorkerCgroup:
                 except OSError:
                     time.sleep(0.05)
         self.dirs = []
+
+
+def oom_killed_in(dirs: list[Path]) -> bool:
+    """Whether the kernel killed a process in any of these cgroups for breaking its memory limit."""
+    for path in dirs:
+        for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+            try:
+                for line in (path / name).read_text().splitlines():
+                    field, _, value = line.partition(" ")
+                    if field == key and int(value) > 0:
+                        return True
+            except (OSError, ValueError):
+                continue
+        try:
+            if int((path / "memory.failcnt").read_text()) > 0:
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def memory_cgroups_of(pid: int) -> list[Path]:
+    """The memory cgroup directories (v1 and/or v2) a host process is in, as this host sees them."""
+    found = []
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            if (ROOT / "cgroup.controllers").exists():  # the unified (v2) hierarchy is the root
+                found.append(ROOT / path.lstrip("/"))
+        elif "memory" in controllers.split(","):
+            found.append(ROOT / "memory" / path.lstrip("/"))
+    return found
 
 
 def cgroups_usable() -> bool:

@@ -36,6 +36,8 @@ class Channel(Protocol):
 
     def exit_reason(self) -> str | None: ...
 
+    def memory_breached(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -170,6 +172,10 @@ class ProcessChannel:
         except subprocess.TimeoutExpired:
             return None
         return describe_returncode(code)
+
+    def memory_breached(self) -> bool:
+        """Whether a process of this worker was killed for memory (no sandbox-wide cap here)."""
+        return False
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -18,6 +18,7 @@ from typing import Any
 from rftkit.sandbox import paths
 from rftkit.sandbox.api import SandboxLimits
 from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
+from rftkit.sandbox.cgroups import memory_cgroups_of, oom_killed_in
 from rftkit.sandbox.channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -130,6 +131,21 @@ class DockerChannel:
 
     def stderr_tail(self) -> str:
         return self._tail.text()
+
+    def memory_breached(self) -> bool:
+        """Whether the kernel killed a process in the container (the worker or a child) for memory.
+
+        Docker flags OOMKilled only when the container's first process dies, so a running
+        container's memory cgroup is read too.
+        """
+        try:
+            state = self.container.client.api.inspect_container(self.container.id)["State"]
+        except Exception:
+            return False
+        if state.get("OOMKilled"):
+            return True
+        pid = int(state.get("Pid") or 0)
+        return pid > 0 and oom_killed_in(memory_cgroups_of(pid))
 
     def exit_reason(self) -> str | None:
         try:

@@ -133,8 +133,11 @@ class NamespaceChannel(ProcessChannel):
 
     cgroup: WorkerCgroup | None = None
 
+    def memory_breached(self) -> bool:
+        return self.cgroup is not None and self.cgroup.oom_killed()
+
     def exit_reason(self) -> str | None:
-        if self.cgroup is not None and self.cgroup.oom_killed():
+        if self.memory_breached():
             return "killed for using more memory than its limit"
         try:
             code = self.proc.wait(timeout=1.0)

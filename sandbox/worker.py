@@ -135,7 +135,7 @@ class SandboxWorker:
                     details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
                 else:
                     details = f"grade() did not return within {per_sample:g} s; the worker was killed"
-                outcomes.append(self._death_outcome("timeout", details))
+                outcomes.append(self._death_outcome(*self._blame_memory("timeout", details)))
                 return outcomes
             except ChannelClosed:
                 outcomes.append(self._crash_outcome())
@@ -143,12 +143,26 @@ class SandboxWorker:
             except (ValueError, TypeError, AttributeError, RecursionError) as exc:
                 outcomes.append(self._death_outcome("crash", f"the worker broke the protocol: {exc}"))
                 return outcomes
+            if outcome.error == "timeout":  # it may have been stuck waiting on an OOM-killed child
+                kind, details = self._blame_memory("timeout", outcome.details or "")
+                outcome = WorkerOutcome.model_construct(
+                    value=None, error=kind, details=details, stdout=outcome.stdout
+                )
             outcomes.append(outcome)
             self.grades += 1
             if outcome.error in EXIT_AFTER:
                 self.close()
                 return outcomes
         return outcomes
+
+    def _blame_memory(self, kind: str, details: str) -> tuple[str, str]:
+        """A timeout in a sandbox where the kernel killed a process for memory is a memory breach."""
+        if self.channel.memory_breached():
+            return "resource", (
+                "a process in the grader's sandbox was killed for using more memory than its limit "
+                f"({self.limits.memory_mb} MB); then {details}"
+            )
+        return kind, details
 
     def _crash_outcome(self) -> WorkerOutcome:
         reason = self.channel.exit_reason() or "the worker went away"

@@ -154,6 +154,7 @@ def _flags(result: Any) -> set[str]:
         ("ignore_sigterm", {"timeout_error"}, "killed"),
         ("fork_bomb", {"timeout_error"}, ""),
         ("memory_bomb", {"resource_limit_error"}, "memory"),
+        ("memory_bomb_forked", {"resource_limit_error"}, "memory"),
         ("disk_fill", {"resource_limit_error"}, ""),
         ("ctypes_segfault", {"python_grader_runtime_error"}, "SIGSEGV"),
         ("os_exit", {"python_grader_runtime_error"}, "exited with status 0"),
