@@ -274,7 +274,8 @@ class RFTTrainer:
             "grader_outage_s": grading.outage_seconds,
             "timing": {
                 "sampling": rolled.sampling_s, "grading": rolled.grading_s,
-                "grading_wait": rolled.grading_wait_s, "training": training_s, "weight_sync": sync_s, "step": time.perf_counter() - started,
+                "grading_wait": rolled.grading_wait_s, "training": training_s, "weight_sync": sync_s,
+                "step": time.perf_counter() - started,
             },
         }  # fmt: skip
 
