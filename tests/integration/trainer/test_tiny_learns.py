@@ -64,15 +64,24 @@ def test_tiny_example_learns_the_rule(tmp_path: Path, cache_env: dict[str, str])
 
 
 def _final_model_loads(final: Path, events: list[dict]) -> None:
+    """DIR/final loads in transformers and in vLLM (through the rollout helper `rft eval` uses too)."""
+    import torch
     from rftkit.trainer.chat import chat_prompt_ids
+    from rftkit.trainer.rollout.engine import vllm_available
+    from rftkit.trainer.rollout.generate import generate_texts
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(final)
     model = AutoModelForCausalLM.from_pretrained(final)
-    line = json.loads((CONFIG.parent / "valid.jsonl").read_text().splitlines()[0])
-    ids = chat_prompt_ids(tokenizer, line["messages"])
-    out = model.generate(input_ids=__import__("torch").tensor([ids]), max_new_tokens=4, do_sample=False)
+    lines = [json.loads(x) for x in (CONFIG.parent / "valid.jsonl").read_text().splitlines()[:16]]
+    ids = chat_prompt_ids(tokenizer, lines[0]["messages"])
+    out = model.generate(input_ids=torch.tensor([ids]), max_new_tokens=4, do_sample=False)
     assert out.shape[1] > len(ids)
+    if vllm_available():
+        texts = generate_texts(str(final), [x["messages"] for x in lines], n=4, max_tokens=4, engine="vllm")
+        assert [len(t) for t in texts] == [4] * 16
+        right = sum(t == x["answer"] for x, group in zip(lines, texts, strict=True) for t in group) / 64
+        assert right > events[0]["valid_reward_mean"]  # the trained weights, not the base model's
 
 
 def test_kill_9_then_the_same_command_resumes(tmp_path: Path, cache_env: dict[str, str]) -> None:
