@@ -8,6 +8,7 @@ host uid (so RLIMIT_NPROC counts only its processes) inside its own cgroup (memo
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 import shutil
@@ -24,27 +25,43 @@ from rftkit.sandbox.channel import Channel, ProcessChannel, describe_returncode
 SHM_MB = 64  # like Docker's default /dev/shm
 UID_BASE = 610_000
 UID_SPAN = 64_000
-_uids_in_use: set[int] = set()
+UID_LOCKS = Path("/run/rftkit-sandbox-uids")  # one flock'ed file per uid in use, host-wide
+_uids_in_use: dict[int, int] = {}  # uid -> the descriptor holding its lock
 _uid_lock = threading.Lock()
 _counter = itertools.count()
 # Join the worker's cgroups, then exec the rest of the command line.
 _JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
 
 
+def _try_lock(uid: int) -> int | None:
+    """Lock the uid for this process (the kernel drops the lock when the process dies)."""
+    fd = os.open(UID_LOCKS / str(uid), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _allocate_uid() -> int:
-    start = UID_BASE + (os.getpid() % 1000) * 64
+    """A host uid no other worker on this host uses, whichever service process started it."""
+    UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    start = (os.getpid() % 1000) * 64
     with _uid_lock:
         for offset in range(UID_SPAN):
-            uid = UID_BASE + (start - UID_BASE + offset) % UID_SPAN
-            if uid not in _uids_in_use:
-                _uids_in_use.add(uid)
+            uid = UID_BASE + (start + offset) % UID_SPAN
+            if uid not in _uids_in_use and (fd := _try_lock(uid)) is not None:
+                _uids_in_use[uid] = fd
                 return uid
     raise RuntimeError("no free sandbox uid")
 
 
 def _release_uid(uid: int) -> None:
     with _uid_lock:
-        _uids_in_use.discard(uid)
+        fd = _uids_in_use.pop(uid, None)
+    if fd is not None:
+        os.close(fd)
 
 
 def _processes_of(uid: int) -> int:

@@ -47,17 +47,21 @@ class Service:
     host_file: Path
 
 
-def _sandbox_uids() -> set[int]:
-    """Host uids of live processes in the namespace backend's uid range (containers are checked apart)."""
-    uids = set()
+def _service_sandbox_processes(service_pid: int) -> dict[int, int]:
+    """{pid: host uid} of live processes in the namespace backend's uid range that sit in one of
+    this service's worker cgroups (other test runs on the host may have sandboxes of their own)."""
+    found = {}
     for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            for line in status.read_text().splitlines():
-                if line.startswith("Uid:"):
-                    uid = int(line.split()[1])
-                    if UID_BASE <= uid < UID_BASE + UID_SPAN:
-                        uids.add(uid)
-    return uids
+        with contextlib.suppress(OSError, ValueError):
+            uid = next(
+                int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("Uid:")
+            )
+            if not UID_BASE <= uid < UID_BASE + UID_SPAN:
+                continue
+            cgroups = (status.parent / "cgroup").read_text()
+            if "/rftkit-sandbox/w" not in cgroups or f"-{service_pid}-" in cgroups:
+                found[int(status.parent.name)] = uid
+    return found
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -100,11 +104,10 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 os.environ[key] = value
     # The service is gone: nothing of its sandboxes may be left on the host.
     deadline = time.monotonic() + 10
-    while _sandbox_uids() and time.monotonic() < deadline:
+    while _service_sandbox_processes(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not _sandbox_uids(), (
-        f"sandbox processes outlived the service: {_sandbox_uids()}\n{proc.log_text()[-3000:]}"
-    )
+    left = _service_sandbox_processes(pid)
+    assert not left, f"sandbox processes outlived the service: {left}\n{proc.log_text()[-3000:]}"
     assert not list(Path("/sys/fs/cgroup").glob(f"*/rftkit-sandbox/w*-{pid}-*"))
     if backend == "docker":
         import docker
