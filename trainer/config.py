@@ -69,6 +69,7 @@ class RolloutConfig(Section):
     max_tokens: int = Field(256, ge=1)  # at reasoning_effort medium
     reasoning: bool = False  # the model may think in <think>...</think>; graders see what follows
     gpu_memory_utilization: float | None = None  # vLLM; None: 0.2 on CPU, 0.3 on GPU (colocated)
+    kv_cache_memory_bytes: int | None = None  # vLLM; a fixed KV cache size instead of a memory fraction
     enforce_eager: bool | None = None  # vLLM; None: True on CPU
     max_model_len: int | None = None
 

@@ -198,6 +198,7 @@ class RFTTrainer:
             "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
             "enforce_eager": cfg.rollout.enforce_eager,
             "max_model_len": cfg.rollout.max_model_len,
+            "kv_cache_memory_bytes": cfg.rollout.kv_cache_memory_bytes,
             "seed": cfg.trainer.seed,
         }
         dtype_name = str(dtype).removeprefix("torch.")

@@ -40,6 +40,7 @@ class VLLMEngine:
         gpu_memory_utilization: float | None = None,
         enforce_eager: bool | None = None,
         max_model_len: int | None = None,
+        kv_cache_memory_bytes: int | None = None,
         seed: int = 0,
     ) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -50,6 +51,8 @@ class VLLMEngine:
         options: dict[str, Any] = {}
         if max_model_len:
             options["max_model_len"] = max_model_len
+        if kv_cache_memory_bytes:  # a fixed KV cache (vLLM then ignores gpu_memory_utilization)
+            options["kv_cache_memory_bytes"] = kv_cache_memory_bytes
         self.llm = LLM(
             model=model_dir,
             dtype=dtype,
