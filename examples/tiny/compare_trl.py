@@ -3,7 +3,7 @@
     RFTKIT_CACHE=/tmp/c python examples/tiny/compare_trl.py --steps 30
 
 Both sides: the example's tiny base model, batch 8 prompts x 8 samples, 4 completion tokens,
-full weights, learning rate 1e-3, one thread, on this machine in this run. rftkit's step time
+full weights, learning rate 1e-4, one thread, on this machine in this run. rftkit's step time
 is `timing.step` from its events (sampling + grading through the gRPC service + update + weight
 sync into vLLM); TRL's is the wall time of each optimizer step (generation with transformers,
 an in-process reward function, the update). Prints both medians and their ratio.
@@ -58,7 +58,7 @@ def trl_step_times(steps: int, model_dir: Path) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         config = GRPOConfig(
             output_dir=tmp, use_cpu=True, bf16=False, gradient_checkpointing=False, report_to="none",
-            per_device_train_batch_size=64, num_generations=8, max_completion_length=4, learning_rate=1e-3,
+            per_device_train_batch_size=64, num_generations=8, max_completion_length=4, learning_rate=1e-4,
             max_steps=steps, logging_steps=1000, save_strategy="no", temperature=1.0, beta=0.0, seed=0,
         )  # fmt: skip
         trainer = GRPOTrainer(
