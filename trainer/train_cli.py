@@ -62,6 +62,10 @@ def train(
     if not folder:
         click.echo("error: give --output-dir DIR (or output_dir in the config)", err=True)
         raise SystemExit(2)
+    import grpc
+    from rftkit.grader_service.client import GraderServiceError
+    from rftkit.grader_service.embedded import ServiceStartError
+    from rftkit.trainer.grading.service import GradingUnavailable
     from rftkit.trainer.loop import RFTTrainer, TrainingError
 
     try:
@@ -69,3 +73,13 @@ def train(
     except (TrainingError, DatasetError, FileNotFoundError) as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
+    except GraderServiceError as exc:  # e.g. the service refused the grader spec
+        click.echo(f"error: the grader service refused the run: {exc}", err=True)
+        user_error = exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED,
+                                  grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND)  # fmt: skip
+        raise SystemExit(2 if user_error else 1) from exc
+    except (GradingUnavailable, ServiceStartError) as exc:
+        click.echo(
+            f"error: {exc}\nThe newest checkpoint is kept: run the same command again to resume.", err=True
+        )
+        raise SystemExit(1) from exc
