@@ -131,12 +131,76 @@ class GraderResult(BaseModel):
         )
 
 
+_ERRORS_CLEAR: dict[str, Any] = {name: field.default for name, field in GraderErrors.model_fields.items()}
+_SET_OBJECT = object.__setattr__
+
+
+def _unchecked(cls: type[BaseModel], values: dict[str, Any], fields_set: set[str]) -> Any:
+    """`cls.model_construct(**values)` for values that already hold every field (5x cheaper)."""
+    model = cls.__new__(cls)
+    _SET_OBJECT(model, "__dict__", values)
+    _SET_OBJECT(model, "__pydantic_fields_set__", fields_set)
+    _SET_OBJECT(model, "__pydantic_extra__", None)
+    _SET_OBJECT(model, "__pydantic_private__", None)
+    return model
+
+
+def fast_result(
+    reward: float, name: str, type: str, execution_time: float, passes: dict[str, bool]
+) -> GraderResult:
+    """A GraderResult without validation, for a reward already checked to be a float in [0, 1].
+
+    Equal to `GraderResult(reward=reward, sub_rewards={}, metadata=ResultMetadata(name=name,
+    type=type, execution_time=execution_time, scores={}, passes=passes))`, at about half the cost:
+    graders that score thousands of samples per batch build one per sample.
+    """
+    metadata = {
+        "name": name,
+        "type": type,
+        "errors": _unchecked(GraderErrors, dict(_ERRORS_CLEAR), set()),
+        "execution_time": execution_time,
+        "scores": {},
+        "passes": passes,
+        "token_usage": None,
+        "sampled_model_name": None,
+        "label": None,
+    }
+    return _unchecked(
+        GraderResult,
+        {
+            "reward": reward,
+            "sub_rewards": {},
+            "metadata": _unchecked(
+                ResultMetadata, metadata, {"name", "type", "execution_time", "scores", "passes"}
+            ),
+        },
+        {"reward", "sub_rewards", "metadata"},
+    )
+
+
 class SampleParseError(ValueError):
     """`output_json` was asked for but the sample's text is not JSON."""
 
 
 class InvalidVariableError(KeyError):
     """A template referenced a variable that the item or sample does not have."""
+
+
+_JSON_STARTS = frozenset('{["-0123456789tfnNI')  # NaN and Infinity: json.loads takes them
+_JSON_SPACE = " \t\n\r"
+
+
+def _json_or_none(text: Any) -> Any:
+    """`text` parsed as JSON, or None; skips the parse when the first non-space character rules JSON out."""
+    if not isinstance(text, str):
+        return None
+    stripped = text.lstrip(_JSON_SPACE)
+    if not stripped or stripped[0] not in _JSON_STARTS:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
 
 
 class Sample(BaseModel):
@@ -164,12 +228,12 @@ class Sample(BaseModel):
 
     def as_grader_dict(self) -> dict[str, Any]:
         """The dict a Python grader's `grade(sample, item)` receives; output_json filled where parsable."""
-        data = self.model_dump()
-        if data.get("output_json") is None:
-            try:
-                data["output_json"] = json.loads(self.output_text)
-            except (json.JSONDecodeError, TypeError):
-                data["output_json"] = None
+        if self.output_tools or self.choices or self.__pydantic_extra__ or self.output_json is not None:
+            data = self.model_dump()
+        else:  # a plain text sample (the common case): the same dict without model_dump's cost
+            data = {"output_text": self.output_text, "output_json": None, "output_tools": [], "choices": []}
+        if data["output_json"] is None:
+            data["output_json"] = _json_or_none(self.output_text)
         return data
 
 
@@ -303,6 +367,9 @@ class ScoringGrader(Grader):
         threshold = getattr(self.spec, "pass_threshold", None)
         if threshold is not None:
             passes.setdefault("pass", reward >= threshold)
+        if not (score.sub_rewards or score.scores or score.metadata or score.passes):
+            # Nothing left to validate (the reward is checked above): skip pydantic's validation.
+            return fast_result(float(reward), self.name, self.type_name, time.perf_counter() - start, passes)
         return GraderResult(
             reward=float(reward),
             sub_rewards=score.sub_rewards,

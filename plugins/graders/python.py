@@ -29,8 +29,10 @@ from rftkit.plugins.base import (
     Sample,
     Score,
     ScoringGrader,
+    fast_result,
 )
 
+_PLAIN_NUMBERS = (float, int)  # exact types: bool (an int subclass) takes the checked path
 OUTCOME_FLAGS = {
     "runtime": "python_grader_runtime_error",
     "crash": "python_grader_runtime_error",
@@ -140,15 +142,22 @@ class PythonGrader(ScoringGrader):
         if len(outcomes) != len(pairs):
             details = f"the sandbox returned {len(outcomes)} outcomes for {len(pairs)} samples"
             return [self._server_error(details, start) for _ in pairs]
+        share = (time.perf_counter() - start) / len(pairs)
+        name, threshold = self.name, self.spec.pass_threshold
         results = []
         for outcome in outcomes:
+            value = outcome.value
+            if outcome.error is None and type(value) in _PLAIN_NUMBERS and 0.0 <= value <= 1.0:
+                # the common case, checked here: no Score, no validation (NaN fails the range test)
+                passes = {} if threshold is None else {"pass": value >= threshold}
+                results.append(fast_result(float(value), name, "python", share, passes))
+                continue
             try:
-                results.append(self.result(interpret(outcome), start))
+                result = self.result(interpret(outcome), start)
             except GradingError as exc:
-                results.append(self._fail(exc.flag, exc.details, start))
-        share = (time.perf_counter() - start) / len(pairs)
-        for result in results:
+                result = self._fail(exc.flag, exc.details, start)
             result.metadata.execution_time = share
+            results.append(result)
         return results
 
     def _server_error(self, details: str, start: float) -> GraderResult:
