@@ -107,7 +107,12 @@ def grader_dict(message: pb.Grader) -> dict[str, Any]:
 
 
 def plan_requests(
-    ref: pb.GraderRef, samples: Sequence[codec.SampleLike], items: Items, chunk_size: int, max_bytes: int
+    ref: pb.GraderRef,
+    samples: Sequence[codec.SampleLike],
+    items: Items,
+    chunk_size: int,
+    max_bytes: int,
+    rewards_only: bool = False,
 ) -> list[pb.GradeBatchRequest]:
     """Requests of at most chunk_size samples and (where a single sample allows) max_bytes each."""
     if not isinstance(items, Mapping) and len(items) != len(samples):
@@ -125,7 +130,11 @@ def plan_requests(
             return
         requests.append(
             pb.GradeBatchRequest(
-                grader=ref, samples_json=samples_json, items_json=items_json, request_id=str(lo)
+                grader=ref,
+                samples_json=samples_json,
+                items_json=items_json,
+                request_id=str(lo),
+                rewards_only=rewards_only,
             )
         )
 
@@ -347,9 +356,11 @@ class GraderClient(_ClientBase):
         items: Items,
         version: str | None,
         timeout: float | None,
+        rewards_only: bool = False,
     ) -> list[pb.GradeBatchResponse]:
         limit = self._request_limit(self.server_info() if self.max_request_bytes is None else None)
-        requests = plan_requests(grader_ref(grader, version), samples, items, self.chunk_size, limit)
+        ref = grader_ref(grader, version)
+        requests = plan_requests(ref, samples, items, self.chunk_size, limit, rewards_only)
         if len(requests) <= 1:
             return [self._call("GradeBatch", r, timeout) for r in requests]
         with ThreadPoolExecutor(min(self.max_in_flight, len(requests))) as pool:
@@ -379,8 +390,12 @@ class GraderClient(_ClientBase):
         version: str | None = None,
         timeout: float | None = None,
     ) -> tuple[list[float], list[int]]:
-        """Just the rewards (no result decoding) and the indices of samples that had an error."""
-        return self._rewards(self._batch_responses(grader, samples, items, version, timeout))
+        """Just the rewards and the indices of samples that had an error.
+
+        The service sends results only for the failed samples (rewards_only), so neither side
+        encodes or decodes a result per sample; use grade_batch for error details and metadata.
+        """
+        return self._rewards(self._batch_responses(grader, samples, items, version, timeout, True))
 
     def grade_stream(
         self,
@@ -491,10 +506,12 @@ class AsyncGraderClient(_ClientBase):
         items: Items,
         version: str | None,
         timeout: float | None,
+        rewards_only: bool = False,
     ) -> list[pb.GradeBatchResponse]:
         info = await self.server_info() if self.max_request_bytes is None else None
         ref = grader_ref(grader, version)
-        requests = plan_requests(ref, samples, items, self.chunk_size, self._request_limit(info))
+        limit = self._request_limit(info)
+        requests = plan_requests(ref, samples, items, self.chunk_size, limit, rewards_only)
         gate = asyncio.Semaphore(self.max_in_flight)
 
         async def send(request: pb.GradeBatchRequest) -> pb.GradeBatchResponse:
@@ -523,7 +540,7 @@ class AsyncGraderClient(_ClientBase):
         version: str | None = None,
         timeout: float | None = None,
     ) -> tuple[list[float], list[int]]:
-        return self._rewards(await self._batch_responses(grader, samples, items, version, timeout))
+        return self._rewards(await self._batch_responses(grader, samples, items, version, timeout, True))
 
     async def grade_stream(
         self,

@@ -265,17 +265,20 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
 
         return self._grade(tenant, ref, load, context, method)
 
-    def _batch_response(self, results: list[GraderResult], grader_id: str, version: str, request_id: str):
-        rewards, errors = [], []
-        for index, result in enumerate(results):
-            rewards.append(result.reward)
-            if codec.error_flags(result):
-                errors.append(index)
+    @staticmethod
+    def _batch_response(
+        results: list[GraderResult], ref: tuple[str, str, Any], request: pb.GradeBatchRequest
+    ):
+        """Rewards, error indices and results (with rewards_only: the failed samples' results only)."""
+        rewards = [result.reward for result in results]
+        errors = [index for index, result in enumerate(results) if codec.error_flags(result)]
+        shown = [results[index] for index in errors] if request.rewards_only else results
+        grader_id, version, _ = ref
         return pb.GradeBatchResponse(
-            results_json=codec.encode_results(results),
+            results_json=codec.encode_results(shown),
             rewards=rewards,
             error_indices=errors,
-            request_id=request_id,
+            request_id=request.request_id,
             grader_id=grader_id,
             version=version,
         )
@@ -375,7 +378,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             results = self._grade_json(
                 tenant, ref, request.samples_json, request.items_json, context, "GradeBatch"
             )
-            return self._batch_response(results, ref[0], ref[1], request.request_id)
+            return self._batch_response(results, ref, request)
 
         return self._call("GradeBatch", context, body)
 
@@ -394,7 +397,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                 results = self._grade_json(
                     tenant, ref, request.samples_json, request.items_json, context, "GradeStream"
                 )
-                response = self._batch_response(results, ref[0], ref[1], request.request_id)
+                response = self._batch_response(results, ref, request)
                 code = grpc.StatusCode.OK
             except Exception as exc:
                 code, message = status_for(exc)

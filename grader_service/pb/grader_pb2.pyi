@@ -147,16 +147,18 @@ class RunGraderResponse(_message.Message):
     def __init__(self, result_json: _Optional[bytes] = ..., reward: _Optional[float] = ..., grader_id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class GradeBatchRequest(_message.Message):
-    __slots__ = ("grader", "samples_json", "items_json", "request_id")
+    __slots__ = ("grader", "samples_json", "items_json", "request_id", "rewards_only")
     GRADER_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_JSON_FIELD_NUMBER: _ClassVar[int]
     ITEMS_JSON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REWARDS_ONLY_FIELD_NUMBER: _ClassVar[int]
     grader: GraderRef
     samples_json: bytes
     items_json: bytes
     request_id: str
-    def __init__(self, grader: _Optional[_Union[GraderRef, _Mapping]] = ..., samples_json: _Optional[bytes] = ..., items_json: _Optional[bytes] = ..., request_id: _Optional[str] = ...) -> None: ...
+    rewards_only: bool
+    def __init__(self, grader: _Optional[_Union[GraderRef, _Mapping]] = ..., samples_json: _Optional[bytes] = ..., items_json: _Optional[bytes] = ..., request_id: _Optional[str] = ..., rewards_only: _Optional[bool] = ...) -> None: ...
 
 class GradeBatchResponse(_message.Message):
     __slots__ = ("results_json", "rewards", "error_indices", "request_id", "grader_id", "version", "error_code", "error_message")

@@ -148,6 +148,32 @@ def test_a_failing_grader_costs_one_sample(client_a, python_grader) -> None:
     assert client_a.run(python_grader, "2", {"answer": "2"}).reward == 1.0  # still serving
 
 
+def test_rewards_only_responses_carry_results_of_failed_samples_only(service, python_grader) -> None:
+    samples = ["1", "boom", "2", "die", "3", "2"]
+    request = pb.GradeBatchRequest(
+        grader=pb.GraderRef(grader_id=python_grader),
+        samples_json=json.dumps(samples).encode(),
+        items_json=b'{"answer": "2"}',
+        request_id="r1",
+    )
+    with grpc.insecure_channel(service.address) as channel:
+        stub = pb_grpc.GraderServiceStub(channel)
+        auth = (("authorization", f"Bearer {TOKEN_A}"),)
+        full = stub.GradeBatch(request, metadata=auth, timeout=60)
+        request.rewards_only = True
+        lean = stub.GradeBatch(request, metadata=auth, timeout=60)
+    assert list(lean.rewards) == list(full.rewards) == [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    assert list(lean.error_indices) == list(full.error_indices) == [1, 3]
+    assert lean.request_id == "r1" and lean.grader_id == python_grader == full.grader_id
+    every, failed = json.loads(full.results_json), json.loads(lean.results_json)
+    assert len(every) == 6 and len(failed) == 2
+    assert [r["metadata"]["errors"] for r in failed] == [
+        every[1]["metadata"]["errors"],
+        every[3]["metadata"]["errors"],
+    ]
+    assert "boom" in failed[0]["metadata"]["errors"]["details"]
+
+
 def test_tenants_cannot_reach_each_others_graders(service, client_a, python_grader) -> None:
     with GraderClient(service.address, TOKEN_B) as client_b:
         assert python_grader not in [g["id"] for g in client_b.list_graders()]
