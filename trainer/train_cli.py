@@ -48,8 +48,9 @@ def train(
 ) -> None:
     """Reinforcement fine-tune a model against a grader (GRPO, vLLM rollouts, the grader service).
 
-    Running the same command again after an interruption (even kill -9) resumes from the newest
-    checkpoint in the output folder.
+    Any config key can be overridden with --set a.b=value or --a.b=value (values are YAML), e.g.
+    --set trainer.learning_rate=1e-4 --hyperparameters.batch_size=16. Running the same command
+    again after an interruption (even kill -9) resumes from the newest checkpoint in the output folder.
     """
     try:
         config = load_config(config_file, [*overrides, *_dotted(list(ctx.args))])
