@@ -58,6 +58,7 @@ def test_tiny_example_learns_the_rule(tmp_path: Path, cache_env: dict[str, str])
         "step",
         "eval",
     } <= set(events[-1]["timing"])
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     kept = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert 1 <= len(kept) <= 4, kept
     _final_model_loads(run / "final", events)
