@@ -7,7 +7,9 @@ SHA-256 of `seed:gene` (stable across runs, machines and input order) and dealt 
 order to test, then valid, until each holds its target number of cases; a gene with more
 than `--max-gene-share` of a held-out split's target goes to train, so no single gene
 dominates a held-out split. Every other gene goes to train. With `--test-only` every case
-goes to test.jsonl; `--max-train-cases N` keeps N train cases (for a short run on a CPU).
+goes to test.jsonl; `--max-train-cases N` keeps N train cases (for a short run on a CPU), and
+`--max-report-chars N` leaves out cases whose case report is longer than N characters (for a
+model with a short context; genes are dealt first, so each split is a subset of the full one).
 Each line holds `messages` (system + user case report), the reference
 fields `gene`, `synonyms`, `disease`, `id`, and `response_format`. OUT_DIR/stats.json
 counts cases, genes, and cases whose causal gene has no HPO gene annotation, per split.
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from rftkit.plugins.models.hpo_case import RESPONSE_FORMAT, Case, render_messages
+from rftkit.plugins.models.hpo_case import RESPONSE_FORMAT, Case, render_case_report, render_messages
 
 SPLITS = ("train", "valid", "test")
 
@@ -124,6 +126,7 @@ def build(
     valid_cases: int = 200,
     max_gene_share: float = 0.1,
     max_train_cases: int | None = None,
+    max_report_chars: int | None = None,
     gene_ids: Callable[[], dict[str, int]] = _hpo_gene_ids,
 ) -> dict[str, Any]:
     """Write train/valid/test.jsonl and stats.json into out_dir; return the stats."""
@@ -139,6 +142,10 @@ def build(
     stats: dict[str, Any] = {"seed": seed, "test_only": test_only, "splits": {}}
     for split in SPLITS:
         chosen = [c for c in cases if split_of[c.gene] == split]
+        too_long = 0
+        if max_report_chars is not None:
+            fits = [c for c in chosen if len(render_case_report(c)) <= max_report_chars]
+            too_long, chosen = len(chosen) - len(fits), fits
         if split == "train" and max_train_cases is not None:
             chosen = sorted(chosen, key=lambda c: gene_key(c.id, seed))[:max_train_cases]
         chosen.sort(key=lambda c: c.id)
@@ -150,6 +157,7 @@ def build(
             "cases": len(chosen),
             "genes": len({c.gene for c in chosen}),
             "cases_gene_without_hpo_annotation": sum(c.gene not in annotated for c in chosen),
+            "cases_left_out_report_too_long": too_long,
         }
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     return stats
@@ -176,14 +184,20 @@ def main(argv: list[str] | None = None) -> int:
         help="keep at most N train cases (chosen by SHA-256 of seed:id), for short runs on a CPU",
     )
     parser.add_argument(
+        "--max-report-chars",
+        type=int,
+        default=None,
+        help="leave out cases whose case report is longer than N characters (short-context models)",
+    )
+    parser.add_argument(
         "--max-gene-share",
         type=float,
         default=0.1,
         help="largest share of a held-out split's target one gene may hold (default 0.1)",
     )
     args = parser.parse_args(argv)
-    if args.test_cases < 0 or args.valid_cases < 0 or (args.max_train_cases or 0) < 0:
-        parser.error("--test-cases, --valid-cases and --max-train-cases must be >= 0")
+    if min(args.test_cases, args.valid_cases, args.max_train_cases or 0, args.max_report_chars or 0) < 0:
+        parser.error("--test-cases, --valid-cases, --max-train-cases and --max-report-chars must be >= 0")
     if not 0 < args.max_gene_share <= 1:
         parser.error("--max-gene-share must be in (0, 1]")
     try:
@@ -197,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             valid_cases=args.valid_cases,
             max_gene_share=args.max_gene_share,
             max_train_cases=args.max_train_cases,
+            max_report_chars=args.max_report_chars,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -205,6 +220,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{split}: {row['cases']} cases, {row['genes']} genes, "
             f"{row['cases_gene_without_hpo_annotation']} with a causal gene without HPO annotation"
+            + (
+                f", {row['cases_left_out_report_too_long']} left out (report too long)"
+                if args.max_report_chars
+                else ""
+            )
         )
     return 0
 

@@ -157,3 +157,17 @@ def test_max_train_cases_samples_train_only(
     assert len(ids["train"]) == 100 and set(ids["train"]) < set(full["train"])
     assert ids["train"] == sorted(ids["train"])
     assert ids["valid"] == full["valid"] and ids["test"] == full["test"]
+
+
+def test_max_report_chars_leaves_out_long_reports_and_keeps_the_gene_split(
+    built: Path, build_module: ModuleType, cases_path: Path, tmp_path: Path
+) -> None:
+    cases = build_module.read_cases(cases_path)
+    stats = build_module.build(cases, tmp_path, max_report_chars=2000, gene_ids=dict)
+    for split in ("train", "valid", "test"):
+        rows = _read(tmp_path / f"{split}.jsonl")
+        full = _read(built / f"{split}.jsonl")
+        assert {r["id"] for r in rows} <= {r["id"] for r in full}  # the same genes, a subset of cases
+        assert all(len(r["messages"][1]["content"]) <= 2000 for r in rows)
+        left_out = [r for r in full if len(r["messages"][1]["content"]) > 2000]
+        assert stats["splits"][split]["cases_left_out_report_too_long"] == len(left_out) > 0
