@@ -194,6 +194,7 @@ class _ClientBase:
         self.chunk_size = chunk_size
         self.max_request_bytes = max_request_bytes
         self.max_in_flight = max(1, max_in_flight)
+        self._limit: int | None = None  # the request size limit, asked of the server once
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._credentials = _credentials(tls_ca)
 
@@ -358,7 +359,9 @@ class GraderClient(_ClientBase):
         timeout: float | None,
         rewards_only: bool = False,
     ) -> list[pb.GradeBatchResponse]:
-        limit = self._request_limit(self.server_info() if self.max_request_bytes is None else None)
+        if self._limit is None:
+            self._limit = self._request_limit(self.server_info() if self.max_request_bytes is None else None)
+        limit = self._limit
         ref = grader_ref(grader, version)
         requests = plan_requests(ref, samples, items, self.chunk_size, limit, rewards_only)
         if len(requests) <= 1:
@@ -508,9 +511,10 @@ class AsyncGraderClient(_ClientBase):
         timeout: float | None,
         rewards_only: bool = False,
     ) -> list[pb.GradeBatchResponse]:
-        info = await self.server_info() if self.max_request_bytes is None else None
-        ref = grader_ref(grader, version)
-        limit = self._request_limit(info)
+        if self._limit is None:
+            info = await self.server_info() if self.max_request_bytes is None else None
+            self._limit = self._request_limit(info)
+        ref, limit = grader_ref(grader, version), self._limit
         requests = plan_requests(ref, samples, items, self.chunk_size, limit, rewards_only)
         gate = asyncio.Semaphore(self.max_in_flight)
 

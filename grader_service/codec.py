@@ -11,10 +11,11 @@ import gc
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from math import isfinite
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from rftkit.plugins.base import GraderResult, Sample
+from rftkit.plugins.base import GraderResult, ResultMetadata, Sample
 
 SampleLike = Sample | Mapping[str, Any] | str
 
@@ -119,9 +120,59 @@ def decode_item(data: bytes) -> dict[str, Any]:
 # ---- results (service -> client) -----------------------------------------------------------
 
 
+# The fields _plain_result knows; if ResultMetadata grows one, every result takes pydantic's path.
+_PLAIN_META = set(ResultMetadata.model_fields) == {
+    "name", "type", "errors", "execution_time", "scores", "passes", "token_usage",
+    "sampled_model_name", "label",
+}  # fmt: skip
+
+
+def _plain_result(result: GraderResult) -> dict[str, Any] | None:
+    """The JSON-ready dict of a result without errors, sub-rewards or extras (most results), else None.
+
+    The same fields as pydantic's `exclude_defaults` dump, built without walking every error flag.
+    """
+    meta = result.metadata
+    if (
+        not (isfinite(result.reward) and isfinite(meta.execution_time))  # pydantic writes null for those
+        or result.sub_rewards
+        or meta.scores
+        or meta.errors.__pydantic_fields_set__
+        or meta.token_usage is not None
+        or meta.sampled_model_name is not None
+        or meta.label is not None
+    ):
+        return None
+    plain: dict[str, Any] = {"name": meta.name, "type": meta.type}
+    if meta.execution_time != 0.0:
+        plain["execution_time"] = meta.execution_time
+    if meta.passes:
+        plain["passes"] = meta.passes
+    return {"reward": result.reward, "metadata": plain}
+
+
 def encode_results(results: Sequence[GraderResult]) -> bytes:
     """JSON array; fields at their default (false error flags, empty maps) are left out."""
-    return _RESULTS.dump_json(list(results), exclude_defaults=True)
+    if not _PLAIN_META:
+        return _RESULTS.dump_json(list(results), exclude_defaults=True)
+    parts: list[bytes] = []
+    run: list[dict[str, Any]] = []  # consecutive plain results, encoded together
+    for result in results:
+        plain = _plain_result(result)
+        if plain is not None:
+            run.append(plain)
+            continue
+        if run:
+            parts.append(_dumps(run)[1:-1])
+            run = []
+        parts.append(_RESULT.dump_json(result, exclude_defaults=True))
+    if run:
+        parts.append(_dumps(run)[1:-1])
+    return b"[" + b",".join(parts) + b"]"
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def encode_result(result: GraderResult) -> bytes:

@@ -46,3 +46,25 @@ def test_results_round_trip_and_error_flags() -> None:
         codec.to_plain(back[1])["metadata"]["errors"]["python_grader_runtime_error_details"]
         == "ValueError: boom"
     )
+
+
+def test_encode_results_fast_path_matches_pydantic() -> None:
+    """Plain results are encoded without pydantic; the JSON means the same as pydantic's dump."""
+    import json as _json
+
+    from rftkit.plugins.base import GraderResult, ResultMetadata, fast_result
+
+    odd = GraderResult(
+        reward=0.5,
+        sub_rewards={"a": float("nan"), "b": 1.0},
+        metadata=ResultMetadata(name="g", type="multi", execution_time=float("inf"), scores={"x": 0.5}),
+    )
+    ok = fast_result(0.25, "g", "python", 1e-5, {"pass": False})
+    zero_time = fast_result(1.0, "g", "python", 0.0, {})
+    failed = GraderResult.failure("g", "python", "timeout_error", "slow")
+    for batch in ([], [ok], [odd], [ok, odd, ok, ok, failed, zero_time], [odd, failed], [ok, ok]):
+        got = codec.encode_results(batch)
+        assert _json.loads(got) == _json.loads(codec._RESULTS.dump_json(batch, exclude_defaults=True))
+        if odd not in batch:  # null sub-rewards do not decode (as before)
+            assert codec.decode_results(got) == batch
+    assert b"NaN" not in codec.encode_results([odd])  # non-finite numbers are written as null, as before
