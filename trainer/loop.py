@@ -102,11 +102,15 @@ class RFTTrainer:
         cfg = self.config
         self.output_dir.mkdir(parents=True, exist_ok=True)
         events = EventLog(self.output_dir)
-        state = self._setup(events)
         pool = ThreadPoolExecutor(1, thread_name_prefix="grading")
-        progress = Progress(state.plan.steps, state.start_step, enabled=cfg.progress)
+        state: RunState | None = None
+        progress: Progress | None = None
         try:
-            with open_grading(cfg.grader, notify=progress.log) as grading:
+            # The grader first: a spec the service refuses fails the run before any model is built.
+            with open_grading(cfg.grader, notify=self.echo) as grading:
+                state = self._setup(events)
+                progress = Progress(state.plan.steps, state.start_step, enabled=cfg.progress)
+                grading.notify = progress.log
                 if state.start_step == 0:
                     event = self._step_zero(state, grading, pool)
                     events.write(event)
@@ -125,10 +129,12 @@ class RFTTrainer:
                     progress.update(step, event["train_reward_mean"], state.best)
             return self._finish(state)
         finally:
-            progress.close()
+            if progress is not None:
+                progress.close()
             pool.shutdown(wait=False)
             events.close()
-            state.engine.close()
+            if state is not None:
+                state.engine.close()
 
     # ---------------------------------------------------------------- setup
     def _load_data(self) -> tuple[list[DatasetLine], list[DatasetLine]]:
