@@ -49,6 +49,8 @@ def _bulk() -> Iterator[None]:
 
 
 def _plain(sample: SampleLike) -> Any:
+    if type(sample) is str or type(sample) is dict:  # the common cases: json.dumps takes them as they are
+        return sample
     if isinstance(sample, str):
         return sample
     if isinstance(sample, Sample):
@@ -71,7 +73,8 @@ def encode_items(items: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> byte
     """A JSON array of objects, or one object that every sample shares."""
     if isinstance(items, Mapping):
         return json.dumps(dict(items), ensure_ascii=False, separators=(",", ":")).encode()
-    return json.dumps([dict(i) for i in items], ensure_ascii=False, separators=(",", ":")).encode()
+    plain = [i if type(i) is dict else dict(i) for i in items]
+    return json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def decode_samples(data: bytes) -> list[Sample]:
