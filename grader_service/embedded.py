@@ -78,6 +78,21 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
+def _terminate_with_parent() -> None:
+    """In the child: get SIGTERM when the thread that started it dies, even by `kill -9`.
+
+    Without this a trainer killed with `kill -9` leaves its embedded service running. Linux
+    only (prctl PR_SET_PDEATHSIG); elsewhere the child outlives a killed parent as before.
+    Start the service from a thread that lives as long as you need it (the main thread).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 @contextmanager
 def serve_subprocess(
     args: Sequence[str], workdir: Path, *, stop_timeout: float = 60.0
@@ -91,7 +106,13 @@ def serve_subprocess(
     log_path = workdir / f"serve-{ready.stem[6:]}.log"
     command = [sys.executable, "-m", "rftkit.grader_service.serve_cli", *args, "--ready-file", str(ready)]
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_terminate_with_parent,
+        )
     service = None
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
