@@ -273,11 +273,21 @@ def _grade_one(grader: Grader, sample: Sample, item: Mapping[str, Any]) -> Grade
     return _failure(grader, f"grader returned {type(result).__name__}, not a GraderResult")
 
 
-def safe_grade_batch(grader: Grader, pairs: Sequence[Pair]) -> list[GraderResult]:
-    """`grader.grade_batch`, falling back to one sample at a time if the batch call fails as a whole."""
+Graded = GraderResult | float  # a bare float: a reward without errors (rewards_only grading)
+
+
+def _well_formed(results: Sequence[Any], lean: bool) -> bool:
+    if lean:
+        return all((type(r) is float and 0.0 <= r <= 1.0) or isinstance(r, GraderResult) for r in results)
+    return all(isinstance(r, GraderResult) for r in results)
+
+
+def safe_grade_batch(grader: Grader, pairs: Sequence[Pair], lean: bool = False) -> list[Graded]:
+    """`grader.grade_batch` (`lean`: `grade_rewards`), falling back to one sample at a time if the
+    batch call fails as a whole."""
     try:
-        results = grader.grade_batch(pairs)
-        if len(results) == len(pairs) and all(isinstance(r, GraderResult) for r in results):
+        results = grader.grade_rewards(pairs) if lean else grader.grade_batch(pairs)
+        if len(results) == len(pairs) and _well_formed(results, lean):
             return list(results)
         problem = f"grade_batch returned {len(results)} results for {len(pairs)} samples"
     except Exception as exc:
@@ -290,10 +300,14 @@ def grade_in_chunks(
     grader: Grader,
     pairs: Sequence[Pair],
     stop_reason: Callable[[], str | None],
-    on_chunk: Callable[[list[GraderResult], float], None] | None = None,
-) -> list[GraderResult]:
-    """Grade `pairs` in chunks of about CHUNK_TARGET_S; raise Stopped when `stop_reason()` says so."""
-    results: list[GraderResult] = []
+    on_chunk: Callable[[list[Graded], float], None] | None = None,
+    lean: bool = False,
+) -> list[Graded]:
+    """Grade `pairs` in chunks of about CHUNK_TARGET_S; raise Stopped when `stop_reason()` says so.
+
+    `lean`: the grader may answer a bare float for a sample without errors (see safe_grade_batch).
+    """
+    results: list[Graded] = []
     size, done, total = FIRST_CHUNK, 0, len(pairs)
     while done < total:
         reason = stop_reason()
@@ -301,7 +315,7 @@ def grade_in_chunks(
             raise Stopped(reason, done, total)
         chunk = pairs[done : done + size]
         start = time.perf_counter()
-        graded = safe_grade_batch(grader, chunk)
+        graded = safe_grade_batch(grader, chunk, lean)
         elapsed = time.perf_counter() - start
         results.extend(graded)
         done += len(chunk)

@@ -28,6 +28,7 @@ from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
 from rftkit.grader_service.runtime import (
     Admission,
     Expired,
+    Graded,
     LoadedGraders,
     QueueFull,
     ShuttingDown,
@@ -36,7 +37,7 @@ from rftkit.grader_service.runtime import (
     pool_sizes,
 )
 from rftkit.grader_service.store import GraderNotFound, GraderRecord, GraderStore, content_version
-from rftkit.plugins.base import GraderResult, Sample
+from rftkit.plugins.base import Sample
 from rftkit.plugins.registry import GraderSpecError, grader_types, parse_spec
 from rftkit.sandbox.api import SandboxUnavailable
 
@@ -230,10 +231,12 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         load: Callable[[], tuple[list[Sample], list[dict[str, Any]]]],
         context: grpc.ServicerContext,
         method: str,
-    ) -> list[GraderResult]:
+        lean: bool = False,
+    ) -> list[Graded]:
         """Wait for a grading slot, decode the batch (`load`), grade it in chunks; counts metrics.
 
-        Decoding waits for the slot, so queued requests hold only their raw bytes.
+        Decoding waits for the slot, so queued requests hold only their raw bytes. `lean`: a
+        sample without errors may come back as its bare reward (rewards_only requests).
         """
         grader_id, version, spec = ref
         context.add_callback(self.admission.wake)  # a caller that hangs up leaves the queue
@@ -245,10 +248,12 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             with self.graders.use(tenant, grader_id, version, spec) as grader:
                 type_name = grader.type_name
 
-                def count(results: list[GraderResult], elapsed: float) -> None:
+                def count(results: list[Graded], elapsed: float) -> None:
                     errors: dict[str, int] = {}
                     failed = 0
                     for result in results:
+                        if type(result) is float:
+                            continue
                         flags = codec.error_flags(result)
                         failed += bool(flags)
                         for flag in flags:
@@ -256,22 +261,27 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                     self.metrics.count_grades(type_name, errors, len(results) - failed)
                     self.metrics.sample_seconds.labels(type_name).observe(elapsed / max(1, len(results)))
 
-                return grade_in_chunks(grader, pairs, stop_reason, count)
+                return grade_in_chunks(grader, pairs, stop_reason, count, lean)
 
-    def _grade_json(self, tenant, ref, samples_json: bytes, items_json: bytes, context, method: str):
+    def _grade_json(
+        self, tenant, ref, samples_json: bytes, items_json: bytes, context, method: str, lean: bool = False
+    ):
         def load() -> tuple[list[Sample], list[dict[str, Any]]]:
             samples = codec.decode_samples(samples_json)
             return samples, codec.decode_items(items_json, len(samples))
 
-        return self._grade(tenant, ref, load, context, method)
+        return self._grade(tenant, ref, load, context, method, lean)
 
     @staticmethod
-    def _batch_response(
-        results: list[GraderResult], ref: tuple[str, str, Any], request: pb.GradeBatchRequest
-    ):
-        """Rewards, error indices and results (with rewards_only: the failed samples' results only)."""
-        rewards = [result.reward for result in results]
-        errors = [index for index, result in enumerate(results) if codec.error_flags(result)]
+    def _batch_response(results: list[Graded], ref: tuple[str, str, Any], request: pb.GradeBatchRequest):
+        """Rewards, error indices and results (with rewards_only: the failed samples' results only;
+        `results` may then hold bare floats for samples without errors)."""
+        rewards = [result if type(result) is float else result.reward for result in results]
+        errors = [
+            index
+            for index, result in enumerate(results)
+            if type(result) is not float and codec.error_flags(result)
+        ]
         shown = [results[index] for index in errors] if request.rewards_only else results
         grader_id, version, _ = ref
         return pb.GradeBatchResponse(
@@ -376,7 +386,13 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         def body(tenant: str) -> pb.GradeBatchResponse:
             ref = self._resolve(tenant, request.grader)
             results = self._grade_json(
-                tenant, ref, request.samples_json, request.items_json, context, "GradeBatch"
+                tenant,
+                ref,
+                request.samples_json,
+                request.items_json,
+                context,
+                "GradeBatch",
+                request.rewards_only,
             )
             return self._batch_response(results, ref, request)
 
@@ -395,7 +411,13 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             try:
                 ref = self._resolve(tenant, request.grader)
                 results = self._grade_json(
-                    tenant, ref, request.samples_json, request.items_json, context, "GradeStream"
+                    tenant,
+                    ref,
+                    request.samples_json,
+                    request.items_json,
+                    context,
+                    "GradeStream",
+                    request.rewards_only,
                 )
                 response = self._batch_response(results, ref, request)
                 code = grpc.StatusCode.OK

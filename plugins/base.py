@@ -284,6 +284,15 @@ class Grader(ABC):
         """Score many samples; one result each, in order. Override to batch (sandbox pools, HTTP)."""
         return [self.grade_safely(sample, item) for sample, item in pairs]
 
+    def grade_rewards(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult | float]:
+        """`grade_batch` for callers that need only rewards and the failed samples' results.
+
+        An entry may be a bare float for a sample whose result would carry nothing but its
+        reward and timing (no error flags, sub-rewards, scores or passes); graders that can
+        skip building those results override this.
+        """
+        return list(self.grade_batch(pairs))
+
     def grade_safely(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
         """`grade`, with any unexpected exception turned into `other_error` for this sample only."""
         start = time.perf_counter()

@@ -132,6 +132,15 @@ class PythonGrader(ScoringGrader):
         return self.grade_batch([(sample, item)])[0]
 
     def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+        return self._graded(pairs, lean=False)  # type: ignore[return-value]
+
+    def grade_rewards(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult | float]:
+        return self._graded(pairs, lean=self.spec.pass_threshold is None)
+
+    def _graded(
+        self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]], lean: bool
+    ) -> list[GraderResult | float]:
+        """One result per pair; with `lean`, a bare float for each sample that scored without error."""
         if not pairs:
             return []
         start = time.perf_counter()
@@ -144,11 +153,14 @@ class PythonGrader(ScoringGrader):
             return [self._server_error(details, start) for _ in pairs]
         share = (time.perf_counter() - start) / len(pairs)
         name, threshold = self.name, self.spec.pass_threshold
-        results = []
+        results: list[GraderResult | float] = []
         for outcome in outcomes:
             value = outcome.value
             if outcome.error is None and type(value) in _PLAIN_NUMBERS and 0.0 <= value <= 1.0:
                 # the common case, checked here: no Score, no validation (NaN fails the range test)
+                if lean:
+                    results.append(float(value))
+                    continue
                 passes = {} if threshold is None else {"pass": value >= threshold}
                 results.append(fast_result(float(value), name, "python", share, passes))
                 continue

@@ -83,6 +83,31 @@ def test_bad_values_cost_one_sample_each(backend: str) -> None:
         grader.close()
 
 
+def test_grade_rewards_gives_floats_for_good_samples_and_results_for_bad_ones() -> None:
+    grader = python_grader("process")
+    try:
+        modes = [*EXPECTED, "good"]
+        pairs = [(Sample(output_text="anything"), {"mode": mode}) for mode in modes]
+        full, lean = grader.grade_batch(pairs), grader.grade_rewards(pairs)
+        assert len(lean) == len(full) == len(pairs)
+        for mode, whole, short in zip(modes, full, lean, strict=True):
+            if flags(whole):
+                assert isinstance(short, GraderResult) and flags(short) == flags(whole), mode
+                assert short.metadata.errors.details == whole.metadata.errors.details
+            else:
+                assert type(short) is float and short == whole.reward, mode
+    finally:
+        grader.close()
+    context = GraderContext(tenant="tests", grader_id="threshold", sandbox="process")
+    spec = {"type": "python", "source": SOURCE, "pass_threshold": 0.5}
+    with_threshold = build_grader(spec, context)  # passes are metadata worth keeping: full results
+    try:
+        [result] = with_threshold.grade_rewards([(Sample(), {"mode": "good"})])
+        assert isinstance(result, GraderResult) and result.metadata.passes == {"pass": False}
+    finally:
+        with_threshold.close()
+
+
 def test_timeout_is_flagged_and_the_pool_recovers() -> None:
     grader = python_grader("process", sample_timeout_s=1.0)
     try:

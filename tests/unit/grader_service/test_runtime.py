@@ -52,6 +52,31 @@ def test_a_failing_sample_costs_only_its_own_score() -> None:
     assert not results[0].metadata.errors.any and not results[2].metadata.errors.any
 
 
+class LeanGrader(FragileGrader):
+    """Answers bare floats from grade_rewards; "nan" makes it answer a NaN float (not a reward)."""
+
+    def grade_rewards(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult | float]:
+        if any(s.output_text == "nan" for s, _ in pairs):
+            return [float("nan") for _ in pairs]
+        return [r.reward if not r.metadata.errors.any else r for r in self.grade_batch(pairs)]
+
+
+def test_lean_grading_keeps_floats_and_rejects_bad_ones() -> None:
+    lean = LeanGrader(FragileSpec(), GraderContext())
+    pairs = [(Sample(output_text=t), {}) for t in ["ok", "no", "ok"]]
+    assert safe_grade_batch(lean, pairs, lean=True) == [1.0, 0.0, 1.0]
+    assert [r.reward for r in safe_grade_batch(lean, pairs)] == [1.0, 0.0, 1.0]  # not lean: results
+    assert all(isinstance(r, GraderResult) for r in safe_grade_batch(lean, pairs))
+    # a NaN "reward" is not accepted as a float: one sample at a time, as full results
+    results = safe_grade_batch(lean, [*pairs, (Sample(output_text="nan"), {})], lean=True)
+    assert all(isinstance(r, GraderResult) for r in results)
+    assert [r.reward for r in results] == [1.0, 0.0, 1.0, 0.0]
+    # the default grade_rewards is grade_batch
+    assert all(isinstance(r, GraderResult) for r in safe_grade_batch(grader(), pairs, lean=True))
+    chunked = grade_in_chunks(lean, pairs * 10, lambda: None, lean=True)
+    assert chunked == [1.0, 0.0, 1.0] * 10
+
+
 def test_chunks_stop_when_asked() -> None:
     pairs = [(Sample(output_text="ok"), {}) for _ in range(1000)]
     calls = []
