@@ -2,7 +2,8 @@
 
 A batch is split into contiguous chunks, one per worker; each chunk is JSON-encoded once and
 graded over the worker's pipe. A worker that crashes, times out, breaks a memory limit or reaches
-`grades_per_worker` is replaced; the rest of its chunk goes to the new worker.
+`grades_per_worker` is replaced; the rest of its chunk goes to the new worker (one pair per batch
+for a while when the dead worker may have graded pairs whose results it had not sent yet).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from rftkit.sandbox.api import SandboxLimits, WorkerOutcome
 from rftkit.sandbox.backends import Backend, get_backend
 from rftkit.sandbox.worker import SandboxWorker, WorkerStartError, encode_batch, init_message
+from rftkit.sandbox.worker_runtime import FLUSH_RESULTS
 
 log = logging.getLogger("rftkit.sandbox")
 Pair = tuple[dict[str, Any], dict[str, Any]]
@@ -79,6 +81,7 @@ class Pool:
         outcomes: list[WorkerOutcome] = []
         payload = encode_batch(pairs)
         starts = 0
+        one_by_one = 0  # after a worker died with results unsent: pairs to send one per batch
         while len(outcomes) < len(pairs):
             left = len(pairs) - len(outcomes)
             if self._load_error is not None:
@@ -97,12 +100,20 @@ class Pool:
                         self._load_error = f"the grader failed to load: {exc}"
                         continue
                     return outcomes + _fill(left, "unavailable", str(exc))
-            if outcomes:  # a worker was replaced mid-chunk: encode only what is left
-                payload = encode_batch(pairs[len(outcomes) :])
-            got = slot.worker.run(payload, left, deadline)
+            worker = slot.worker
+            if one_by_one:
+                # Exact blame: the sample that kills this worker is the one it was sent.
+                got = worker.run(encode_batch(pairs[len(outcomes) : len(outcomes) + 1]), 1, deadline)
+                one_by_one = 0 if not worker.alive else one_by_one - 1
+            else:
+                if outcomes:  # a worker was replaced mid-chunk: encode only what is left
+                    payload = encode_batch(pairs[len(outcomes) :])
+                got = worker.run(payload, left, deadline)
+                if worker.lost:  # the culprit is among the next FLUSH_RESULTS pairs
+                    one_by_one = FLUSH_RESULTS
             outcomes.extend(got)
-            if slot.worker.alive and slot.worker.grades >= self.limits.grades_per_worker:
-                slot.worker.close()
+            if worker.alive and worker.grades >= self.limits.grades_per_worker:
+                worker.close()
         return outcomes
 
     # -- lifetime --------------------------------------------------------------------------

@@ -24,18 +24,31 @@ class WorkerStartError(RuntimeError):
 ERROR_KINDS = frozenset(get_args(ErrorKind))
 
 
-def _outcome(message: dict[str, Any], index: int) -> WorkerOutcome:
-    """A result message as an outcome (checked by hand: this is the per-sample hot path)."""
-    if message.get("i") != index:
+def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
+    """A result frame ``[start, [[value, error, details, stdout], ...]]`` as outcomes.
+
+    Checked by hand (this is the per-sample hot path): the frame must continue the batch at
+    `start` and hold at most `room` results; ValueError (or TypeError) otherwise.
+    """
+    message = json.loads(payload)
+    if type(message) is not list or len(message) != 2 or message[0] != start:
         raise ValueError("results out of order")
-    error, details, stdout = message.get("error"), message.get("details"), message.get("stdout") or ""
-    if (error is not None and error not in ERROR_KINDS) or not isinstance(stdout, str):
-        raise ValueError("malformed result")
-    if details is not None and not isinstance(details, str):
-        raise ValueError("malformed result")
-    return WorkerOutcome.model_construct(
-        value=message.get("value"), error=error, details=details, stdout=stdout
-    )
+    rows = message[1]
+    if type(rows) is not list or not rows or len(rows) > room:
+        raise ValueError("malformed result frame")
+    construct = WorkerOutcome.model_construct
+    outcomes = []
+    for row in rows:
+        if type(row) is not list or len(row) != 4:
+            raise ValueError("malformed result")
+        value, error, details, stdout = row
+        stdout = stdout or ""
+        if (error is not None and error not in ERROR_KINDS) or type(stdout) is not str:
+            raise ValueError("malformed result")
+        if details is not None and type(details) is not str:
+            raise ValueError("malformed result")
+        outcomes.append(construct(value=value, error=error, details=details, stdout=stdout))
+    return outcomes
 
 
 def grace_s(limits: SandboxLimits) -> float:
@@ -72,6 +85,7 @@ class SandboxWorker:
         self.limits = limits
         self.grades = 0
         self.alive = True
+        self.lost = False  # it died with more than one pair unanswered (see run)
 
     @classmethod
     def start(cls, backend: Backend, init: bytes, limits: SandboxLimits) -> SandboxWorker:
@@ -117,42 +131,54 @@ class SandboxWorker:
         """Send one encoded batch of `count` pairs; returns the outcomes it got.
 
         Fewer than `count` outcomes come back when the worker stopped (it is then closed and
-        `alive` is False); the last outcome then says why, unless the worker exited on its own
-        after reporting a timeout or a memory error.
+        `alive` is False). The last outcome then says why, unless the worker exited on its own
+        after reporting a timeout or a memory error, or (`lost` is True) it died while more
+        than one pair was unanswered: it may have graded some of them without sending their
+        results yet, so no sample is blamed and the caller re-sends them one pair per batch.
         """
         outcomes: list[WorkerOutcome] = []
         per_sample = self.limits.sample_timeout_s + grace_s(self.limits)
         try:
             self.channel.send(payload)
         except ChannelClosed as exc:
-            return [self._death_outcome("crash", f"the worker went away: {exc}")]
+            return self._died(outcomes, count, "crash", f"the worker went away: {exc}")
         while len(outcomes) < count:
             deadline = min(time.monotonic() + per_sample, batch_deadline)
             try:
-                outcome = _outcome(json.loads(self.channel.recv(deadline).decode()), len(outcomes))
+                got = _outcomes(self.channel.recv(deadline), len(outcomes), count - len(outcomes))
             except ChannelTimeout:
-                if time.monotonic() >= batch_deadline:
+                if time.monotonic() >= batch_deadline:  # nothing is re-sent after the batch cap
                     details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
-                else:
-                    details = f"grade() did not return within {per_sample:g} s; the worker was killed"
-                outcomes.append(self._death_outcome(*self._blame_memory("timeout", details)))
-                return outcomes
+                    outcomes.append(self._death_outcome(*self._blame_memory("timeout", details)))
+                    return outcomes
+                details = f"grade() did not return within {per_sample:g} s; the worker was killed"
+                return self._died(outcomes, count, *self._blame_memory("timeout", details))
             except ChannelClosed:
-                outcomes.append(self._crash_outcome())
-                return outcomes
+                return self._died(outcomes, count, *self._crash_reason())
             except (ValueError, TypeError, AttributeError, RecursionError) as exc:
-                outcomes.append(self._death_outcome("crash", f"the worker broke the protocol: {exc}"))
-                return outcomes
-            if outcome.error == "timeout":  # it may have been stuck waiting on an OOM-killed child
-                kind, details = self._blame_memory("timeout", outcome.details or "")
-                outcome = WorkerOutcome.model_construct(
-                    value=None, error=kind, details=details, stdout=outcome.stdout
-                )
-            outcomes.append(outcome)
-            self.grades += 1
-            if outcome.error in EXIT_AFTER:
-                self.close()
-                return outcomes
+                return self._died(outcomes, count, "crash", f"the worker broke the protocol: {exc}")
+            for outcome in got:
+                if outcome.error == "timeout":  # it may have been stuck waiting on an OOM-killed child
+                    kind, details = self._blame_memory("timeout", outcome.details or "")
+                    outcome = WorkerOutcome.model_construct(
+                        value=None, error=kind, details=details, stdout=outcome.stdout
+                    )
+                outcomes.append(outcome)
+                self.grades += 1
+                if outcome.error in EXIT_AFTER:
+                    self.close()
+                    return outcomes
+        return outcomes
+
+    def _died(
+        self, outcomes: list[WorkerOutcome], count: int, kind: str, details: str
+    ) -> list[WorkerOutcome]:
+        """The worker stopped answering: blame the one unanswered pair, or none (`lost`)."""
+        if count - len(outcomes) > 1:
+            self.lost = True
+            self.close()
+        else:
+            outcomes.append(self._death_outcome(kind, details))
         return outcomes
 
     def _blame_memory(self, kind: str, details: str) -> tuple[str, str]:
@@ -164,14 +190,14 @@ class SandboxWorker:
             )
         return kind, details
 
-    def _crash_outcome(self) -> WorkerOutcome:
+    def _crash_reason(self) -> tuple[str, str]:
         reason = self.channel.exit_reason() or "the worker went away"
         kind = "resource" if "memory" in reason.lower() else "crash"
         tail = self.channel.stderr_tail().strip()
         details = f"the grader's worker died ({reason})"
         if tail:
             details += f"; its last output: {tail[-1500:]}"
-        return self._death_outcome(kind, details)
+        return kind, details
 
     def close(self) -> None:
         if self.alive:

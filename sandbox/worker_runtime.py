@@ -9,9 +9,13 @@ kept as JSON's NaN/Infinity tokens so the caller can flag them):
   worker -> parent: ``{"loading": true}`` (the runtime is up), then, once the grader module has
   run, ``{"ok": true}`` or ``{"ok": false, "details": "..."}``.
 * parent -> worker: ``{"op": "grade", "pairs": [[sample, item], ...]}``; the worker answers with
-  one message per pair, in order: ``{"i": n, "value": ..., "error": null|kind, "details": ...,
-  "stdout": ...}``. After a timeout or a memory error it answers that pair and exits (the parent
-  starts a fresh worker for the rest).
+  result frames ``[start, [[value, error, details, stdout], ...]]``, in order (`start`: the
+  position of the frame's first result in the batch; `error`: null or a kind). Results are
+  buffered and sent together: a frame after FLUSH_RESULTS results, once FLUSH_AFTER_S passed
+  since the last one, right after an error, and at the end of the batch. After a timeout or a
+  memory error the worker sends what it holds and exits (the parent starts a fresh worker for
+  the rest). A worker that dies with results unsent has them re-graded by the parent one pair
+  per batch, so only the sample that killed it is blamed.
 
 The grader's ``print``/``sys.stderr`` output is captured per sample and capped; writes to the
 file descriptors 1 and 2 go to the worker's stderr, never into the protocol stream.
@@ -19,6 +23,7 @@ file descriptors 1 and 2 go to the worker's stderr, never into the protocol stre
 
 from __future__ import annotations
 
+import _signal  # the C functions: signal.signal()/getsignal() add enum conversions per call
 import contextlib
 import json
 import linecache
@@ -37,6 +42,11 @@ MAX_FRAME_BYTES = 512 * 1024 * 1024
 DETAILS_MAX_CHARS = 4000
 EXIT_AFTER = ("timeout", "resource")
 RESOURCE_ERRNOS = (11, 12, 24, 27, 28)  # EAGAIN (fork), ENOMEM, EMFILE, EFBIG, ENOSPC
+FLUSH_RESULTS = 256  # results per frame at most
+FLUSH_AFTER_S = 0.005  # a result waits at most this long (plus one grade) before it is sent
+PLAIN = frozenset({float, int, bool, str, type(None)})  # immutable: sent as they are, later
+STR_PLAIN_CHARS = 4096  # a longer string is encoded (and its size checked) when it is returned
+PR_SET_CHILD_SUBREAPER = 36
 
 
 class SampleTimeout(BaseException):
@@ -127,7 +137,7 @@ def _short_traceback(exc: BaseException) -> str:
 
 
 class Worker:
-    """Holds the loaded grader and the protocol file descriptors."""
+    """Holds the loaded grader, the protocol file descriptors and the results not yet sent."""
 
     def __init__(self, proto_in: int, proto_out: int, init: dict[str, Any]) -> None:
         self.proto_in = proto_in
@@ -135,13 +145,20 @@ class Worker:
         self.sample_timeout_s = float(init.get("sample_timeout_s", 5.0))
         self.result_max_bytes = int(init.get("result_max_bytes", 1 << 20))
         self.reap_children = bool(init.get("reap_children", False)) and os.getpid() <= 2
+        # Every other process in the sandbox descends from this one (PID 1, or a child subreaper):
+        # then "no child" means "no other process", and one waitpid() tells it.
+        self.sole_ancestor = self.reap_children and (os.getpid() == 1 or _become_subreaper())
         self.capture = CappedText(int(init.get("output_max_bytes", 64 * 1024)))
         self.grade_fn: Any = None
         self.pid = os.getpid()
+        self.pending: list[list[Any]] = []  # [value, error, details, stdout] per unsent result
+        self.sent = 0  # results of the current batch already sent
+        self.last_flush = time.monotonic()
         os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def _after_fork_in_child(self) -> None:
         """A grader's forked child must never speak the protocol: close it and mark the copy."""
+        self.pending = []
         for fd in (self.proto_in, self.proto_out):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -151,28 +168,8 @@ class Worker:
             os._exit(0)
 
     def send(self, message: dict[str, Any]) -> None:
-        try:
-            payload = json.dumps(message, default=_to_jsonable).encode()
-        except (TypeError, ValueError, RecursionError) as exc:
-            message = {
-                **message,
-                "value": None,
-                "error": "runtime",
-                "details": f"grade() returned a value that cannot be sent: {exc}",
-            }
-            payload = json.dumps(message).encode()
-        if len(payload) > self.result_max_bytes:
-            kind = type(message.get("value")).__name__
-            message = {
-                **message,
-                "value": None,
-                "error": "resource",
-                "details": f"result of {len(payload)} bytes (a {kind}) is over the "
-                f"{self.result_max_bytes} byte limit",
-                "stdout": str(message.get("stdout", ""))[:1000],
-            }
-            payload = json.dumps(message).encode()
-        write_frame(self.proto_out, payload)
+        """Send one control message (loading / loaded)."""
+        write_frame(self.proto_out, json.dumps(message).encode())
 
     def load(self, source: str, timeout_s: float) -> str | None:
         """Execute the grader module; returns an error text, or None when `grade` is ready."""
@@ -180,10 +177,14 @@ class Worker:
         module.__file__ = "grader.py"
         sys.modules["grader"] = module
         linecache.cache["grader.py"] = (len(source), None, source.splitlines(True), "grader.py")
+        _install_alarm()  # once; _arm() puts it back only if the grader replaced it
         try:
             code = compile(source, "grader.py", "exec")
-            with _alarm(timeout_s):
+            _arm(timeout_s)
+            try:
                 exec(code, module.__dict__)
+            finally:
+                _disarm()
         except SampleTimeout:
             return f"loading the grader took longer than {timeout_s:g} s"
         except BaseException as exc:
@@ -196,14 +197,21 @@ class Worker:
         self.grade_fn = grade
         return None
 
-    def grade_one(self, index: int, sample: Any, item: Any) -> str | None:
-        """Grade one pair, send its result, and return its error kind."""
+    def grade_one(self, sample: Any, item: Any) -> str | None:
+        """Grade one pair and queue its result (sent at once after an error); returns its error kind.
+
+        Returns "resource" also when sending the results found one over the size limit: the
+        worker then stops, like after a memory error.
+        """
         value: Any = None
         error: str | None = None
         details: str | None = None
         try:
-            with _alarm(self.sample_timeout_s):
+            _arm(self.sample_timeout_s)
+            try:
                 value = self.grade_fn(sample, item)
+            finally:
+                _disarm()
         except SampleTimeout:
             error, details = "timeout", f"grade() ran longer than {self.sample_timeout_s:g} s"
         except MemoryError:
@@ -217,11 +225,75 @@ class Worker:
             error, details = "runtime", _short_traceback(exc)
         self._leave_if_child()
         if self.reap_children:
-            _kill_leftovers()
-        self.send(
-            {"i": index, "value": value, "error": error, "details": details, "stdout": self.capture.take()}
-        )
-        return error
+            self._reap()
+        if type(value) not in PLAIN or (type(value) is str and len(value) > STR_PLAIN_CHARS):
+            value, error, details = self._snapshot(value, error, details)
+        self.pending.append([value, error, details, self.capture.take()])
+        if (
+            error is not None
+            or len(self.pending) >= FLUSH_RESULTS
+            or time.monotonic() - self.last_flush >= FLUSH_AFTER_S
+        ):
+            return self.flush() or error
+        return None
+
+    def _snapshot(
+        self, value: Any, error: str | None, details: str | None
+    ) -> tuple[Any, str | None, str | None]:
+        """A returned value as plain JSON data now (it may be mutable, or not encodable at all)."""
+        try:
+            encoded = json.dumps(value, default=_to_jsonable)
+            if len(encoded) > self.result_max_bytes:
+                return None, "resource", _oversized(len(encoded), value, self.result_max_bytes)
+            return json.loads(encoded), error, details
+        except (TypeError, ValueError, RecursionError) as exc:
+            return None, "runtime", f"grade() returned a value that cannot be sent: {exc}"
+
+    def flush(self) -> str | None:
+        """Send the queued results; returns "resource" when one was over the size limit.
+
+        One frame for all of them, unless together they are over the size limit: then each
+        result is checked alone and sent in its own frame, and sending stops after an oversized one.
+        """
+        rows, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if not rows:
+            return None
+        start, self.sent = self.sent, self.sent + len(rows)
+        try:
+            payload = json.dumps([start, rows]).encode()
+            if len(payload) <= self.result_max_bytes:
+                write_frame(self.proto_out, payload)
+                return None
+        except (TypeError, ValueError, RecursionError):
+            pass
+        for offset, row in enumerate(rows):
+            payload, oversized = self._encode_alone(start + offset, row)
+            write_frame(self.proto_out, payload)
+            if oversized:
+                return "resource"
+        return None
+
+    def _encode_alone(self, index: int, row: list[Any]) -> tuple[bytes, bool]:
+        value, _error, _details, stdout = row
+        try:
+            payload = json.dumps([index, [row]]).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            row = [None, "runtime", f"grade() returned a value that cannot be sent: {exc}", stdout]
+            payload = json.dumps([index, [row]]).encode()
+        if len(payload) <= self.result_max_bytes:
+            return payload, False
+        row = [None, "resource", _oversized(len(payload), value, self.result_max_bytes), stdout[:1000]]
+        return json.dumps([index, [row]]).encode(), True
+
+    def _reap(self) -> None:
+        """No process the grader started outlives its sample."""
+        if self.sole_ancestor:
+            try:
+                os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return  # no child, so no other process in the sandbox
+        _kill_leftovers()
 
     def serve(self) -> int:
         while True:
@@ -231,34 +303,58 @@ class Worker:
             message = json.loads(frame)
             if message.get("op") != "grade":
                 continue
-            for index, (sample, item) in enumerate(message["pairs"]):
-                if self.grade_one(index, sample, item) in EXIT_AFTER:
+            _install_alarm()
+            self.sent, self.last_flush = 0, time.monotonic()
+            for sample, item in message["pairs"]:
+                if self.grade_one(sample, item) in EXIT_AFTER:
                     return 3
+            if self.flush() is not None:
+                return 3
 
 
-class _alarm:
-    """Raise SampleTimeout in the main thread after `seconds` of wall time."""
+def _oversized(size: int, value: Any, limit: int) -> str:
+    return f"result of {size} bytes (a {type(value).__name__}) is over the {limit} byte limit"
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
 
-    def __enter__(self) -> None:
-        signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, max(self.seconds, 0.001))
+def _install_alarm() -> None:
+    """Raise SampleTimeout in the main thread when the alarm armed by _arm() goes off."""
+    _signal.signal(signal.SIGALRM, _on_alarm)
 
-    def __exit__(self, *exc: object) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+
+def _arm(seconds: float) -> None:
+    """Start the sample's alarm (the handler is put back only if the grader replaced it)."""
+    if _signal.getsignal(signal.SIGALRM) is not _on_alarm:
+        _signal.signal(signal.SIGALRM, _on_alarm)
+    _signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+
+
+def _disarm() -> None:
+    _signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    _signal.setitimer(signal.ITIMER_REAL, 0)
     raise SampleTimeout()
+
+
+def _become_subreaper() -> bool:
+    """Make orphaned descendants this process's children (Linux prctl); False when that fails."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
 
 
 def _kill_leftovers() -> None:
     """Kill every other process in this sandbox's pid namespace, then reap our zombies."""
-    with contextlib.suppress(OSError):
+    try:
         os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        return  # no other process (zombies count too)
+    except OSError:
+        pass
     deadline = time.monotonic() + 1.0
     while time.monotonic() < deadline:
         try:

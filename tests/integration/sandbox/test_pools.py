@@ -100,6 +100,22 @@ def test_timeout_and_crash_recycle_the_worker_and_the_rest_is_graded(backend: st
         pool.close()
 
 
+def test_a_crash_blames_only_its_sample_though_earlier_results_were_unsent(backend: str) -> None:
+    pool = _pool(backend, limits=FAST.model_copy(update={"workers": 1}))
+    try:
+        pairs = (
+            [_pair("count")] * 5 + [_pair("exit")] + [_pair("count")] * 5 + [_pair("raise"), _pair("exit")]
+        )
+        outcomes = pool.grade(pairs)
+        assert [o.error for o in outcomes] == [None] * 5 + ["crash"] + [None] * 5 + ["runtime", "crash"]
+        # The first five were graded again, one per batch, by a fresh worker: counts 1 to 5.
+        assert [o.value for o in outcomes[:5]] == [1, 2, 3, 4, 5]
+        assert all("status 7" in o.details for o in (outcomes[5], outcomes[12]))
+        assert [o.value for o in pool.grade([_pair(), _pair(out="b")])] == [1.0, 0.0]
+    finally:
+        pool.close()
+
+
 def test_worker_is_recycled_after_n_grades(backend: str) -> None:
     pool = _pool(backend, limits=FAST.model_copy(update={"workers": 1, "grades_per_worker": 3}))
     try:

@@ -1,34 +1,42 @@
-"""The parent's check of each result message a worker sends (the per-sample hot path)."""
+"""The parent's check of each result frame a worker sends (the per-sample hot path)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
-from rftkit.sandbox.worker import _outcome
+from rftkit.sandbox.worker import _outcomes
 
 
-def test_a_well_formed_result_becomes_an_outcome() -> None:
-    outcome = _outcome({"i": 3, "value": math.nan, "stdout": "hi"}, 3)
-    assert math.isnan(outcome.value) and outcome.error is None and outcome.stdout == "hi"
-    failed = _outcome({"i": 0, "error": "runtime", "details": "KeyError"}, 0)
-    assert failed.error == "runtime" and failed.details == "KeyError" and failed.stdout == ""
+def _frame(message: object) -> bytes:
+    return json.dumps(message).encode()
+
+
+def test_a_well_formed_frame_becomes_outcomes_in_order() -> None:
+    rows = [[math.nan, None, None, "hi"], [None, "runtime", "KeyError", ""], [math.inf, None, None, None]]
+    outcomes = _outcomes(_frame([3, rows]), 3, 5)
+    assert math.isnan(outcomes[0].value) and outcomes[0].error is None and outcomes[0].stdout == "hi"
+    assert outcomes[1].error == "runtime" and outcomes[1].details == "KeyError" and outcomes[1].stdout == ""
+    assert outcomes[2].value == math.inf and outcomes[2].stdout == ""
 
 
 @pytest.mark.parametrize(
     "message",
     [
-        {"i": 1, "value": 1.0},  # out of order
-        {"i": 0, "error": "pwned"},  # an error kind the parent does not know
-        {"i": 0, "error": "runtime", "details": ["not", "text"]},
-        {"i": 0, "value": 1.0, "stdout": {"not": "text"}},
+        [1, [[1.0, None, None, ""]]],  # out of order
+        [0, [[1.0, None, None, ""]] * 3],  # more results than pairs left
+        [0, []],
+        [0, [[1.0, "pwned", None, ""]]],  # an error kind the parent does not know
+        [0, [[None, "runtime", ["not", "text"], ""]]],
+        [0, [[1.0, None, None, {"not": "text"}]]],
+        [0, [[1.0, None, None]]],
+        [0, [{"value": 1.0, "error": None, "details": None, "stdout": ""}]],  # unpacks, but no list
+        [0, ["abcd"]],
+        {"i": 0, "value": 1.0},  # the old one-result message
+        [0, [[1.0, None, None, ""]], "extra"],
     ],
 )
-def test_a_forged_result_is_refused(message: dict) -> None:
+def test_a_forged_frame_is_refused(message: object) -> None:
     with pytest.raises(ValueError):
-        _outcome(message, 0)
-
-
-def test_a_result_that_is_not_an_object_is_refused() -> None:
-    with pytest.raises(AttributeError):
-        _outcome([0, 1.0], 0)  # type: ignore[arg-type]
+        _outcomes(_frame(message), 0, 2)

@@ -45,25 +45,33 @@ def test_capped_text_keeps_the_head_and_counts_the_rest() -> None:
     assert cap.take() == ""
 
 
-def _talk(source: str, pairs: list, timeout_s: float = 2.0) -> tuple[dict, list[dict]]:
+def _frames(source: str, pairs: list, timeout_s: float = 2.0, **init: object) -> tuple[dict, list]:
+    """Run the real runtime on one batch; its ready message and its result frames."""
     proc = subprocess.Popen(
         [sys.executable, "-I", "-c", RUNTIME_SOURCE],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    init = {"op": "init", "source": source, "sample_timeout_s": timeout_s, "output_max_bytes": 100}
+    init = {"op": "init", "source": source, "sample_timeout_s": timeout_s, "output_max_bytes": 100, **init}
     payload = frame(json.dumps(init).encode()) + frame(json.dumps({"op": "grade", "pairs": pairs}).encode())
     out, _ = proc.communicate(payload, timeout=30)
-    r, w = os.pipe()
-    os.write(w, out)
-    os.close(w)
-    assert json.loads(read_frame(r)) == {"loading": True}
-    ready = json.loads(read_frame(r))
-    results = []
-    while (f := read_frame(r)) is not None:
-        results.append(json.loads(f))
-    os.close(r)
+    buf = FrameBuffer()
+    buf.feed(out)
+    assert json.loads(buf.pop()) == {"loading": True}
+    ready = json.loads(buf.pop())
+    frames = []
+    while (f := buf.pop()) is not None:
+        frames.append(json.loads(f))
+    return ready, frames
+
+
+def _talk(source: str, pairs: list, timeout_s: float = 2.0, **init: object) -> tuple[dict, list[dict]]:
+    ready, frames = _frames(source, pairs, timeout_s, **init)
+    results: list[dict] = []
+    for start, rows in frames:
+        assert start == len(results)
+        results += [dict(zip(("value", "error", "details", "stdout"), row, strict=True)) for row in rows]
     return ready, results
 
 
@@ -103,3 +111,54 @@ def test_runtime_times_out_and_exits_after_a_timeout() -> None:
 def test_unencodable_values_arrive_as_text() -> None:
     _ready, results = _talk("def grade(sample, item):\n    return object()\n", [[{}, {}]])
     assert results[0]["value"].startswith("<object:")
+
+
+def test_results_are_sent_in_few_frames_and_at_once_after_an_error() -> None:
+    source = (
+        "def grade(sample, item):\n    if item.get('raise'):\n        raise KeyError('x')\n    return 1\n"
+    )
+    pairs = [[{}, {}]] * 300 + [[{}, {"raise": True}]] + [[{}, {}]] * 300
+    _ready, frames = _frames(source, pairs)
+    sizes = [len(rows) for _, rows in frames]
+    assert sum(sizes) == 601 and max(sizes) <= 256 and len(frames) < 20
+    errors = [(start, k) for start, rows in frames for k, row in enumerate(rows) if row[1] is not None]
+    assert errors == [(start, len(rows) - 1) for start, rows in frames if rows[-1][1] is not None]
+    assert len(errors) == 1  # the error ends its frame
+
+
+def test_returned_values_are_taken_when_grade_returns() -> None:
+    source = "SEEN = []\ndef grade(sample, item):\n    SEEN.append(1)\n    return SEEN\n"
+    _ready, results = _talk(source, [[{}, {}]] * 3)
+    assert [r["value"] for r in results] == [[1], [1, 1], [1, 1, 1]]
+
+
+def test_an_oversized_result_is_a_resource_error_and_the_worker_stops() -> None:
+    source = "def grade(sample, item):\n    return item['v'] * item['n']\n"
+    for size in (3000, 5000):  # found when the results are sent / when grade() returns
+        pairs = [[{}, {"v": "x", "n": 1}], [{}, {"v": "x", "n": size}], [{}, {"v": "x", "n": 1}]]
+        _ready, results = _talk(source, pairs, result_max_bytes=2500)
+        assert [r["error"] for r in results] == [None, "resource"]
+        assert "(a str) is over the 2500 byte limit" in results[1]["details"]
+    # Several results over the limit together (each under it) still arrive, one per frame.
+    _ready, results = _talk(source, [[{}, {"v": "x", "n": 1500}]] * 4, result_max_bytes=2500)
+    assert [r["value"] for r in results] == ["x" * 1500] * 4
+
+
+def test_values_json_cannot_carry_are_runtime_errors_for_that_sample_only() -> None:
+    source = "def grade(sample, item):\n    return 10 ** 5000 if item.get('big') else 1\n"
+    _ready, results = _talk(source, [[{}, {}], [{}, {"big": True}], [{}, {}]])
+    assert [r["error"] for r in results] == [None, "runtime", None]
+    assert "cannot be sent" in results[1]["details"]
+
+
+def test_the_alarm_comes_back_after_a_grader_replaced_its_handler() -> None:
+    source = (
+        "import signal\n"
+        "def grade(sample, item):\n"
+        "    if item.get('ignore'):\n"
+        "        signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "        return 1\n"
+        "    while True: pass\n"
+    )
+    _ready, results = _talk(source, [[{}, {"ignore": True}], [{}, {}]], timeout_s=0.3)
+    assert [r["error"] for r in results] == [None, "timeout"]
