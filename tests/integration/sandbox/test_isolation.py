@@ -118,3 +118,32 @@ def test_docker_workers_are_hardened_containers() -> None:
     finally:
         pool.close()
     assert not docker_client().containers.list(all=True, filters={"label": f"{LABEL}={_owner()}"})
+
+
+ORPHANS = """
+import os, subprocess
+
+def _others():
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid()))
+
+def grade(sample, item):
+    if item["mode"] == "orphan":  # its parent is gone (and reaped) before grade() returns
+        subprocess.run(["sh", "-c", "sleep 60 & exit 0"], check=True)
+        return len(_others())
+    return len(_others())
+"""
+
+
+@pytest.mark.parametrize("backend", backend_params())
+def test_orphans_of_a_reaped_child_do_not_outlive_their_sample(backend: str) -> None:
+    require_backend(backend)
+    pool = get_pool(
+        tenant="t-orphans", grader_id="g", version="1", source=ORPHANS, backend=backend, limits=LIMITS
+    )
+    try:
+        outcomes = pool.grade([({}, {"mode": "orphan"}), ({}, {"mode": "check"}), ({}, {"mode": "check"})])
+        assert [o.error for o in outcomes] == [None, None, None], outcomes
+        assert outcomes[0].value >= 1  # the orphaned sleep was running when grade() returned
+        assert [o.value for o in outcomes[1:]] == [0, 0]
+    finally:
+        pool.close()
