@@ -66,6 +66,14 @@ TEXTS = [
     "\ufeff{}",
     "t",
     "12 apples",
+    "the answer is 4",
+    "no",
+    "fine",
+    "none",
+    "In short: yes",
+    "Infinity and beyond",
+    "true story",
+    " \n null",
 ]
 
 
