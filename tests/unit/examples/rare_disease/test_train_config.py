@@ -1,0 +1,24 @@
+"""examples/rare_disease/train.yaml is a valid `rft train` config pointing at the example's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rftkit.trainer.config import load_config
+
+EXAMPLE = Path(__file__).resolve().parents[4] / "examples" / "rare_disease"
+REPO = EXAMPLE.parents[1]
+
+
+def test_train_yaml_validates_and_its_paths_resolve_to_the_example() -> None:
+    config = load_config(EXAMPLE / "train.yaml")
+    assert config.grader.spec_file == str(EXAMPLE / "grader.json")
+    assert config.data.train_file == str(REPO / "runs" / "rare" / "data-tiny" / "train.jsonl")
+    assert config.data.valid_file == str(REPO / "runs" / "rare" / "data-tiny" / "valid.jsonl")
+    assert config.data.answer_field == "gene"
+    assert config.model.tiny is not None
+    assert config.model.tiny.warmup_file == str(REPO / "runs" / "rare" / "data-tiny" / "warmup.jsonl")
+    # The commands in its header build exactly those files.
+    header = (EXAMPLE / "train.yaml").read_text()
+    assert "runs/rare/data-tiny --max-train-cases 256 --max-report-chars 2000" in header
+    assert "make_warmup.py runs/rare/data/train.jsonl runs/rare/data-tiny/warmup.jsonl" in header
