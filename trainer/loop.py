@@ -53,6 +53,25 @@ class TrainingError(RuntimeError):
     """A run that cannot start or go on; the message says why."""
 
 
+def check_prompt_lengths(
+    file: object, lines: list[DatasetLine], prompt_ids: list[list[int]], context: int, max_tokens: int
+) -> None:
+    """Refuse, naming the lines, prompts that leave no room for `max_tokens` in the model's context."""
+    too_long = [
+        (line.line_number, len(ids))
+        for line, ids in zip(lines, prompt_ids, strict=True)
+        if len(ids) + max_tokens > context
+    ]
+    if too_long:
+        shown = ", ".join(f"line {line} ({n} tokens)" for line, n in too_long[:10])
+        more = f" and {len(too_long) - 10} more" if len(too_long) > 10 else ""
+        raise TrainingError(
+            f"{file}: {len(too_long)} prompt(s) do not fit the model's context of {context} tokens "
+            f"with rollout.max_tokens={max_tokens}: {shown}{more}. Shorten or drop those lines, "
+            "lower rollout.max_tokens, or use a model with a longer context."
+        )
+
+
 def batch_indices(step: int, batch_size: int, size: int, seed: int) -> tuple[int, list[int]]:
     """(epoch, line indices) of 1-based `step`; each epoch is a seeded shuffle, its short tail dropped."""
     per_epoch = max(1, size // batch_size)
@@ -200,6 +219,11 @@ class RFTTrainer:
         elif events.path.exists():
             events.path.unlink()  # nothing to resume from: a fresh run
 
+        train_ids = [chat_prompt_ids(tokenizer, x.chat()) for x in train]
+        valid_ids = [chat_prompt_ids(tokenizer, x.chat()) for x in valid]
+        context = cfg.rollout.max_model_len or policy.config.max_position_embeddings
+        check_prompt_lengths(cfg.data.train_file, train, train_ids, context, plan.max_tokens)
+        check_prompt_lengths(cfg.data.valid_file, valid, valid_ids, context, plan.max_tokens)
         vllm_options = {
             "gpu_memory_utilization": cfg.rollout.gpu_memory_utilization,
             "enforce_eager": cfg.rollout.enforce_eager,
@@ -213,9 +237,7 @@ class RFTTrainer:
         )
         state = RunState(
             plan, base, tokenizer, policy, reference, optimizer, scheduler, engine, engine_name,
-            Prompts(train, [chat_prompt_ids(tokenizer, x.chat()) for x in train]),
-            Prompts(valid, [chat_prompt_ids(tokenizer, x.chat()) for x in valid]),
-            start_step, best,
+            Prompts(train, train_ids), Prompts(valid, valid_ids), start_step, best,
         )  # fmt: skip
         if start_step:
             self._sync(state)

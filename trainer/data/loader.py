@@ -47,7 +47,9 @@ def load_dataset(path: str | Path) -> list[DatasetLine]:
                 problems.append(f"{path}:{number}: expected a JSON object, got {type(data).__name__}")
                 continue
             try:
-                lines.append(DatasetLine.model_validate(data))
+                line = DatasetLine.model_validate(data)
+                line._line_number = number
+                lines.append(line)
             except ValidationError as exc:
                 problems.append(f"{path}:{number}: {_describe(exc)}")
     if problems:

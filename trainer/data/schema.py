@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 
 class ChatMessage(BaseModel):
@@ -27,6 +27,11 @@ class DatasetLine(BaseModel):
 
     messages: list[ChatMessage] = Field(min_length=1)
     response_format: dict[str, Any] | None = None
+    _line_number: int = PrivateAttr(default=0)  # where the line is in its file (1-based)
+
+    @property
+    def line_number(self) -> int:
+        return self._line_number
 
     @field_validator("messages")
     @classmethod
