@@ -60,6 +60,9 @@ class SandboxLimits(BaseModel):
 ErrorKind = Literal["runtime", "timeout", "resource", "crash", "unavailable"]
 
 
+_set_attribute = object.__setattr__
+
+
 class WorkerOutcome(BaseModel):
     """One sample's outcome: the raw value grade() returned, or why there is none."""
 
@@ -67,6 +70,21 @@ class WorkerOutcome(BaseModel):
     error: ErrorKind | None = None
     details: str | None = None
     stdout: str = ""
+
+    @classmethod
+    def checked(cls, value: Any, error: ErrorKind | None, details: str | None, stdout: str) -> WorkerOutcome:
+        """`model_construct` of all four fields, already checked by the caller, at a fifth of its cost.
+
+        The parent builds one per sample from the worker's result frames (the hot path).
+        """
+        outcome = cls.__new__(cls)
+        _set_attribute(
+            outcome, "__dict__", {"value": value, "error": error, "details": details, "stdout": stdout}
+        )
+        _set_attribute(outcome, "__pydantic_fields_set__", {"value", "error", "details", "stdout"})
+        _set_attribute(outcome, "__pydantic_extra__", None)
+        _set_attribute(outcome, "__pydantic_private__", None)
+        return outcome
 
 
 class GraderPool(Protocol):

@@ -36,7 +36,7 @@ def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
     rows = message[1]
     if type(rows) is not list or not rows or len(rows) > room:
         raise ValueError("malformed result frame")
-    construct = WorkerOutcome.model_construct
+    checked = WorkerOutcome.checked
     outcomes = []
     for row in rows:
         if type(row) is not list or len(row) != 4:
@@ -47,7 +47,7 @@ def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
             raise ValueError("malformed result")
         if details is not None and type(details) is not str:
             raise ValueError("malformed result")
-        outcomes.append(construct(value=value, error=error, details=details, stdout=stdout))
+        outcomes.append(checked(value, error, details, stdout))
     return outcomes
 
 

@@ -49,14 +49,16 @@ class Service:
 
 def _service_sandbox_processes(service_pid: int) -> dict[int, int]:
     """{pid: host uid} of live processes in the namespace backend's uid range that sit in one of
-    this service's worker cgroups (other test runs on the host may have sandboxes of their own)."""
+    this service's worker cgroups (other test runs on the host may have sandboxes of their own).
+    Zombies are not live: they hold nothing but a pid until their parent (often the host's init,
+    for bubblewrap's own processes) reaps them, and their cgroup can no longer be read."""
     found = {}
     for status in Path("/proc").glob("[0-9]*/status"):
         with contextlib.suppress(OSError, ValueError):
-            uid = next(
-                int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("Uid:")
-            )
-            if not UID_BASE <= uid < UID_BASE + UID_SPAN:
+            lines = status.read_text().splitlines()
+            uid = next(int(line.split()[1]) for line in lines if line.startswith("Uid:"))
+            zombie = any(line.startswith("State:\tZ") for line in lines)
+            if zombie or not UID_BASE <= uid < UID_BASE + UID_SPAN:
                 continue
             cgroups = (status.parent / "cgroup").read_text()
             if "/rftkit-sandbox/w" not in cgroups or f"-{service_pid}-" in cgroups:

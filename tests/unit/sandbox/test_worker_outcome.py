@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+from rftkit.sandbox.api import WorkerOutcome
 from rftkit.sandbox.worker import _outcomes
 
 
@@ -40,3 +41,12 @@ def test_a_well_formed_frame_becomes_outcomes_in_order() -> None:
 def test_a_forged_frame_is_refused(message: object) -> None:
     with pytest.raises(ValueError):
         _outcomes(_frame(message), 0, 2)
+
+
+def test_a_checked_outcome_is_the_same_model_as_model_construct() -> None:
+    fast = WorkerOutcome.checked([1.5, "x"], "runtime", "boom", "out")
+    slow = WorkerOutcome.model_construct(value=[1.5, "x"], error="runtime", details="boom", stdout="out")
+    assert fast == slow and fast.model_dump() == slow.model_dump()
+    assert fast.model_fields_set == slow.model_fields_set
+    fast.details = "changed"  # still an ordinary model
+    assert fast.details == "changed" and fast.model_copy().details == "changed"
