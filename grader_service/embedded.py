@@ -78,21 +78,6 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-def _terminate_with_parent() -> None:
-    """In the child: get SIGTERM when the thread that started it dies, even by `kill -9`.
-
-    Without this a trainer killed with `kill -9` leaves its embedded service running. Linux
-    only (prctl PR_SET_PDEATHSIG); elsewhere the child outlives a killed parent as before.
-    Start the service from a thread that lives as long as you need it (the main thread).
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 @contextmanager
 def serve_subprocess(
     args: Sequence[str], workdir: Path, *, stop_timeout: float = 60.0
@@ -104,14 +89,17 @@ def serve_subprocess(
     workdir.mkdir(parents=True, exist_ok=True)
     ready = workdir / f"ready-{secrets.token_hex(4)}.json"
     log_path = workdir / f"serve-{ready.stem[6:]}.log"
-    command = [sys.executable, "-m", "rftkit.grader_service.serve_cli", *args, "--ready-file", str(ready)]
+    command = [
+        sys.executable, "-m", "rftkit.grader_service.serve_cli", *args,
+        "--ready-file", str(ready),
+        "--exit-with-parent", str(os.getpid()),  # no orphaned service after a kill -9 of its user
+    ]  # fmt: skip
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_terminate_with_parent,
         )
     service = None
     try:

@@ -72,9 +72,22 @@ def _config_error(exc: ValidationError) -> str:
 )
 @click.option("--ready-file", type=click.Path(dir_okay=False, path_type=Path), hidden=True)
 @click.option(
+    "--exit-with-parent",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Stop (gracefully) once the process with this pid is no longer the parent, e.g. after kill -9.",
+)
+@click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"])
 )
-def serve(ready_file: Path | None, log_level: str, concurrency: int | None, **options: object) -> None:
+def serve(
+    ready_file: Path | None,
+    exit_with_parent: int | None,
+    log_level: str,
+    concurrency: int | None,
+    **options: object,
+) -> None:
     """Run the gRPC grader service (rft.grader.v1) with health and reflection.
 
     Clients send `authorization: Bearer <token>`; each token belongs to one tenant, and a tenant
@@ -135,7 +148,9 @@ def serve(ready_file: Path | None, log_level: str, concurrency: int | None, **op
         tmp.write_text(json.dumps(info))
         tmp.replace(ready_file)
     while not stop.wait(0.5):
-        pass
+        if exit_with_parent is not None and os.getppid() != exit_with_parent:
+            received.append(f"parent {exit_with_parent} is gone")
+            break
     log.info(
         "%s: draining (in-flight batches get %.0f s), then stopping", received[0], config.shutdown_grace_s
     )
