@@ -89,8 +89,8 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> tuple[list[Stage
     from rftkit.plugins.graders.python import interpret
     from rftkit.plugins.registry import build_grader
     from rftkit.sandbox.api import WorkerOutcome
-    from rftkit.sandbox.worker import _outcome, encode_batch
-    from rftkit.sandbox.worker_runtime import Worker, _on_alarm, write_frame
+    from rftkit.sandbox.worker import _outcomes, encode_batch
+    from rftkit.sandbox.worker_runtime import FLUSH_RESULTS, Worker, _on_alarm, write_frame
 
     n = len(pairs)
     samples, items = [s for s, _ in pairs], [i for _, i in pairs]
@@ -100,9 +100,9 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> tuple[list[Stage
     decoded_items = codec.decode_items(items_json, n)
     grader_pairs = [(s.as_grader_dict(), dict(i)) for s, i in zip(decoded, decoded_items, strict=True)]
     values = [grade(s, i) for s, i in pairs]
-    frames = [
-        json.dumps({"i": k, "value": v, "error": None, "details": None, "stdout": ""}).encode()
-        for k, v in enumerate(values)
+    frames = [  # as the worker sends them: up to FLUSH_RESULTS results per frame
+        (k, json.dumps([k, [[v, None, None, ""] for v in values[k : k + FLUSH_RESULTS]]]).encode())
+        for k in range(0, n, FLUSH_RESULTS)
     ]
     batch_frame = json.dumps([[v, None, None, ""] for v in values]).encode()
     outcomes = [WorkerOutcome.model_construct(value=v, error=None, details=None, stdout="") for v in values]
@@ -119,8 +119,9 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> tuple[list[Stage
         raise RuntimeError(problem)
 
     def worker_protocol() -> None:
-        for k, (sample, item) in enumerate(grader_pairs):
-            worker.grade_one(k, sample, item)
+        for sample, item in grader_pairs:
+            worker.grade_one(sample, item)
+        worker.flush()
 
     def worker_batched() -> None:  # the handler is installed once, at load time
         signal.signal(signal.SIGALRM, _on_alarm)
@@ -132,8 +133,8 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> tuple[list[Stage
         write_frame(devnull, json.dumps(got).encode())
 
     def parent_receive() -> None:
-        for k, data in enumerate(frames):
-            _outcome(json.loads(data.decode()), k)
+        for k, data in frames:
+            _outcomes(data, k, n - k)
 
     def parent_batched() -> None:
         construct = WorkerOutcome.model_construct
@@ -190,6 +191,7 @@ def stage_rows(source: str, pairs: list[Pair], repeats: int) -> tuple[list[Stage
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        worker.proto_in = worker.proto_out = -1  # its at-fork hook must not close a reused fd
         os.close(devnull)
         grader.close()
     # worker-protocol includes the grade() call: report only what it adds.
