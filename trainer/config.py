@@ -81,7 +81,9 @@ class GraderConfig(Section):
     token: str | None = None
     sandbox: str = "auto"  # for the embedded service
     batch_size: int = Field(256, ge=1)  # samples per GradeBatch call
-    overlap: bool = True  # grade a chunk of samples while the next one is generated
+    # Grade one chunk of samples while the next is generated. auto: with vLLM only; transformers'
+    # generate pays a fixed cost per call that a second call per step does not win back.
+    overlap: bool | Auto = "auto"
     retry_max_wait_s: float = 600.0  # give up (and stop training) after an outage this long
 
     @model_validator(mode="after")

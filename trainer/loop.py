@@ -250,8 +250,13 @@ class RFTTrainer:
     ) -> Rollouts:  # fmt: skip
         return collect(
             state.engine, grading, prompts.lines, prompts.ids, settings,
-            reasoning=self.config.rollout.reasoning, chunks=2 if self.config.grader.overlap else 1, pool=pool,
+            reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
         )  # fmt: skip
+
+    def _overlap(self, state: RunState) -> bool:
+        """Whether grading overlaps generation (two chunks per step); `auto` means with vLLM."""
+        overlap = self.config.grader.overlap
+        return state.engine_name == "vllm" if overlap == "auto" else bool(overlap)
 
     def _train_rollouts(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int
