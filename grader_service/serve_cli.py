@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 from rftkit.grader_service.auth import TokenFileError, is_loopback
 from rftkit.grader_service.store import DataDirInUse
+from rftkit.sandbox.api import BACKEND_NAMES
 
 log = logging.getLogger("rftkit.grader_service")
 
@@ -35,7 +36,7 @@ def _config_error(exc: ValidationError) -> str:
     "--sandbox",
     default="auto",
     show_default=True,
-    type=click.Choice(["auto", "docker", "namespace", "process"]),
+    type=click.Choice(BACKEND_NAMES),
     help="Where uploaded Python graders run (process: no isolation, for development only).",
 )
 @click.option(

@@ -15,8 +15,9 @@ import click
 from pydantic import ValidationError
 from rftkit.plugins.base import GraderContext, Sample
 from rftkit.plugins.registry import GraderSpecError, build_grader, describe_types, grader_types, parse_spec
+from rftkit.sandbox.api import BACKEND_NAMES
 
-SANDBOXES = ("auto", "docker", "namespace", "process")
+SANDBOXES = BACKEND_NAMES
 
 
 def fail(message: str, output: dict[str, Any] | None = None) -> NoReturn:

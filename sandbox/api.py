@@ -9,11 +9,12 @@ that each value is a finite float in [0, 1].
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 BackendName = Literal["auto", "docker", "namespace", "process"]
+BACKEND_NAMES: tuple[str, ...] = get_args(BackendName)  # for command-line choices
 
 
 class SandboxUnavailable(RuntimeError):

@@ -10,6 +10,7 @@ import grpc
 from rftkit.grader_service.client import GraderServiceError
 from rftkit.grader_service.embedded import ServiceStartError
 from rftkit.plugins.registry import GraderSpecError
+from rftkit.sandbox.api import BACKEND_NAMES
 from rftkit.trainer.eval.data import DatasetError
 from rftkit.trainer.eval.metrics import RANKED_METRICS
 from rftkit.trainer.eval.models import ModelArgError, ModelOptions
@@ -96,7 +97,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     "--sandbox",
     default="auto",
     show_default=True,
-    type=click.Choice(["auto", "docker", "namespace", "process"]),
+    type=click.Choice(BACKEND_NAMES),
     help="Sandbox for Python graders in the local grader service.",
 )
 @click.option(
