@@ -41,6 +41,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import Row, emit, parser, progress
+
 from grading import GRADERS, Pair, check_scores, load_in_process, make_pairs
 
 Stage = tuple[str, float]  # (stage name, microseconds per sample)

@@ -1,6 +1,6 @@
 """Client library for the rftkit grader service, sync (`GraderClient`) and asyncio (`AsyncGraderClient`).
 
-    from rftkit.grader_service.client import GraderClient
+    from .client import GraderClient
     client = GraderClient("localhost:50051", token="...")
     grader_id, version = client.create_grader({"type": "string_check", ...})
     results = client.grade_batch(grader_id, ["a", "b"], [{"answer": "a"}, {"answer": "a"}])
@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from rftkit.grader_service import codec
-from rftkit.grader_service.pb import grader_pb2 as pb
-from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
-from rftkit.plugins.base import GraderResult
+
+from ..plugins.base import GraderResult
+from . import codec
+from .pb import grader_pb2 as pb
+from .pb import grader_pb2_grpc as pb_grpc
 
 GRADER_ID_RE = re.compile(r"^gr_[0-9a-f]{16}$")
 DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024

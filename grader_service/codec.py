@@ -15,7 +15,8 @@ from math import isfinite
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from rftkit.plugins.base import GraderResult, ResultMetadata, Sample
+
+from ..plugins.base import GraderResult, ResultMetadata, Sample
 
 SampleLike = Sample | Mapping[str, Any] | str
 

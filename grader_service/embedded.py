@@ -3,7 +3,7 @@
     with start_local_service() as service:
         client = GraderClient(service.address, service.token)
 
-The service runs in a child process (`python -m rftkit.grader_service.serve_cli`), not in a
+The service runs in a child process (`python -m rftkit.cli.serve`), not in a
 thread of the caller, because:
 - it is exactly what `rft serve` runs (same code path, same SIGTERM shutdown);
 - the trainer forks (vLLM workers, data loaders) and gRPC's threads do not survive a fork;
@@ -52,7 +52,7 @@ class ServiceProcess:
         return self.process.pid
 
     def client(self, token: str | None = None, **kwargs: Any):  # -> GraderClient
-        from rftkit.grader_service.client import GraderClient
+        from .client import GraderClient
 
         return GraderClient(self.address, token if token is not None else self.token, **kwargs)
 
@@ -90,7 +90,7 @@ def serve_subprocess(
     ready = workdir / f"ready-{secrets.token_hex(4)}.json"
     log_path = workdir / f"serve-{ready.stem[6:]}.log"
     command = [
-        sys.executable, "-m", "rftkit.grader_service.serve_cli", *args,
+        sys.executable, "-m", "rftkit.cli.serve", *args,
         "--ready-file", str(ready),
         "--exit-with-parent", str(os.getpid()),  # no orphaned service after a kill -9 of its user
     ]  # fmt: skip

@@ -21,8 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from rftkit.plugins.base import Grader, GraderContext, GraderResult, Sample
-from rftkit.plugins.registry import build_grader
+from ..plugins.base import Grader, GraderContext, GraderResult, Sample
+from ..plugins.registry import build_grader
 
 log = logging.getLogger("rftkit.grader_service")
 

@@ -20,12 +20,16 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from rftkit.grader_service import codec
-from rftkit.grader_service.auth import Authenticator, Unauthenticated, is_loopback, load_tokens
-from rftkit.grader_service.metrics import ServiceMetrics
-from rftkit.grader_service.pb import grader_pb2 as pb
-from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
-from rftkit.grader_service.runtime import (
+
+from ..plugins.base import Sample
+from ..plugins.registry import GraderSpecError, grader_types, parse_spec
+from ..sandbox.api import SandboxUnavailable
+from . import codec
+from .auth import Authenticator, Unauthenticated, is_loopback, load_tokens
+from .metrics import ServiceMetrics
+from .pb import grader_pb2 as pb
+from .pb import grader_pb2_grpc as pb_grpc
+from .runtime import (
     Admission,
     Expired,
     Graded,
@@ -36,10 +40,7 @@ from rftkit.grader_service.runtime import (
     grade_in_chunks,
     pool_sizes,
 )
-from rftkit.grader_service.store import GraderNotFound, GraderRecord, GraderStore, content_version
-from rftkit.plugins.base import Sample
-from rftkit.plugins.registry import GraderSpecError, grader_types, parse_spec
-from rftkit.sandbox.api import SandboxUnavailable
+from .store import GraderNotFound, GraderRecord, GraderStore, content_version
 
 log = logging.getLogger("rftkit.grader_service")
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from rftkit.grader_service.embedded import ServiceProcess, serve_subprocess
+from .embedded import ServiceProcess, serve_subprocess
 
 TOKEN_A = "token-a-0123456789abcdef"
 TOKEN_B = "token-b-0123456789abcdef"
@@ -42,7 +42,7 @@ def sandbox_backend() -> str:
     """namespace (bubblewrap) once `rft sandbox build` made it available, else the plain process backend."""
     if os.environ.get("RFT_TEST_SANDBOX"):
         return os.environ["RFT_TEST_SANDBOX"]
-    from rftkit.sandbox.backends import backend_problem
+    from ..sandbox.backends import backend_problem
 
     return "namespace" if backend_problem("namespace") is None else "process"
 

@@ -1,6 +1,6 @@
 """Grader types: the shared contract (base), the registry (entry points) and the built-in types."""
 
-from rftkit.plugins.base import (
+from .base import (
     Grader,
     GraderContext,
     GraderErrors,

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
-from rftkit.plugins.base import (
+
+from .base import (
     GraderContext,
     GraderResult,
     GraderSpec,
@@ -33,7 +34,7 @@ from rftkit.plugins.base import (
     Score,
     ScoringGrader,
 )
-from rftkit.plugins.templates import Template, render
+from .templates import Template, render
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)

@@ -7,7 +7,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import ValidationError
-from rftkit.plugins.base import Grader, GraderContext, GraderSpec
+
+from .base import Grader, GraderContext, GraderSpec
 
 ENTRY_POINT_GROUP = "rftkit.graders"
 

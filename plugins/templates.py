@@ -21,7 +21,8 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
-from rftkit.plugins.base import InvalidVariableError, Sample
+
+from .base import InvalidVariableError, Sample
 
 NAMESPACES = ("item", "sample")
 _REFERENCE = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.DOTALL)

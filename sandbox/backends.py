@@ -12,9 +12,9 @@ from functools import cache
 from pathlib import Path
 from typing import Protocol
 
-from rftkit.sandbox import worker_runtime
-from rftkit.sandbox.api import SandboxLimits, SandboxUnavailable
-from rftkit.sandbox.channel import Channel, ProcessChannel
+from . import worker_runtime
+from .api import SandboxLimits, SandboxUnavailable
+from .channel import Channel, ProcessChannel
 
 log = logging.getLogger("rftkit.sandbox")
 

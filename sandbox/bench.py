@@ -8,8 +8,9 @@ import types
 from typing import Any
 
 from pydantic import BaseModel
-from rftkit.sandbox.api import SandboxLimits
-from rftkit.sandbox.pools import get_pool
+
+from .api import SandboxLimits
+from .pools import get_pool
 
 BENCH_GRADER = """
 def grade(sample, item):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from rftkit.sandbox import paths
+from . import paths
 
 Progress = Callable[[str], None]
 ONLINE_BASE = "python:3.11-slim"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from rftkit.sandbox.worker_runtime import HEADER, MAX_FRAME_BYTES
+from .worker_runtime import HEADER, MAX_FRAME_BYTES
 
 STDERR_TAIL_BYTES = 8 * 1024
 

@@ -15,11 +15,11 @@ import threading
 import time
 from typing import Any
 
-from rftkit.sandbox import paths
-from rftkit.sandbox.api import SandboxLimits
-from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
-from rftkit.sandbox.cgroups import memory_cgroups_of, oom_killed_in
-from rftkit.sandbox.channel import (
+from . import paths
+from .api import SandboxLimits
+from .backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
+from .cgroups import memory_cgroups_of, oom_killed_in
+from .channel import (
     ChannelClosed,
     ChannelTimeout,
     FrameBuffer,

@@ -16,11 +16,11 @@ import subprocess
 import threading
 from pathlib import Path
 
-from rftkit.sandbox import paths
-from rftkit.sandbox.api import SandboxLimits
-from rftkit.sandbox.backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
-from rftkit.sandbox.cgroups import WorkerCgroup, cgroups_usable
-from rftkit.sandbox.channel import Channel, ProcessChannel, describe_returncode
+from . import paths
+from .api import SandboxLimits
+from .backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
+from .cgroups import WorkerCgroup, cgroups_usable
+from .channel import Channel, ProcessChannel, describe_returncode
 
 SHM_MB = 64  # like Docker's default /dev/shm
 UID_BASE = 610_000

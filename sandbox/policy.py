@@ -12,7 +12,8 @@ import re
 
 from pydantic import BaseModel, Field
 from RestrictedPython import compile_restricted_exec
-from rftkit.sandbox.api import SandboxLimits
+
+from .api import SandboxLimits
 
 RISKY_MODULES = frozenset(
     {

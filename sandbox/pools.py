@@ -18,10 +18,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from rftkit.sandbox.api import SandboxLimits, WorkerOutcome
-from rftkit.sandbox.backends import Backend, get_backend
-from rftkit.sandbox.worker import SandboxWorker, WorkerStartError, encode_batch, init_message
-from rftkit.sandbox.worker_runtime import FLUSH_RESULTS
+from .api import SandboxLimits, WorkerOutcome
+from .backends import Backend, get_backend
+from .worker import SandboxWorker, WorkerStartError, encode_batch, init_message
+from .worker_runtime import FLUSH_RESULTS
 
 log = logging.getLogger("rftkit.sandbox")
 Pair = tuple[dict[str, Any], dict[str, Any]]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from rftkit.sandbox.backends import backend_problem
+
+from .backends import backend_problem
 
 SANDBOX_BACKENDS = ("namespace", "docker")
 _TOOL = {"namespace": "bwrap", "docker": "docker"}

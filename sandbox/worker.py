@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any, get_args
 
-from rftkit.sandbox.api import ErrorKind, SandboxLimits, WorkerOutcome
-from rftkit.sandbox.backends import Backend, result_limit
-from rftkit.sandbox.channel import Channel, ChannelClosed, ChannelTimeout
+from .api import ErrorKind, SandboxLimits, WorkerOutcome
+from .backends import Backend, result_limit
+from .channel import Channel, ChannelClosed, ChannelTimeout
 
 EXIT_AFTER = ("timeout", "resource")  # the worker exits after reporting one of these
 

@@ -9,7 +9,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from rftkit.trainer.config import ModelConfig, TinyModelConfig
+from .config import ModelConfig, TinyModelConfig
 
 BUILD_VERSION = "3"  # bump when tiny_model.py changes what it builds
 
@@ -44,7 +44,7 @@ def tiny_model_key(tiny: TinyModelConfig) -> str:
 
 def build_tiny(tiny: TinyModelConfig, out: Path) -> float:
     """Build the tiny model into `out` and warm it up; returns the final warm-up loss."""
-    from rftkit.trainer.tiny_model import build_tiny_model, warm_up
+    from .tiny_model import build_tiny_model, warm_up
 
     pairs = _warmup_pairs(Path(tiny.warmup_file))
     texts = [

@@ -23,19 +23,20 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
-from rftkit.trainer import checkpoints
-from rftkit.trainer.algo.advantages import group_advantages
-from rftkit.trainer.algo.update import grpo_update
-from rftkit.trainer.base_model import prepare_base_model
-from rftkit.trainer.chat import chat_prompt_ids
-from rftkit.trainer.config import RunConfig
-from rftkit.trainer.data.loader import load_dataset
-from rftkit.trainer.data.schema import DatasetLine
-from rftkit.trainer.data.split import answer_overlap
-from rftkit.trainer.events import EventLog
-from rftkit.trainer.grading.service import GradingSession, open_grading
-from rftkit.trainer.metrics import summarize
-from rftkit.trainer.policy import (
+
+from ..grading.session import GradingSession, open_grading
+from . import checkpoints
+from .algo.advantages import group_advantages
+from .algo.update import grpo_update
+from .base_model import prepare_base_model
+from .chat import chat_prompt_ids
+from .config import RunConfig
+from .data.loader import load_dataset
+from .data.schema import DatasetLine
+from .data.split import answer_overlap
+from .events import EventLog
+from .metrics import summarize
+from .policy import (
     TokenBatch,
     checkpoint_weights,
     is_lora,
@@ -43,10 +44,10 @@ from rftkit.trainer.policy import (
     load_reference,
     resolve_dtype,
 )
-from rftkit.trainer.progress import Progress
-from rftkit.trainer.resolve import Resolved, resolve
-from rftkit.trainer.rollout.collect import Rollouts, collect
-from rftkit.trainer.rollout.engine import RolloutEngine, SamplingSettings, make_engine, pick_engine
+from .progress import Progress
+from .resolve import Resolved, resolve
+from .rollout.collect import Rollouts, collect
+from .rollout.engine import RolloutEngine, SamplingSettings, make_engine, pick_engine
 
 
 class TrainingError(RuntimeError):

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from rftkit.plugins.base import GraderResult
+from ..plugins.base import GraderResult
 
 
 def summarize(results: list[list[GraderResult]], prefix: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from rftkit.trainer.config import ModelConfig
+
+from .config import ModelConfig
 
 
 def resolve_dtype(name: str) -> torch.dtype:

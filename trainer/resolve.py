@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel
-from rftkit.trainer.config import RunConfig
+
+from .config import RunConfig
 
 EFFORT_SCALE = {"low": 0.5, "medium": 1.0, "high": 2.0}
 

@@ -118,8 +118,9 @@ def warm_up(
     and its end marker only. Returns the mean loss of the last 20 steps.
     """
     import torch
-    from rftkit.trainer.chat import chat_prompt_ids
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .chat import chat_prompt_ids
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)

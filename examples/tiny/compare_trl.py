@@ -24,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def rftkit_step_times(steps: int, engine: str, out: Path) -> list[float]:
-    command = [sys.executable, "-c", "from rftkit.grader_service.cli import main; main()", "train",
+    command = [sys.executable, "-c", "from rftkit.cli.main import main; main()", "train",
                str(HERE / "config.yaml"), "--output-dir", str(out), "--no-progress",
                "--set", f"trainer.max_steps={steps}", "--set", f"hyperparameters.eval_interval={steps}",
                "--set", f"rollout.engine={engine}"]  # fmt: skip

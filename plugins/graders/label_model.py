@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from rftkit.plugins.base import GradingError, Score
-from rftkit.plugins.judge import ModelGrader, ModelGraderSpec, judge_json
+
+from ..base import GradingError, Score
+from ..judge import ModelGrader, ModelGraderSpec, judge_json
 
 
 class LabelModelSpec(ModelGraderSpec):

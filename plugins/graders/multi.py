@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import SerializeAsAny, field_validator, model_validator
-from rftkit.plugins.base import (
+
+from ..base import (
     Grader,
     GraderContext,
     GraderErrors,
@@ -26,7 +27,7 @@ from rftkit.plugins.base import (
     ResultMetadata,
     Sample,
 )
-from rftkit.plugins.formula import Formula, FormulaError, parse
+from ..formula import Formula, FormulaError, parse
 
 
 class MultiSpec(GraderSpec):
@@ -38,7 +39,7 @@ class MultiSpec(GraderSpec):
     @field_validator("graders", mode="before")
     @classmethod
     def _children(cls, value: Any) -> Any:
-        from rftkit.plugins.registry import parse_spec
+        from ..registry import parse_spec
 
         if isinstance(value, Mapping) and "type" in value and isinstance(value.get("type"), str):
             value = {value.get("name", "grader"): value}  # OpenAI's SDK types `graders` as one grader
@@ -87,14 +88,14 @@ class MultiGrader(Grader):
         self.formula: Formula = parse(spec.calculate_output)
         build = context.build
         if build is None:
-            from rftkit.plugins.registry import build_grader as build
+            from ..registry import build_grader as build
         self.children: dict[str, Grader] = {
             name: build(child, context) for name, child in spec.graders.items()
         }
 
     @classmethod
     def review(cls, spec: GraderSpec, *, strict: bool = False) -> tuple[list[str], list[str]]:
-        from rftkit.plugins.registry import grader_types
+        from ..registry import grader_types
 
         errors: list[str] = []
         warnings: list[str] = []

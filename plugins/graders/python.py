@@ -21,7 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import field_validator
-from rftkit.plugins.base import (
+
+from ..base import (
     GraderContext,
     GraderResult,
     GraderSpec,
@@ -51,7 +52,7 @@ class PythonSpec(GraderSpec):
     @field_validator("source")
     @classmethod
     def _policy(cls, source: str) -> str:
-        from rftkit.sandbox.policy import check_source
+        from ...sandbox.policy import check_source
 
         report = check_source(source)
         if not report.ok:
@@ -95,7 +96,7 @@ class PythonGrader(ScoringGrader):
 
     @classmethod
     def review(cls, spec: GraderSpec, *, strict: bool = False) -> tuple[list[str], list[str]]:
-        from rftkit.sandbox.policy import check_source
+        from ...sandbox.policy import check_source
 
         report = check_source(spec.source, strict=strict)  # type: ignore[attr-defined]
         return list(report.errors), list(report.warnings)
@@ -104,7 +105,7 @@ class PythonGrader(ScoringGrader):
         """The worker pool for this source (created on first use)."""
         with self._lock:
             if self._pool is None:
-                from rftkit.sandbox.pools import get_pool
+                from ...sandbox.pools import get_pool
 
                 options = self.context.sandbox_options
                 self._pool = get_pool(

@@ -23,8 +23,9 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
-from rftkit.plugins.base import GraderSpec, GradingError, Sample, SampleParseError, Score, ScoringGrader
-from rftkit.plugins.templates import Template, resolve
+
+from ..base import GraderSpec, GradingError, Sample, SampleParseError, Score, ScoringGrader
+from ..templates import Template, resolve
 
 _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _SPLIT = re.compile(r"[\n,;]")

@@ -13,8 +13,9 @@ import math
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from rftkit.plugins.base import GradingError, Score
-from rftkit.plugins.judge import ModelGrader, ModelGraderSpec, judge_json
+
+from ..base import GradingError, Score
+from ..judge import ModelGrader, ModelGraderSpec, judge_json
 
 
 class ScoreModelSpec(ModelGraderSpec):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from rftkit.plugins.base import GraderSpec, Sample, Score, ScoringGrader
-from rftkit.plugins.templates import Template, render
+from ..base import GraderSpec, Sample, Score, ScoringGrader
+from ..templates import Template, render
 
 
 class StringCheckSpec(GraderSpec):

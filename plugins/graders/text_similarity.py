@@ -11,9 +11,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from rftkit.plugins.base import GraderResult, GraderSpec, Sample, Score, ScoringGrader, error_flag_for
-from rftkit.plugins.similarity import SCORERS, cosine_many
-from rftkit.plugins.templates import Template, render
+from ..base import GraderResult, GraderSpec, Sample, Score, ScoringGrader, error_flag_for
+from ..similarity import SCORERS, cosine_many
+from ..templates import Template, render
 
 Metric = Literal[
     "fuzzy_match", "bleu", "gleu", "meteor", "cosine",

@@ -20,9 +20,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from rftkit.plugins.models.base import ItemModel
-from rftkit.plugins.models.hpo_case import parse_case_report, user_text
-from rftkit.plugins.models.hpo_index import HpoIndex, hpo_index
+from .base import ItemModel
+from .hpo_case import parse_case_report, user_text
+from .hpo_index import HpoIndex, hpo_index
 
 DEFAULT_EXCLUDED_WEIGHT = math.log(2)
 DEFAULT_TOP_K = 50

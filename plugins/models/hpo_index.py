@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import numpy as np
-from rftkit.plugins.models.hpo_case import Phenotype
+
+from .hpo_case import Phenotype
 
 
 @dataclass

@@ -6,6 +6,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# Folders at the root that are not part of the installed package.
+NOT_PACKAGE = {"tests", "bench", "examples", "docs", "proto", "build", "site"}
 
 
 def test_every_subpackage_is_listed() -> None:
@@ -15,5 +17,7 @@ def test_every_subpackage_is_listed() -> None:
     for package, folder in config["package-dir"].items():
         for init in (ROOT / folder).rglob("__init__.py"):
             rel = init.parent.relative_to(ROOT / folder)
+            if rel.parts and (rel.parts[0].startswith(".") or rel.parts[0] in NOT_PACKAGE):
+                continue
             found.add(".".join([package, *rel.parts]))
     assert found - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"

@@ -7,9 +7,10 @@ from itertools import pairwise
 from typing import Any
 
 import torch
-from rftkit.trainer.algo.loss import grpo_loss
-from rftkit.trainer.config import AlgoConfig
-from rftkit.trainer.policy import TokenBatch, is_lora, token_logprobs
+
+from ..config import AlgoConfig
+from ..policy import TokenBatch, is_lora, token_logprobs
+from .loss import grpo_loss
 
 
 def _micro_slices(rows: int, parts: int) -> list[slice]:

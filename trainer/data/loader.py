@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from pydantic import ValidationError
-from rftkit.trainer.data.schema import DatasetLine
+
+from .schema import DatasetLine
 
 
 class DatasetError(ValueError):

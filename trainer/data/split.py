@@ -7,7 +7,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from rftkit.trainer.data.schema import DatasetLine
+from .schema import DatasetLine
 
 
 def field_key(line: DatasetLine, field: str) -> str:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
-from rftkit.plugins.base import GraderResult
-from rftkit.trainer.data.schema import DatasetLine
-from rftkit.trainer.rollout.engine import Completion, RolloutEngine, SamplingSettings
-from rftkit.trainer.rollout.postprocess import to_sample
+from ...plugins.base import GraderResult
+from ..data.schema import DatasetLine
+from .engine import Completion, RolloutEngine, SamplingSettings
+from .postprocess import to_sample
 
 
 @dataclass

@@ -62,9 +62,9 @@ def make_engine(
     never needs a weight sync.
     """
     if pick_engine(name) == "vllm":
-        from rftkit.trainer.rollout.vllm_engine import VLLMEngine
+        from .vllm_engine import VLLMEngine
 
         return VLLMEngine(model_dir, dtype=dtype, **(vllm_options or {}))
-    from rftkit.trainer.rollout.hf_engine import HFEngine
+    from .hf_engine import HFEngine
 
     return HFEngine(model_dir, dtype=dtype, model=policy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rftkit.trainer.rollout.engine import Completion, SamplingSettings
+from .engine import Completion, SamplingSettings
 
 
 class HFEngine:

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from rftkit.plugins.base import Sample
+from ...plugins.base import Sample
 
 _THINK = re.compile(r"<think>.*?</think>", re.DOTALL)
 

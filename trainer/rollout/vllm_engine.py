@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from rftkit.trainer.rollout.engine import Completion, SamplingSettings
+from .engine import Completion, SamplingSettings
 
 
 class _RotaryReloadFilter(logging.Filter):

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rftkit.grader_service.client import GraderClient, RetryPolicy
 from rftkit.grader_service.embedded import serve_subprocess
+from rftkit.grading.session import GradingSession, GradingUnavailable
 from rftkit.plugins.base import Sample
-from rftkit.trainer.grading.service import GradingSession, GradingUnavailable
 
 pytestmark = pytest.mark.timeout(180)
 SPEC = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",

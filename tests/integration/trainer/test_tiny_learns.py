@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "examples" / "tiny" / "config.yaml"
-RFT = [sys.executable, "-c", "from rftkit.grader_service.cli import main; main()"]
+RFT = [sys.executable, "-c", "from rftkit.cli.main import main; main()"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

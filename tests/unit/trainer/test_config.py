@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from rftkit.cli.train import _dotted, train
 from rftkit.trainer.config import ConfigError, load_config
 from rftkit.trainer.resolve import resolve
-from rftkit.trainer.train_cli import _dotted, train
 
 BASE = {
     "model": {"path": "model"},

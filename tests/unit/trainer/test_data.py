@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rftkit.cli.data import data
 from rftkit.trainer.data.loader import DatasetError, load_dataset
 from rftkit.trainer.data.schema import DatasetLine
 from rftkit.trainer.data.split import answer_overlap, group_split
-from rftkit.trainer.data_cli import data
 
 
 def _line(answer: str, group: str = "g", **extra) -> dict:

@@ -1,0 +1,88 @@
+"""`rft train CONFIG --output-dir DIR [--set key=value ...] [--key.path=value ...]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..trainer.config import ConfigError, load_config
+from ..trainer.data.loader import DatasetError
+
+
+def _dotted(args: list[str]) -> list[str]:
+    """`--trainer.learning_rate=1e-4` or `--trainer.learning_rate 1e-4` -> `trainer.learning_rate=1e-4`."""
+    overrides, index = [], 0
+    while index < len(args):
+        arg = args[index]
+        if not arg.startswith("--") or "." not in arg.split("=", 1)[0]:
+            raise click.UsageError(
+                f"unexpected argument {arg!r}; overrides look like --set a.b=value or --a.b=value"
+            )
+        if "=" in arg:
+            overrides.append(arg[2:])
+        elif index + 1 < len(args):
+            overrides.append(f"{arg[2:]}={args[index + 1]}")
+            index += 1
+        else:
+            raise click.UsageError(f"{arg} needs a value")
+        index += 1
+    return overrides
+
+
+@click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option(
+    "--output-dir", "-o", type=click.Path(file_okay=False), help="Run folder (default: output_dir)."
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable)."
+)
+@click.option("--no-progress", is_flag=True, help="Log lines only, no progress bar.")
+@click.pass_context
+def train(
+    ctx: click.Context,
+    config_file: str,
+    output_dir: str | None,
+    overrides: tuple[str, ...],
+    no_progress: bool,
+) -> None:
+    """Reinforcement fine-tune a model against a grader (GRPO, vLLM rollouts, the grader service).
+
+    Any config key can be overridden with --set a.b=value or --a.b=value (values are YAML), e.g.
+    --set trainer.learning_rate=1e-4 --hyperparameters.batch_size=16. Running the same command
+    again after an interruption (even kill -9) resumes from the newest checkpoint in the output folder.
+    """
+    try:
+        config = load_config(config_file, [*overrides, *_dotted(list(ctx.args))])
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    if no_progress:
+        config.progress = False
+    folder = output_dir or config.output_dir
+    if not folder:
+        click.echo("error: give --output-dir DIR (or output_dir in the config)", err=True)
+        raise SystemExit(2)
+    import grpc
+
+    from ..grader_service.client import GraderServiceError
+    from ..grader_service.embedded import ServiceStartError
+    from ..grading.session import GradingUnavailable
+    from ..trainer.loop import RFTTrainer, TrainingError
+
+    try:
+        RFTTrainer(config, Path(folder), echo=lambda m: click.echo(m)).run()
+    except (TrainingError, DatasetError, FileNotFoundError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    except GraderServiceError as exc:  # e.g. the service refused the grader spec
+        click.echo(f"error: the grader service refused the run: {exc}", err=True)
+        user_error = exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED,
+                                  grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND)  # fmt: skip
+        raise SystemExit(2 if user_error else 1) from exc
+    except (GradingUnavailable, ServiceStartError) as exc:
+        click.echo(
+            f"error: {exc}\nThe newest checkpoint is kept: run the same command again to resume.", err=True
+        )
+        raise SystemExit(1) from exc

@@ -1,0 +1,169 @@
+"""An eval run: every model answers every item, the grader service scores, results and summary are written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .data import load_items
+from .generation import EvalModel, Generation
+from .grading import ServiceGrading, open_grading
+from .metrics import __doc__ as METRICS_DOC
+from .metrics import summarize
+from .models import ModelArgError, ModelOptions, open_model
+from .records import SampleRecord, make_record, ranked_fields, to_sample
+from .spec import load_grader_spec
+
+RESULTS_FILE = "results.jsonl"
+SUMMARY_FILE = "summary.json"
+GRADER_FILE = "grader.json"
+DEFAULT_PASS_THRESHOLD = 1.0
+
+
+@dataclass
+class EvalRun:
+    """Everything `rft eval` was asked to do."""
+
+    data: Path
+    grader: Path
+    models: list[str]
+    output_dir: Path
+    samples: int = 1
+    server: str | None = None
+    token: str | None = None
+    sandbox: str = "auto"
+    max_items: int | None = None
+    pass_threshold: float | None = None
+    grade_batch_size: int = 256
+    options: ModelOptions = field(default_factory=ModelOptions)
+
+
+def pass_rule(run: EvalRun, spec: dict[str, Any]) -> str:
+    """In words, when a sample passes in this run."""
+    if run.pass_threshold is not None:
+        return f"reward >= {run.pass_threshold} (--pass-threshold)"
+    if spec.get("pass_threshold") is not None:
+        return f"reward >= {spec['pass_threshold']} (the grader's pass_threshold)"
+    return f"reward >= {DEFAULT_PASS_THRESHOLD} (default; the grader sets no pass_threshold)"
+
+
+def open_models(args: Sequence[str], options: ModelOptions) -> list[EvalModel]:
+    """Every --model, checked before any work starts; names must be unique."""
+    models = [open_model(arg, options) for arg in args]
+    names = [m.name for m in models]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ModelArgError(f"model names must be unique; repeated: {', '.join(duplicates)} (use NAME=...)")
+    return models
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def grade_model(
+    model: EvalModel,
+    items: Sequence[Mapping[str, Any]],
+    generations: list[list[Generation]],
+    grading: ServiceGrading,
+    run: EvalRun,
+    ranked: bool,
+    advance: Any,
+) -> list[SampleRecord]:
+    """Grade every sample that has an answer (in batches), and build the results lines."""
+    keys = [(i, j) for i, row in enumerate(generations) for j, gen in enumerate(row) if gen.error is None]
+    results: dict[tuple[int, int], Any] = {}
+    for start in range(0, len(keys), run.grade_batch_size):
+        chunk = keys[start : start + run.grade_batch_size]
+        graded = grading.grade([to_sample(generations[i][j]) for i, j in chunk], [items[i] for i, _ in chunk])
+        results.update(zip(chunk, graded, strict=True))
+        advance(len(chunk))
+    ranked = ranked or any(ranked_fields(result) for result in results.values())
+    return [
+        make_record(
+            model.name,
+            i,
+            j,
+            items[i],
+            gen,
+            results.get((i, j)),
+            run.pass_threshold,
+            DEFAULT_PASS_THRESHOLD,
+            ranked,
+        )
+        for i, row in enumerate(generations)
+        for j, gen in enumerate(row)
+    ]
+
+
+def run_eval(run: EvalRun, console: Console | None = None) -> dict[str, Any]:
+    """Run the eval, write results.jsonl, summary.json and grader.json under run.output_dir; the summary."""
+    console = console or Console(stderr=True)
+    items = load_items(run.data, run.max_items)
+    spec = load_grader_spec(run.grader)
+    ranked = spec.get("type") == "ranked_list"
+    models = open_models(run.models, run.options)
+    run.output_dir.mkdir(parents=True, exist_ok=True)
+    records_by_model: dict[str, list[SampleRecord]] = {}
+    total = len(items) * run.samples
+    try:
+        with (
+            open_grading(spec, run.server, run.token, run.sandbox) as grading,
+            (run.output_dir / RESULTS_FILE).open("w", encoding="utf-8") as out,
+            _progress(console) as progress,
+        ):
+            # Model k is graded in the background while model k+1 generates.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grade") as grader:
+                pending: list[tuple[EvalModel, Future[list[SampleRecord]]]] = []
+                for model in models:
+                    task = progress.add_task(f"{model.name}: generate", total=total)
+                    generations = model.generate(items, run.samples, lambda k, t=task: progress.advance(t, k))
+                    graded = sum(1 for row in generations for gen in row if gen.error is None)
+                    task = progress.add_task(f"{model.name}: grade", total=graded)
+                    advance = partial(progress.advance, task)
+                    job = grader.submit(grade_model, model, items, generations, grading, run, ranked, advance)
+                    pending.append((model, job))
+                for model, job in pending:
+                    records = job.result()
+                    out.writelines(record.model_dump_json() + "\n" for record in records)
+                    out.flush()
+                    records_by_model[model.name] = records
+            where = grading.where
+    finally:
+        for model in models:
+            model.close()
+    summary = {
+        "kind": "rft-eval",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": str(run.data),
+        "n_items": len(items),
+        "samples_per_item": run.samples,
+        "grader": {
+            "name": spec.get("name"),
+            "type": spec.get("type"),
+            "pass_rule": pass_rule(run, spec),
+            "graded_by": where,
+        },
+        "model_sources": {m.name: m.describe() for m in models},
+        "models": summarize(records_by_model),
+        "metrics": " ".join((METRICS_DOC or "").split()),
+    }
+    (run.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (run.output_dir / GRADER_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return summary

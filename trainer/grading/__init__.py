@@ -1,5 +1,0 @@
-"""Grading rollouts through the rftkit grader service (remote, or an embedded local one)."""
-
-from rftkit.trainer.grading.service import GradingSession, GradingUnavailable, open_grading
-
-__all__ = ["GradingSession", "GradingUnavailable", "open_grading"]
