@@ -18,26 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# Error flags as in OpenAI's grader run API (metadata.errors), then rftkit's own.
-OPENAI_ERROR_FLAGS: tuple[str, ...] = (
-    "formula_parse_error",
-    "sample_parse_error",
-    "truncated_observation_error",
-    "unresponsive_reward_error",
-    "invalid_variable_error",
-    "other_error",
-    "python_grader_server_error",
-    "python_grader_runtime_error",
-    "model_grader_server_error",
-    "model_grader_refusal_error",
-    "model_grader_parse_error",
-)
-RFTKIT_ERROR_FLAGS: tuple[str, ...] = (
-    "timeout_error",  # a grader ran past its per-sample or per-batch time limit
-    "invalid_reward_error",  # grade() returned NaN, inf, None, a string, or a value outside [0, 1]
-    "resource_limit_error",  # a sandbox worker broke a memory, process, disk or output limit
-)
-ERROR_FLAGS: tuple[str, ...] = OPENAI_ERROR_FLAGS + RFTKIT_ERROR_FLAGS
+from ..core.flags import ERROR_FLAGS
 
 
 class GraderErrors(BaseModel):
