@@ -2,7 +2,7 @@
 
 `graders` maps names to grader specs (any type but multi; a single spec is accepted too, named
 by its `name`); `calculate_output` uses those names with `+ - * / ^` and
-`min max abs floor ceil exp sqrt log` (see `rftkit.plugins.formula`, a real parser; no eval).
+`min max abs floor ceil exp sqrt log` (see `rftkit.plugins.formula`: an `ast` whitelist; no eval).
 A formula that does not parse, or names a grader that is not there, fails spec validation. At
 grade time every child grades the whole batch; `sub_rewards` holds their rewards and their
 error flags are carried up. A math error (division by zero, log of 0, a non-finite value) scores 0

@@ -82,3 +82,38 @@ def test_parse_errors(text: str, message: str) -> None:
 def test_evaluation_errors(text: str, message: str) -> None:
     with pytest.raises(FormulaError, match=message):
         parse(text).evaluate(ENV)
+
+
+@pytest.mark.parametrize("text", ["9 ^ 9 ^ 9", "(9 ^ 9) ^ (9 ^ 9)", "99999999 ^ 99999999"])
+def test_huge_powers_fail_fast(text: str) -> None:
+    formula = parse(text)
+    with pytest.raises(FormulaError, match="out of range"):
+        formula.evaluate({})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("9 ** 9 ** 9", "power is written '\\^'"),
+        ("+".join(["a"] * 200), "nests deeper than"),
+        ("a + " * 2000 + "a", "at most 4096"),
+        ("(" * 300 + "a" + ")" * 300, "cannot parse|nests deeper"),
+        ("1j", "expected an operator"),
+        ("min(a, b=1)", "unexpected character '='"),
+        ("(a, b)", "expected an operator"),
+        ("min(a,)", "expected a number"),
+        ("lambda: 1", "unexpected character ':'"),
+        ("a if b else 1", "expected an operator"),
+    ],
+)
+def test_refused(text: str, message: str) -> None:
+    with pytest.raises(FormulaError, match=message):
+        parse(text)
+
+
+def test_python_keywords_are_plain_names() -> None:
+    formula = parse("if + None * 2")
+    assert formula.names == {"if", "None"}
+    assert formula.evaluate({"if": 0.5, "None": 0.25}) == 1.0
+    with pytest.raises(FormulaError, match="unknown name '__import__'"):
+        parse("__import__ + 1").evaluate({})
