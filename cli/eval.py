@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import grpc
 from rich.console import Console
 from rich.table import Table
 
@@ -14,9 +13,10 @@ from ..evals.data import DatasetError
 from ..evals.metrics import RANKED_METRICS
 from ..evals.models import ModelArgError, ModelOptions
 from ..evals.runner import RESULTS_FILE, SUMMARY_FILE, EvalRun, run_eval
-from ..evals.spec import GraderFileError
 from ..grader_service.client import GraderServiceError
 from ..grader_service.embedded import ServiceStartError
+from ..grading.spec_file import GraderFileError
+from ..grading.verdict import USER_ERROR_CODES
 from ..plugins.registry import GraderSpecError
 from ..sandbox.api import BACKEND_NAMES
 
@@ -93,7 +93,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     metavar="HOST:PORT",
     help="Grader service to grade on; without it a local one is started for the run.",
 )
-@click.option("--token", envvar="RFT_GRADER_TOKEN", default=None, help="Bearer token for --server.")
+@click.option("--token", envvar="RFT_TOKEN", default=None, help="Bearer token for --server (or $RFT_TOKEN).")
 @click.option(
     "--sandbox",
     default="auto",
@@ -181,7 +181,7 @@ def eval_command(
     except (DatasetError, GraderFileError, GraderSpecError, ModelArgError) as exc:
         raise BadInput(str(exc)) from exc
     except GraderServiceError as exc:
-        if exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND):
+        if exc.code in USER_ERROR_CODES:
             raise BadInput(f"the grader service refused the grader: {exc}") from exc
         raise click.ClickException(f"grader service: {exc}") from exc
     except ServiceStartError as exc:

@@ -14,6 +14,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
+from ..grading.spec_file import GraderFileError, load_grader_file
 from ..plugins.base import GraderContext, Sample
 from ..plugins.registry import GraderSpecError, build_grader, describe_types, grader_types, parse_spec
 from ..sandbox.api import BACKEND_NAMES
@@ -53,24 +54,11 @@ def parse_json(text: str, what: str) -> Any:
 
 
 def load_spec(path_text: str) -> dict[str, Any]:
-    """A grader spec from a .json file (optionally wrapped as {"grader": ...}) or a .py grader file."""
-    path = Path(path_text)
-    if not path.is_file():
-        fail(
-            f"{path_text}: no such file; give a .json grader spec or a .py file defining grade(sample, item)"
-        )
+    """The grader spec in a grader file (.json, .yaml, .py); exits 2 saying what is wrong."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {path}: {exc}")
-    if path.suffix == ".py":
-        return {"type": "python", "name": path.stem, "source": text}
-    data = parse_json(text, str(path))
-    if isinstance(data, dict) and "type" not in data and isinstance(data.get("grader"), dict):
-        data = data["grader"]  # the body of OpenAI's /graders/run and /graders/validate
-    if not isinstance(data, dict):
-        fail(f"{path}: a grader spec is a JSON object, got {type(data).__name__}")
-    return data
+        return load_grader_file(path_text)
+    except GraderFileError as exc:
+        fail(str(exc))
 
 
 @click.group()
@@ -136,9 +124,7 @@ def load_sample(sample: str | None, sample_object: str | None) -> Sample:
 )
 @click.option("--judge-url", metavar="URL", help="OpenAI-compatible endpoint for score_model/label_model.")
 @click.option("--server", metavar="ADDR", help="Grade on a grader service (host:port) instead of locally.")
-@click.option(
-    "--token", envvar=["RFT_TOKEN", "RFTKIT_TOKEN"], metavar="T", help="Token for --server (or $RFT_TOKEN)."
-)
+@click.option("--token", envvar="RFT_TOKEN", metavar="T", help="Token for --server (or $RFT_TOKEN).")
 def run(
     spec: str,
     sample: str | None,
@@ -155,10 +141,8 @@ def run(
     if not isinstance(the_item, dict):
         fail(f"--item must be a JSON object, got {type(the_item).__name__}")
     if server:
-        try:
-            from .graders_remote import run_remote
-        except ImportError as exc:
-            fail(f"--server needs the grader service client, which is not available: {exc}")
+        from .graders_remote import run_remote
+
         emit(run_remote(spec, the_sample, the_item, server, token))
         return
     try:

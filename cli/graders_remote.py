@@ -1,7 +1,7 @@
 """`rft graders upload|list|show|delete --server ADDR`: manage graders on a grader service.
 
-Each command prints one JSON object on stdout. The token comes from --token or $RFT_TOKEN
-(or $RFTKIT_TOKEN). A refused call prints the status and reason on stderr and exits 2 for
+Each command prints one JSON object on stdout. The token comes from --token or $RFT_TOKEN.
+A refused call prints the status and reason on stderr and exits 2 for
 errors in the request (bad spec, unknown grader, bad token) and 1 otherwise (server unreachable).
 """
 
@@ -15,18 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import grpc
 
 from ..grader_service.client import GRADER_ID_RE, GraderClient, GraderServiceError
+from ..grading.spec_file import GraderFileError, load_grader_file
+from ..grading.verdict import exit_code_for
 from ..plugins.base import Sample
-
-USER_ERRORS = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.NOT_FOUND,
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.FAILED_PRECONDITION,
-}
 
 
 def _emit(data: Any) -> None:
@@ -34,9 +27,12 @@ def _emit(data: Any) -> None:
 
 
 def _load_spec(path: str) -> dict[str, Any]:
-    from .graders import load_spec  # .json spec (or {"grader": ...}) or .py source
-
-    return load_spec(path)
+    """The grader spec in a grader file; exits 2 saying what is wrong."""
+    try:
+        return load_grader_file(path)
+    except GraderFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @contextmanager
@@ -46,7 +42,7 @@ def _client(server: str, token: str | None, tls_ca: Path | None) -> Iterator[Gra
             yield client
     except GraderServiceError as exc:
         click.echo(f"error: {exc.code.name}: {exc.details}", err=True)
-        sys.exit(2 if exc.code in USER_ERRORS else 1)
+        sys.exit(exit_code_for(exc.code))
 
 
 def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -55,7 +51,7 @@ def _server_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
     command = click.option(
         "--token",
-        envvar=["RFT_TOKEN", "RFTKIT_TOKEN"],
+        envvar="RFT_TOKEN",
         metavar="TOKEN",
         help="Bearer token (or $RFT_TOKEN).",
     )(command)

@@ -64,11 +64,10 @@ def train(
     if not folder:
         click.echo("error: give --output-dir DIR (or output_dir in the config)", err=True)
         raise SystemExit(2)
-    import grpc
-
     from ..grader_service.client import GraderServiceError
     from ..grader_service.embedded import ServiceStartError
     from ..grading.session import GradingUnavailable
+    from ..grading.verdict import exit_code_for
     from ..trainer.loop import RFTTrainer, TrainingError
 
     try:
@@ -78,9 +77,7 @@ def train(
         raise SystemExit(2) from exc
     except GraderServiceError as exc:  # e.g. the service refused the grader spec
         click.echo(f"error: the grader service refused the run: {exc}", err=True)
-        user_error = exc.code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.PERMISSION_DENIED,
-                                  grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.NOT_FOUND)  # fmt: skip
-        raise SystemExit(2 if user_error else 1) from exc
+        raise SystemExit(exit_code_for(exc.code)) from exc
     except (GradingUnavailable, ServiceStartError) as exc:
         click.echo(
             f"error: {exc}\nThe newest checkpoint is kept: run the same command again to resume.", err=True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -10,8 +9,6 @@ from typing import Any
 
 # Called with the number of samples just finished, so a progress bar can advance.
 ProgressFn = Callable[[int], None]
-
-_THINK = re.compile(r"^\s*<think>(.*?)</think>\s*", re.DOTALL)
 
 
 @dataclass
@@ -24,14 +21,6 @@ class Generation:
     finish_reason: str | None = None
     error: str | None = None
     latency_s: float = 0.0
-
-
-def split_reasoning(text: str) -> tuple[str | None, str]:
-    """(`<think>` reasoning, answer) for models that inline their reasoning; (None, text) otherwise."""
-    match = _THINK.match(text)
-    if match is None:
-        return None, text
-    return match.group(1).strip(), text[match.end() :]
 
 
 def chat_messages(item: Mapping[str, Any]) -> list[dict[str, Any]]:

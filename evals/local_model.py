@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .generation import EvalModel, Generation, ProgressFn, chat_messages, split_reasoning
+from ..grading.answers import split_reasoning
+from .generation import EvalModel, Generation, ProgressFn, chat_messages
 from .models import ModelArgError
 
 

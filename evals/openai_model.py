@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 
-from .generation import EvalModel, Generation, ProgressFn, chat_messages, split_reasoning
+from ..grading.answers import split_reasoning
+from .generation import EvalModel, Generation, ProgressFn, chat_messages
 from .models import ModelArgError
 
 # Item fields passed through to the request when present.

@@ -6,8 +6,9 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..grading.answers import split_reasoning
 from ..plugins.models.base import ItemModel
-from .generation import EvalModel, Generation, ProgressFn, split_reasoning
+from .generation import EvalModel, Generation, ProgressFn
 
 CHUNK = 16  # items per generate() call, so the progress bar moves
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..grading.answers import parse_json_answer
+from ..grading.answers import to_sample as answer_sample
+from ..grading.verdict import is_pass
 from ..plugins.base import GraderResult, Sample
 from .generation import Generation
 
@@ -42,23 +44,14 @@ class SampleRecord(BaseModel):
     latency_s: float = 0.0
 
 
-def to_sample(generation: Generation) -> Sample:
-    """The sample a grader sees (`{{sample.output_text}}`, `{{sample.choices[0].message.content}}` ...)."""
-    message: dict[str, Any] = {"role": "assistant", "content": generation.text}
-    if generation.tool_calls:
-        message["tool_calls"] = generation.tool_calls
-    return Sample(
-        output_text=generation.text,
-        output_tools=generation.tool_calls,
-        choices=[{"index": 0, "message": message, "finish_reason": generation.finish_reason}],
+def to_sample(generation: Generation, item: Mapping[str, Any] | None = None) -> Sample:
+    """The sample a grader sees of one generation (the same rule as in training)."""
+    return answer_sample(
+        generation.text,
+        response_format=(item or {}).get("response_format"),
+        tool_calls=generation.tool_calls,
+        finish_reason=generation.finish_reason,
     )
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
 
 
 def _first(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
@@ -96,17 +89,6 @@ def ranked_fields(result: GraderResult) -> dict[str, Any]:
     return {"top1": top1, "top5": top5, "topmax": bool(flags["topmax"]) or top5}
 
 
-def is_pass(result: GraderResult, threshold: float | None, default_threshold: float) -> bool:
-    """Errors fail; else reward >= `threshold` when one is forced (--pass-threshold), else the
-    grader's own verdict (`passes["pass"]`, from its pass_threshold), else reward >= the default."""
-    if result.metadata.errors.raised():
-        return False
-    if threshold is None and "pass" in result.metadata.passes:
-        return bool(result.metadata.passes["pass"])
-    limit = default_threshold if threshold is None else threshold
-    return result.reward >= limit - 1e-9
-
-
 def make_record(
     model: str,
     item_index: int,
@@ -115,7 +97,6 @@ def make_record(
     generation: Generation,
     result: GraderResult | None,
     threshold: float | None = None,
-    default_threshold: float = 1.0,
     ranked: bool = False,
 ) -> SampleRecord:
     """The results line for one sample; `result` is None when the model produced nothing to grade.
@@ -131,7 +112,7 @@ def make_record(
         "reference": {k: v for k, v in item.items() if k not in NOT_REFERENCE},
         "output": generation.text,
         "reasoning": generation.reasoning,
-        "output_json": _parse_json(generation.text),
+        "output_json": parse_json_answer(generation.text),
         "finish_reason": generation.finish_reason,
         "latency_s": round(generation.latency_s, 4),
     }
@@ -151,6 +132,6 @@ def make_record(
         errors=result.metadata.errors.raised(),
         error_details=result.metadata.errors.details,
         passes=result.metadata.passes,
-        passed=is_pass(result, threshold, default_threshold),
+        passed=is_pass(result, threshold),
         **(ranked_fields(result) or misses),
     )

@@ -14,19 +14,19 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..grading.session import GradingSession, open_session
+from ..grading.spec_file import load_grader_file
+from ..grading.verdict import pass_rule
 from .data import load_items
 from .generation import EvalModel, Generation
-from .grading import ServiceGrading, open_grading
 from .metrics import __doc__ as METRICS_DOC
 from .metrics import summarize
 from .models import ModelArgError, ModelOptions, open_model
 from .records import SampleRecord, make_record, ranked_fields, to_sample
-from .spec import load_grader_spec
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 GRADER_FILE = "grader.json"
-DEFAULT_PASS_THRESHOLD = 1.0
 
 
 @dataclass
@@ -45,15 +45,6 @@ class EvalRun:
     pass_threshold: float | None = None
     grade_batch_size: int = 256
     options: ModelOptions = field(default_factory=ModelOptions)
-
-
-def pass_rule(run: EvalRun, spec: dict[str, Any]) -> str:
-    """In words, when a sample passes in this run."""
-    if run.pass_threshold is not None:
-        return f"reward >= {run.pass_threshold} (--pass-threshold)"
-    if spec.get("pass_threshold") is not None:
-        return f"reward >= {spec['pass_threshold']} (the grader's pass_threshold)"
-    return f"reward >= {DEFAULT_PASS_THRESHOLD} (default; the grader sets no pass_threshold)"
 
 
 def open_models(args: Sequence[str], options: ModelOptions) -> list[EvalModel]:
@@ -81,7 +72,7 @@ def grade_model(
     model: EvalModel,
     items: Sequence[Mapping[str, Any]],
     generations: list[list[Generation]],
-    grading: ServiceGrading,
+    grading: GradingSession,
     run: EvalRun,
     ranked: bool,
     advance: Any,
@@ -89,9 +80,10 @@ def grade_model(
     """Grade every sample that has an answer (in batches), and build the results lines."""
     keys = [(i, j) for i, row in enumerate(generations) for j, gen in enumerate(row) if gen.error is None]
     results: dict[tuple[int, int], Any] = {}
-    for start in range(0, len(keys), run.grade_batch_size):
-        chunk = keys[start : start + run.grade_batch_size]
-        graded = grading.grade([to_sample(generations[i][j]) for i, j in chunk], [items[i] for i, _ in chunk])
+    for start in range(0, len(keys), grading.batch_size):
+        chunk = keys[start : start + grading.batch_size]
+        samples = [to_sample(generations[i][j], items[i]) for i, j in chunk]
+        graded = grading.grade(samples, [items[i] for i, _ in chunk])
         results.update(zip(chunk, graded, strict=True))
         advance(len(chunk))
     ranked = ranked or any(ranked_fields(result) for result in results.values())
@@ -104,7 +96,6 @@ def grade_model(
             gen,
             results.get((i, j)),
             run.pass_threshold,
-            DEFAULT_PASS_THRESHOLD,
             ranked,
         )
         for i, row in enumerate(generations)
@@ -116,7 +107,7 @@ def run_eval(run: EvalRun, console: Console | None = None) -> dict[str, Any]:
     """Run the eval, write results.jsonl, summary.json and grader.json under run.output_dir; the summary."""
     console = console or Console(stderr=True)
     items = load_items(run.data, run.max_items)
-    spec = load_grader_spec(run.grader)
+    spec = load_grader_file(run.grader)
     ranked = spec.get("type") == "ranked_list"
     models = open_models(run.models, run.options)
     run.output_dir.mkdir(parents=True, exist_ok=True)
@@ -124,7 +115,10 @@ def run_eval(run: EvalRun, console: Console | None = None) -> dict[str, Any]:
     total = len(items) * run.samples
     try:
         with (
-            open_grading(spec, run.server, run.token, run.sandbox) as grading,
+            open_session(
+                spec, address=run.server, token=run.token, sandbox=run.sandbox,
+                batch_size=run.grade_batch_size, notify=console.print,
+            ) as grading,  # fmt: skip
             (run.output_dir / RESULTS_FILE).open("w", encoding="utf-8") as out,
             _progress(console) as progress,
         ):
@@ -157,7 +151,7 @@ def run_eval(run: EvalRun, console: Console | None = None) -> dict[str, Any]:
         "grader": {
             "name": spec.get("name"),
             "type": spec.get("type"),
-            "pass_rule": pass_rule(run, spec),
+            "pass_rule": pass_rule(spec.get("pass_threshold"), run.pass_threshold),
             "graded_by": where,
         },
         "model_sources": {m.name: m.describe() for m in models},

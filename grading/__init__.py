@@ -1,5 +1,7 @@
-"""Grading rollouts through the rftkit grader service (remote, or an embedded local one)."""
+"""The client side of grading, one path for every client (train, eval, `rft graders`, TRL).
 
-from .session import GradingSession, GradingUnavailable, open_grading
-
-__all__ = ["GradingSession", "GradingUnavailable", "open_grading"]
+- `spec_file`: read a grader file (.json, .yaml, .py) into a spec;
+- `answers`: the final answer a grader sees of a model's reply;
+- `session`: an uploaded grader on a service (embedded or remote), outages ridden out;
+- `verdict`: pass or not, and which service errors are the user's.
+"""

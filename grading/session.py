@@ -1,146 +1,182 @@
-"""Send samples to the grader service in batches; ride out outages instead of inventing rewards.
+"""A grading session: one uploaded grader on a grader service, graded in batches, outages ridden out.
 
-`open_grading(config)` connects to `config.address`, or starts an embedded `rft serve` on a
-free loopback port when no address is given, uploads the grader spec once, and yields a
-`GradingSession`. When the service is UNAVAILABLE, `grade` pauses and retries with
-exponential backoff (saying so through `notify`) for up to `retry_max_wait_s`; after that it
-raises `GradingUnavailable`. It never returns made-up zero rewards for an outage. Per-sample
-grader errors are part of each result (`metadata.errors`) and are counted by the caller.
+    with open_session(spec, address=None) as session:      # None: an embedded local service
+        results = session.grade(samples, items)
+
+Every client of grading (`rft train`, `rft eval`, the TRL adapter) opens its session here, so
+they all upload the same way, batch the same way and treat the service's failures the same
+way. While the service is unavailable, overloaded (a full queue) or past a deadline, `grade`
+pauses and retries with jittered exponential backoff (tenacity), saying so through `notify`,
+for up to `retry_max_wait_s`; then it raises `GradingUnavailable`. It never invents rewards for
+an outage. Per-sample grader errors are part of each result (`metadata.errors`).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-import yaml
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from ..grader_service.client import GraderClient, GraderServiceError, RetryPolicy
+from ..grader_service.embedded import start_local_service
 from ..plugins.base import GraderResult, Sample
-from ..trainer.config import GraderConfig
+from ..plugins.registry import grader_types, parse_spec
 
 Notify = Callable[[str], None]
 T = TypeVar("T")
 
+# The service's own trouble, not the request's: wait and send the same request again.
+TRANSIENT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.DEADLINE_EXCEEDED}
+)
+DEFAULT_BATCH_SIZE = 256
+DEFAULT_RETRY_MAX_WAIT_S = 600.0
+
 
 class GradingUnavailable(RuntimeError):
-    """The grader service stayed unreachable for longer than the configured wait."""
+    """The grader service stayed unreachable (or overloaded) for longer than the configured wait."""
 
 
-def load_spec(config: GraderConfig) -> dict[str, Any]:
-    """The grader spec from the config, inline or from `spec_file` (JSON or YAML)."""
-    if config.spec is not None:
-        return config.spec
-    path = Path(config.spec_file or "")
-    text = path.read_text(encoding="utf-8")
-    spec = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    if not isinstance(spec, dict):
-        raise ValueError(f"{path}: a grader spec must be a JSON object")
-    return spec
+def is_transient(exc: BaseException) -> bool:
+    """True for a grader-service error worth waiting out (unavailable, overloaded, deadline)."""
+    return isinstance(exc, GraderServiceError) and exc.code in TRANSIENT_CODES
 
 
+@dataclass
+class OutageWait:
+    """Calls retried while the service's trouble is transient; the seconds waited add up in `waited_s`."""
+
+    max_wait_s: float = DEFAULT_RETRY_MAX_WAIT_S
+    notify: Notify = print
+    sleep: Callable[[float], None] = time.sleep
+    waited_s: float = 0.0
+
+    def call(self, fn: Callable[[], T], what: str = "grading") -> T:
+        """`fn()`; on a transient error, backoff (1 s doubling to 30 s, jittered) until `max_wait_s`."""
+        started = time.monotonic()
+        slept = 0.0
+
+        def before_sleep(state: RetryCallState) -> None:
+            nonlocal slept
+            pause = state.next_action.sleep if state.next_action else 0.0
+            exc = state.outcome.exception() if state.outcome else None
+            details = exc.details if isinstance(exc, GraderServiceError) else str(exc)
+            code = exc.code.name if isinstance(exc, GraderServiceError) else "error"
+            self.notify(
+                f"grader service {code} ({details}); {what} paused, retrying in {pause:.1f} s "
+                f"(waited {slept:.0f} s of {self.max_wait_s:.0f} s)"
+            )
+            slept += pause
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_random_exponential(multiplier=1.0, max=30.0),
+            stop=stop_after_delay(self.max_wait_s),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            result = retrying(fn)
+        except GraderServiceError as exc:
+            if not is_transient(exc):
+                raise
+            raise GradingUnavailable(
+                f"the grader service was {exc.code.name} for {time.monotonic() - started:.0f} s "
+                f"(retry_max_wait_s={self.max_wait_s:.0f}); stopping. Last error: {exc.details}"
+            ) from exc
+        finally:
+            self.waited_s += slept
+        if slept:
+            self.notify(f"grader service is back after {slept:.0f} s; {what} continues")
+        return result
+
+
+@dataclass
 class GradingSession:
     """Grades (sample, item) pairs with one uploaded grader; thread-safe (one call at a time per thread)."""
 
-    def __init__(
-        self,
-        client: Any,
-        grader_id: str,
-        version: str,
-        *,
-        batch_size: int = 256,
-        retry_max_wait_s: float = 600.0,
-        notify: Notify = print,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.client = client
-        self.grader_id = grader_id
-        self.version = version
-        self.batch_size = batch_size
-        self.retry_max_wait_s = retry_max_wait_s
-        self.notify = notify
-        self.sleep = sleep
-        self.outage_seconds = 0.0  # total time spent waiting for the service
+    client: Any  # GraderClient (or anything with its grade_batch)
+    grader_id: str
+    version: str
+    where: str = "grader service"
+    batch_size: int = DEFAULT_BATCH_SIZE
+    wait: OutageWait = field(default_factory=OutageWait)
 
-    def grade(self, samples: Sequence[Sample], items: Sequence[dict[str, Any]]) -> list[GraderResult]:
+    @property
+    def notify(self) -> Notify:
+        """Where pauses and recoveries are announced (a progress bar's log, print ...)."""
+        return self.wait.notify
+
+    @notify.setter
+    def notify(self, notify: Notify) -> None:
+        self.wait.notify = notify
+
+    @property
+    def outage_seconds(self) -> float:
+        """Total time spent waiting for the service."""
+        return self.wait.waited_s
+
+    def grade(self, samples: Sequence[Sample], items: Sequence[Mapping[str, Any]]) -> list[GraderResult]:
         """One result per sample, in order, in requests of at most `batch_size` samples."""
+        if len(samples) != len(items):
+            raise ValueError(f"{len(samples)} samples but {len(items)} items")
         results: list[GraderResult] = []
         for start in range(0, len(samples), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            results.extend(self._with_retry(list(samples[chunk]), list(items[chunk])))
-        return results
-
-    def _with_retry(self, samples: list[Sample], items: list[dict[str, Any]]) -> list[GraderResult]:
-        results, waited = retry_unavailable(
-            lambda: self.client.grade_batch(self.grader_id, samples, items, version=self.version),
-            max_wait_s=self.retry_max_wait_s, notify=self.notify, sleep=self.sleep,
-        )  # fmt: skip
-        self.outage_seconds += waited
-        return results
-
-
-def retry_unavailable(
-    call: Callable[[], T], *, max_wait_s: float, notify: Notify, sleep: Callable[[float], None] = time.sleep
-) -> tuple[T, float]:
-    """`call()`, retried with exponential backoff while the service is UNAVAILABLE; (result, seconds waited).
-
-    Every pause is announced through `notify`; past `max_wait_s` it raises GradingUnavailable.
-    """
-    from ..grader_service.client import GraderServiceError
-
-    waited = 0.0
-    delay = 1.0
-    while True:
-        try:
-            result = call()
-        except GraderServiceError as exc:
-            if exc.code != grpc.StatusCode.UNAVAILABLE:
-                raise
-            if waited >= max_wait_s:
-                raise GradingUnavailable(
-                    f"the grader service was unavailable for {waited:.0f} s "
-                    f"(grader.retry_max_wait_s={max_wait_s:.0f}); stopping. Last error: {exc}"
-                ) from exc
-            pause = min(delay, max_wait_s - waited)
-            notify(
-                f"grader service unavailable ({exc.details}); training paused, "
-                f"retrying in {pause:.1f} s (waited {waited:.0f} s of {max_wait_s:.0f} s)"
+            chunk_samples = list(samples[start : start + self.batch_size])
+            chunk_items = [dict(item) for item in items[start : start + self.batch_size]]
+            graded = self.wait.call(
+                lambda s=chunk_samples, i=chunk_items: self.client.grade_batch(
+                    self.grader_id, s, i, version=self.version
+                )
             )
-            sleep(pause)
-            waited += pause
-            delay = min(delay * 2.0, 30.0)
-            continue
-        if waited:
-            notify(f"grader service is back after {waited:.0f} s; training continues")
-        return result, waited
+            if len(graded) != len(chunk_samples):
+                raise RuntimeError(
+                    f"grader service returned {len(graded)} results for {len(chunk_samples)} samples"
+                )
+            results.extend(graded)
+        return results
+
+
+def check_spec(spec: dict[str, Any], *, remote: bool) -> None:
+    """Validate the spec here when its type is installed here (a remote server may know more types)."""
+    if remote and spec.get("type") not in grader_types():
+        return
+    parse_spec(spec)
 
 
 @contextmanager
-def open_grading(
-    config: GraderConfig, *, data_dir: Path | None = None, notify: Notify = print
+def open_session(
+    spec: dict[str, Any],
+    *,
+    address: str | None = None,
+    token: str | None = None,
+    sandbox: str = "auto",
+    data_dir: Path | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    retry_max_wait_s: float = DEFAULT_RETRY_MAX_WAIT_S,
+    notify: Notify = print,
 ) -> Iterator[GradingSession]:
-    """A GradingSession on `config.address`, or on an embedded local service started for the block."""
-    from ..grader_service.client import GraderClient, RetryPolicy
+    """Upload `spec` to the service at `address`, or to an embedded one started for the block.
 
-    spec = load_spec(config)
+    A spec whose type is installed here is validated before anything starts (GraderSpecError).
+    """
+    check_spec(spec, remote=address is not None)
     with ExitStack() as stack:
-        address, token = config.address, config.token
+        where = f"grader service at {address}"
         if address is None:
-            from ..grader_service.embedded import start_local_service
-
-            service = stack.enter_context(start_local_service(data_dir=data_dir, sandbox=config.sandbox))
+            service = stack.enter_context(start_local_service(data_dir=data_dir, sandbox=sandbox))
             address, token = service.address, service.token
+            where = f"embedded grader service at {address}"
             notify(f"started an embedded grader service on {address}")
-        # One attempt per call: GradingSession does the (longer, reported) retrying itself.
+        # One attempt per call: the session does the (longer, reported) waiting itself.
         client = stack.enter_context(GraderClient(address, token, retry=RetryPolicy(attempts=1)))
-        (grader_id, version), _ = retry_unavailable(
-            lambda: client.create_grader(spec), max_wait_s=config.retry_max_wait_s, notify=notify
-        )
-        yield GradingSession(
-            client, grader_id, version, batch_size=config.batch_size,
-            retry_max_wait_s=config.retry_max_wait_s, notify=notify,
-        )  # fmt: skip
+        wait = OutageWait(max_wait_s=retry_max_wait_s, notify=notify)
+        grader_id, version = wait.call(lambda: client.create_grader(spec), what="upload")
+        yield GradingSession(client, grader_id, version, where=where, batch_size=batch_size, wait=wait)

@@ -8,13 +8,23 @@ values onto the real knobs below them.
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 Auto = Literal["auto"]
+
+
+class _RelativeToConfig:
+    """Marks a config field holding a path: relative values are read against the config file's folder."""
+
+
+# A path in a config file: `load_config` resolves it against the file's folder (or the working
+# directory, for a command-line override).
+ConfigPath = Annotated[str, _RelativeToConfig()]
 
 
 class Section(BaseModel):
@@ -24,7 +34,7 @@ class Section(BaseModel):
 class TinyModelConfig(Section):
     """Build a tiny Llama locally (no model hub) and warm it up on `warmup_file` (see tiny_model.py)."""
 
-    warmup_file: str
+    warmup_file: ConfigPath
     vocab_size: int = 1024
     hidden_size: int = 128
     num_layers: int = 2
@@ -42,9 +52,9 @@ class LoraConfig(Section):
 
 
 class ModelConfig(Section):
-    path: str | None = None  # a local model directory (transformers format)
+    path: ConfigPath | None = None  # a local model directory (transformers format)
     tiny: TinyModelConfig | None = None  # or build one locally; cached under cache_dir
-    cache_dir: str | None = None  # default: $RFTKIT_CACHE or ~/.cache/rftkit
+    cache_dir: ConfigPath | None = None  # default: $RFTKIT_CACHE or ~/.cache/rftkit
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bfloat16 on a GPU that has it
     lora: LoraConfig | None = None  # None: full weights
 
@@ -56,8 +66,8 @@ class ModelConfig(Section):
 
 
 class DataConfig(Section):
-    train_file: str
-    valid_file: str
+    train_file: ConfigPath
+    valid_file: ConfigPath
     answer_field: str | None = None  # when set, training refuses answers that also appear in valid
 
 
@@ -67,7 +77,7 @@ class RolloutConfig(Section):
     temperature: float = Field(1.0, gt=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(256, ge=1)  # at reasoning_effort medium
-    reasoning: bool = False  # the model may think in <think>...</think>; graders see what follows
+    reasoning: bool = True  # <think>...</think> is reasoning, not answer (as in rft eval)
     gpu_memory_utilization: float | None = None  # vLLM; None: 0.2 on CPU, 0.3 on GPU (colocated)
     kv_cache_memory_bytes: int | None = None  # vLLM; a fixed KV cache size instead of a memory fraction
     enforce_eager: bool | None = None  # vLLM; None: True on CPU
@@ -76,7 +86,7 @@ class RolloutConfig(Section):
 
 class GraderConfig(Section):
     spec: dict[str, Any] | None = None  # an OpenAI grader JSON object
-    spec_file: str | None = None  # or a JSON/YAML file holding one
+    spec_file: ConfigPath | None = None  # or a grader file: .json, .yaml or .py (grade(sample, item))
     address: str | None = None  # host:port of `rft serve`; None: start an embedded local service
     token: str | None = None
     sandbox: str = "auto"  # for the embedded service
@@ -85,6 +95,9 @@ class GraderConfig(Section):
     # generate pays a fixed cost per call that a second call per step does not win back.
     overlap: bool | Auto = "auto"
     retry_max_wait_s: float = 600.0  # give up (and stop training) after an outage this long
+    # Stop the run when more than this share of a batch (training or validation) has no valid
+    # reward (its grading failed, even after retrying what was the infrastructure's fault).
+    max_invalid_fraction: float = Field(0.5, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _one_spec(self) -> GraderConfig:
@@ -171,24 +184,31 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"override {assignment!r}: value is not valid YAML: {exc}") from exc
 
 
-_PATH_FIELDS = (
-    ("model", "path"),
-    ("model", "cache_dir"),
-    ("model", "tiny", "warmup_file"),
-    ("data", "train_file"),
-    ("data", "valid_file"),
-    ("grader", "spec_file"),
-)
+def _is_path_field(field: Any) -> bool:
+    """True for a ConfigPath field (`ConfigPath` or `ConfigPath | None`)."""
+    annotated = [field.metadata, *(getattr(a, "__metadata__", ()) for a in get_args(field.annotation))]
+    return any(isinstance(meta, _RelativeToConfig) for metas in annotated for meta in metas)
 
 
-def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    for path in _PATH_FIELDS:
-        node: Any = data
-        for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and isinstance(node.get(path[-1]), str):
-            value = Path(node[path[-1]]).expanduser()
-            node[path[-1]] = str(value if value.is_absolute() else (base / value).resolve())
+def _sections(annotation: Any) -> list[type[BaseModel]]:
+    """The config sections a field's annotation may hold (`X`, `X | None`)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [a for arg in get_args(annotation) for a in _sections(arg)]
+    return []
+
+
+def _resolve_paths(data: dict[str, Any], base: Path, model: type[BaseModel] | None = None) -> None:
+    """Resolve every ConfigPath field of `model` (RunConfig by default) in raw `data`, in place."""
+    for name, field in (model or RunConfig).model_fields.items():
+        value = data.get(name)
+        if isinstance(value, str) and _is_path_field(field):
+            path = Path(value).expanduser()
+            data[name] = str(path if path.is_absolute() else (base / path).resolve())
+        elif isinstance(value, dict):
+            for section in _sections(field.annotation):
+                _resolve_paths(value, base, section)
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig:

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 import yaml
 
-from ..grading.session import GradingSession, open_grading
+from ..grading.session import GradingSession
+from .grader import open_grading
 from . import checkpoints
 from .algo.advantages import group_advantages
 from .algo.update import grpo_update

@@ -17,7 +17,7 @@ from typing import Any
 from ...plugins.base import GraderResult
 from ..data.schema import DatasetLine
 from .engine import Completion, RolloutEngine, SamplingSettings
-from .postprocess import to_sample
+from ...grading.answers import to_sample
 
 
 @dataclass

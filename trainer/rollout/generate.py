@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...grading.answers import final_answer
 from ..chat import chat_prompt_ids
 from .engine import SamplingSettings, make_engine
-from .postprocess import final_answer
 
 
 def generate_texts(

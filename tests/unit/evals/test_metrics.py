@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rftkit.evals.generation import Generation
 from rftkit.evals.metrics import bootstrap_mean_interval, summarize, wilson_interval
-from rftkit.evals.records import is_pass, make_record, ranked_fields
+from rftkit.evals.records import make_record, ranked_fields
+from rftkit.grading.verdict import is_pass
 from rftkit.plugins.base import GraderErrors, GraderResult, ResultMetadata
 
 ITEM = {"messages": [{"role": "user", "content": "q"}], "gene": "A"}
@@ -48,10 +49,10 @@ def test_ranked_fields_from_rank_and_from_passes() -> None:
 
 
 def test_pass_rules() -> None:
-    assert is_pass(result(1.0), None, 1.0) and not is_pass(result(0.9), None, 1.0)
-    assert is_pass(result(0.9, passes={"pass": True}), None, 1.0)  # the grader's own pass_threshold
-    assert not is_pass(result(0.9, passes={"pass": True}), 0.95, 1.0)  # --pass-threshold wins
-    assert not is_pass(result(1.0, error="sample_parse_error"), None, 0.5)
+    assert is_pass(result(1.0), None) and not is_pass(result(0.9), None)
+    assert is_pass(result(0.9, passes={"pass": True}), None)  # the grader's own pass_threshold
+    assert not is_pass(result(0.9, passes={"pass": True}), 0.95)  # --pass-threshold wins
+    assert not is_pass(result(1.0, error="sample_parse_error"), 0.5)
 
 
 def test_summary_aggregates_per_item_and_best_of_n() -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from rftkit.evals.generation import split_reasoning
 from rftkit.evals.models import ModelArgError, ModelOptions, open_model, split_model_arg
 from rftkit.evals.openai_model import OpenAIChatModel
 
@@ -46,11 +45,6 @@ def test_open_model_errors(tmp_path: Path) -> None:
         open_model(f"x={tmp_path}", ModelOptions())
     model = open_model("x=http://127.0.0.1:1/v1#served-name", ModelOptions())
     assert isinstance(model, OpenAIChatModel) and model.model_id == "served-name"
-
-
-def test_split_reasoning() -> None:
-    assert split_reasoning('<think>a\nb</think>\n{"x": 1}') == ("a\nb", '{"x": 1}')
-    assert split_reasoning("plain") == (None, "plain")
 
 
 def test_request_body_passes_response_format_through() -> None:
