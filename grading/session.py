@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from ..grader_service.client import GraderClient, GraderServiceError, RetryPolicy
 from ..grader_service.embedded import start_local_service
@@ -54,32 +54,36 @@ class OutageWait:
 
     max_wait_s: float = DEFAULT_RETRY_MAX_WAIT_S
     notify: Notify = print
+    what: str = "grading"  # what pauses meanwhile, in the messages ("training", "the eval")
     sleep: Callable[[float], None] = time.sleep
     waited_s: float = 0.0
 
-    def call(self, fn: Callable[[], T], what: str = "grading") -> T:
-        """`fn()`; on a transient error, backoff (1 s doubling to 30 s, jittered) until `max_wait_s`."""
-        started = time.monotonic()
+    def call(self, fn: Callable[[], T]) -> T:
+        """`fn()`; on a transient error, back off (1 s doubling to 30 s, plus up to 1 s of jitter)
+        and try again, until the pauses add up to `max_wait_s`; then GradingUnavailable."""
         slept = 0.0
+        backoff = wait_exponential_jitter(initial=1.0, max=30.0, jitter=1.0)
 
-        def before_sleep(state: RetryCallState) -> None:
+        def pause(state: RetryCallState) -> float:
+            return max(0.0, min(backoff(state), self.max_wait_s - slept))
+
+        def announce(state: RetryCallState) -> None:
             nonlocal slept
-            pause = state.next_action.sleep if state.next_action else 0.0
+            seconds = state.next_action.sleep if state.next_action else 0.0
             exc = state.outcome.exception() if state.outcome else None
-            details = exc.details if isinstance(exc, GraderServiceError) else str(exc)
-            code = exc.code.name if isinstance(exc, GraderServiceError) else "error"
+            assert isinstance(exc, GraderServiceError)
             self.notify(
-                f"grader service {code} ({details}); {what} paused, retrying in {pause:.1f} s "
-                f"(waited {slept:.0f} s of {self.max_wait_s:.0f} s)"
+                f"grader service {_state(exc)} ({exc.details}); {self.what} paused, retrying in "
+                f"{seconds:.1f} s (waited {slept:.0f} s of {self.max_wait_s:.0f} s)"
             )
-            slept += pause
+            slept += seconds
 
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
-            wait=wait_random_exponential(multiplier=1.0, max=30.0),
-            stop=stop_after_delay(self.max_wait_s),
+            wait=pause,
+            stop=lambda _state: slept >= self.max_wait_s,
             sleep=self.sleep,
-            before_sleep=before_sleep,
+            before_sleep=announce,
             reraise=True,
         )
         try:
@@ -88,14 +92,19 @@ class OutageWait:
             if not is_transient(exc):
                 raise
             raise GradingUnavailable(
-                f"the grader service was {exc.code.name} for {time.monotonic() - started:.0f} s "
+                f"the grader service was {_state(exc)} for {slept:.0f} s "
                 f"(retry_max_wait_s={self.max_wait_s:.0f}); stopping. Last error: {exc.details}"
             ) from exc
         finally:
             self.waited_s += slept
         if slept:
-            self.notify(f"grader service is back after {slept:.0f} s; {what} continues")
+            self.notify(f"grader service is back after {slept:.0f} s; {self.what} continues")
         return result
+
+
+def _state(exc: GraderServiceError) -> str:
+    """The service's trouble in words: unavailable, resource exhausted, deadline exceeded."""
+    return exc.code.name.lower().replace("_", " ")
 
 
 @dataclass
@@ -162,6 +171,7 @@ def open_session(
     batch_size: int = DEFAULT_BATCH_SIZE,
     retry_max_wait_s: float = DEFAULT_RETRY_MAX_WAIT_S,
     notify: Notify = print,
+    what: str = "grading",
 ) -> Iterator[GradingSession]:
     """Upload `spec` to the service at `address`, or to an embedded one started for the block.
 
@@ -177,6 +187,6 @@ def open_session(
             notify(f"started an embedded grader service on {address}")
         # One attempt per call: the session does the (longer, reported) waiting itself.
         client = stack.enter_context(GraderClient(address, token, retry=RetryPolicy(attempts=1)))
-        wait = OutageWait(max_wait_s=retry_max_wait_s, notify=notify)
-        grader_id, version = wait.call(lambda: client.create_grader(spec), what="upload")
+        wait = OutageWait(max_wait_s=retry_max_wait_s, notify=notify, what=what)
+        grader_id, version = wait.call(lambda: client.create_grader(spec))
         yield GradingSession(client, grader_id, version, where=where, batch_size=batch_size, wait=wait)

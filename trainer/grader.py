@@ -34,5 +34,6 @@ def open_grading(
         batch_size=config.batch_size,
         retry_max_wait_s=config.retry_max_wait_s,
         notify=notify,
+        what="training",
     ) as session:
         yield session

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rftkit.grader_service.client import GraderClient, RetryPolicy
 from rftkit.grader_service.embedded import serve_subprocess
-from rftkit.grading.session import GradingSession, GradingUnavailable
+from rftkit.grading.session import GradingSession, GradingUnavailable, OutageWait
 from rftkit.plugins.base import Sample
 
 pytestmark = pytest.mark.timeout(180)
@@ -41,7 +41,8 @@ def test_outage_pauses_then_resumes_with_true_rewards(tmp_path: Path) -> None:
     with _serve(port, tmp_path / "store", tmp_path / "w1"):
         grader_id, version = client.create_grader(SPEC)
     messages: list[str] = []
-    session = GradingSession(client, grader_id, version, retry_max_wait_s=120, notify=messages.append)
+    wait = OutageWait(max_wait_s=120, notify=messages.append, what="training")
+    session = GradingSession(client, grader_id, version, wait=wait)
     samples = [Sample(output_text=t) for t in ("a", "b", "a")]
     items = [{"answer": "a"}] * 3
     outcome: dict = {}
@@ -62,7 +63,8 @@ def test_outage_pauses_then_resumes_with_true_rewards(tmp_path: Path) -> None:
 def test_outage_longer_than_the_limit_raises(tmp_path: Path) -> None:
     client = GraderClient(f"127.0.0.1:{_free_port()}", retry=RetryPolicy(attempts=1))
     messages: list[str] = []
-    session = GradingSession(client, "gr_0000000000000000", "1", retry_max_wait_s=2.0, notify=messages.append)
+    wait = OutageWait(max_wait_s=2.0, notify=messages.append)
+    session = GradingSession(client, "gr_0000000000000000", "1", wait=wait)
     with pytest.raises(GradingUnavailable, match="unavailable for 2 s"):
         session.grade([Sample(output_text="a")], [{"answer": "a"}])
     assert len(messages) >= 2
