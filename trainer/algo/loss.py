@@ -8,6 +8,8 @@ Aggregation: "token" sums l_t over every completion token and divides by `normal
 token count of the whole batch, so gradient accumulation over micro-batches gives the same
 gradient as one big batch); "sequence" averages l_t within each completion, then sums over
 completions and divides by `normalizer` (the number of completions in the whole batch).
+`sample_mask` (B,) says which completions count: one left out (no valid reward, or in a group
+that gives no update) contributes nothing, neither to the loss nor to its normaliser.
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ def grpo_loss(
     ref_logp: torch.Tensor | None = None,
     aggregation: str = "token",
     normalizer: float | None = None,
+    sample_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
-    """Loss over completion tokens. logp/old_logp/ref_logp/mask: (B, T); advantages: (B,)."""
+    """Loss over completion tokens. logp/old_logp/ref_logp/mask: (B, T); advantages, sample_mask: (B,)."""
     mask = mask.to(logp.dtype)
+    if sample_mask is not None:
+        mask = mask * sample_mask.to(device=mask.device, dtype=torch.bool).unsqueeze(1)
     ratio = torch.exp(logp - old_logp)
     high = epsilon if epsilon_high is None else epsilon_high
     adv = advantages.unsqueeze(1)
@@ -57,7 +62,10 @@ def grpo_loss(
         loss = total / (normalizer if normalizer is not None else mask.sum().clamp(min=1.0))
     elif aggregation == "sequence":
         per_seq = (per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        loss = per_seq.sum() / (normalizer if normalizer is not None else per_seq.numel())
+        if normalizer is None:
+            kept = per_seq.numel() if sample_mask is None else int(sample_mask.bool().sum())
+            normalizer = float(max(kept, 1))
+        loss = per_seq.sum() / normalizer
     else:
         raise ValueError(f"unknown loss aggregation {aggregation!r} (token | sequence)")
     with torch.no_grad():

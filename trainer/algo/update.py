@@ -47,19 +47,34 @@ def grpo_update(
     temperature: float = 1.0,
     grad_accumulation: int = 1,
     max_grad_norm: float = 1.0,
+    sample_mask: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """`algo.num_iterations` optimizer steps on `batch`; returns loss, clip fraction, KL, grad norm."""
-    slices = _micro_slices(batch.input_ids.shape[0], grad_accumulation)
-    mask_all = batch.completion_mask[:, 1:].float()
+    """`algo.num_iterations` optimizer steps on `batch`; returns loss, clip fraction, KL, grad norm.
+
+    `sample_mask` (B,) picks the completions the loss counts (see `advantages.update_mask`); the
+    others contribute nothing and the loss is normalised over the counted ones. With none counted,
+    nothing changes: no optimizer or scheduler step (AdamW's momentum and weight decay would
+    otherwise still move the weights).
+    """
+    rows = batch.input_ids.shape[0]
+    counted = torch.ones(rows, dtype=torch.bool) if sample_mask is None else sample_mask.bool().cpu()
+    if counted.shape != (rows,):
+        raise ValueError(f"sample_mask must have shape ({rows},), got {tuple(counted.shape)}")
+    totals = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "grad_norm": 0.0, "trained_samples": 0}
+    if not counted.any():
+        return totals
+    totals["trained_samples"] = int(counted.sum())
+    slices = _micro_slices(rows, grad_accumulation)
+    mask_all = batch.completion_mask[:, 1:].float() * counted.unsqueeze(1).to(batch.completion_mask.device)
     if algo.loss_aggregation == "token":
         normalizer = float(mask_all.sum().clamp(min=1.0))
     else:
-        normalizer = float(batch.input_ids.shape[0])
+        normalizer = float(counted.sum())
     old = _logprobs(policy, batch, slices, temperature) if algo.num_iterations > 1 else None
     ref = reference_logprobs(policy, reference, batch, slices, temperature) if algo.beta > 0 else None
     dev = next(policy.parameters()).device
     advantages = advantages.to(dev)
-    totals = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "grad_norm": 0.0}
+    counted = counted.to(dev)
     policy.train()
     for _ in range(algo.num_iterations):
         optimizer.zero_grad(set_to_none=True)
@@ -76,9 +91,10 @@ def grpo_update(
                 ref_logp=None if ref is None else ref[part],
                 aggregation=algo.loss_aggregation,
                 normalizer=normalizer,
+                sample_mask=counted[part],
             )
             loss.backward()
-            share = (part.stop - part.start) / batch.input_ids.shape[0]
+            share = float(counted[part].sum()) / totals["trained_samples"]
             totals["loss"] += float(loss.detach()) / algo.num_iterations
             totals["clip_fraction"] += stats.clip_fraction * share / algo.num_iterations
             totals["kl"] += stats.kl * share / algo.num_iterations

@@ -66,3 +66,20 @@ def test_external_normalizer_for_micro_batches() -> None:
 def test_unknown_aggregation_is_an_error() -> None:
     with pytest.raises(ValueError, match="aggregation"):
         grpo_loss(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1), torch.ones(1, 1), aggregation="x")
+
+
+@pytest.mark.parametrize("aggregation", ["token", "sequence"])
+def test_a_masked_sample_contributes_nothing(aggregation: str) -> None:
+    old = torch.zeros(3, 2)
+    logp = torch.zeros(3, 2, requires_grad=True)
+    adv = torch.tensor([1.0, -3.0, 100.0])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    keep = torch.tensor([True, True, False])
+    masked, stats = grpo_loss(logp, old, adv, mask, aggregation=aggregation, sample_mask=keep, beta=0.1,
+                              ref_logp=torch.full((3, 2), -1.0))  # fmt: skip
+    kept, _ = grpo_loss(logp[:2], old[:2], adv[:2], mask[:2], aggregation=aggregation, beta=0.1,
+                        ref_logp=torch.full((2, 2), -1.0))  # fmt: skip
+    assert float(masked) == pytest.approx(float(kept))  # normalised over the kept samples only
+    masked.backward()
+    assert logp.grad[2].tolist() == [0.0, 0.0]
+    assert stats.kl == pytest.approx(math.exp(-1.0) + 1.0 - 1.0)
