@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
-from ..trainer.config import ConfigError, load_config
+from ..trainer.config import ConfigError, RunConfig, load_config
 from ..trainer.data.loader import DatasetError
 
 
@@ -39,6 +40,11 @@ def _dotted(args: list[str]) -> list[str]:
     "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable)."
 )
 @click.option("--no-progress", is_flag=True, help="Log lines only, no progress bar.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Validate the config, load the grader and the datasets, print the plan; start nothing.",
+)
 @click.pass_context
 def train(
     ctx: click.Context,
@@ -46,6 +52,7 @@ def train(
     output_dir: str | None,
     overrides: tuple[str, ...],
     no_progress: bool,
+    check: bool,
 ) -> None:
     """Reinforcement fine-tune a model against a grader (GRPO, vLLM rollouts, the grader service).
 
@@ -58,6 +65,9 @@ def train(
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from exc
+    if check:
+        _check(config)
+        return
     if no_progress:
         config.progress = False
     folder = output_dir or config.output_dir
@@ -68,7 +78,7 @@ def train(
     from ..grader_service.embedded import ServiceStartError
     from ..grading.session import GradingUnavailable
     from ..grading.verdict import exit_code_for
-    from ..trainer.loop import RFTTrainer, TrainingError
+    from ..trainer.loop import InvalidBatchError, RFTTrainer, TrainingError
 
     try:
         RFTTrainer(config, Path(folder), echo=lambda m: click.echo(m)).run()
@@ -78,8 +88,25 @@ def train(
     except GraderServiceError as exc:  # e.g. the service refused the grader spec
         click.echo(f"error: the grader service refused the run: {exc}", err=True)
         raise SystemExit(exit_code_for(exc.code)) from exc
-    except (GradingUnavailable, ServiceStartError) as exc:
+    except (GradingUnavailable, ServiceStartError, InvalidBatchError) as exc:  # not the user's input: 1
         click.echo(
             f"error: {exc}\nThe newest checkpoint is kept: run the same command again to resume.", err=True
         )
         raise SystemExit(1) from exc
+
+
+def _check(config: RunConfig) -> None:
+    """`--check`: print what the run would use as JSON, or the reason it cannot run (exit 2)."""
+    from ..grading.spec_file import GraderFileError
+    from ..plugins.registry import GraderSpecError
+    from ..trainer.check import CheckFailed, check_run
+    from ..trainer.data.run_data import AnswerOverlapError
+
+    try:
+        report = check_run(config)
+    except (GraderFileError, GraderSpecError, CheckFailed, DatasetError, AnswerOverlapError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    for warning in report["grader"]["warnings"]:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(json.dumps({"ok": True, **report}, indent=2))
