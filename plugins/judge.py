@@ -6,8 +6,10 @@ Where requests go, in order: the spec's `base_url` (an rftkit extension), the gr
 The key: `$<api_key_env>` when the spec names it, the context's `judge_api_key`,
 `$RFTKIT_JUDGE_API_KEY`, `$OPENAI_API_KEY`, else none.
 
-A batch is sent concurrently (`max_concurrency` requests at once). Connection errors, 429 and 5xx
-are retried `max_retries` times; what still fails is `model_grader_server_error` for that sample.
+A batch is sent concurrently (`max_concurrency` requests at once) through the official `openai`
+SDK (see `rftkit.plugins.openai_client`): connection errors, timeouts, 408, 409, 429 and 5xx are
+retried `max_retries` times with backoff, jitter and `Retry-After`; what still fails is
+`model_grader_server_error` for that sample. Without a key the SDK sends the placeholder `EMPTY`.
 """
 
 from __future__ import annotations
@@ -16,13 +18,12 @@ import json
 import os
 import re
 import threading
-import time
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
-import httpx
+import openai
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import (
@@ -34,6 +35,7 @@ from .base import (
     Score,
     ScoringGrader,
 )
+from .openai_client import CompletionError, chat_completion, open_client
 from .templates import Template, render
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -130,7 +132,7 @@ class ModelGrader(ScoringGrader):
 
     def __init__(self, spec: ModelGraderSpec, context: GraderContext) -> None:
         super().__init__(spec, context)
-        self._client: httpx.Client | None = None
+        self._client: openai.OpenAI | None = None
         self._lock = threading.Lock()
 
     @abstractmethod
@@ -145,14 +147,14 @@ class ModelGrader(ScoringGrader):
     def interpret(self, content: str) -> Score:
         """The Score for the judge's reply; GradingError("model_grader_parse_error", ...) if unusable."""
 
-    def client(self) -> httpx.Client:
+    def client(self) -> openai.OpenAI:
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(
-                    base_url=self.base_url(),
-                    headers=self.headers(),
-                    timeout=self.spec.timeout_s,
-                    limits=httpx.Limits(max_connections=self.spec.max_concurrency),
+                self._client = open_client(
+                    self.base_url(),
+                    self.api_key(),
+                    timeout_s=self.spec.timeout_s,
+                    max_retries=self.spec.max_retries,
                 )
             return self._client
 
@@ -165,14 +167,13 @@ class ModelGrader(ScoringGrader):
             or DEFAULT_BASE_URL
         ).rstrip("/") + "/"
 
-    def headers(self) -> dict[str, str]:
-        key = (
+    def api_key(self) -> str | None:
+        return (
             (os.environ.get(self.spec.api_key_env) if self.spec.api_key_env else None)
             or self.context.judge_api_key
             or os.environ.get("RFTKIT_JUDGE_API_KEY")
             or os.environ.get("OPENAI_API_KEY")
         )
-        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def request_body(self, sample: Sample, item: Mapping[str, Any]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -210,30 +211,11 @@ class ModelGrader(ScoringGrader):
         return body
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        """One chat completion, retried on connection errors, 429 and 5xx."""
-        problem = ""
-        for attempt in range(self.spec.max_retries + 1):
-            if attempt:
-                time.sleep(min(2.0, 0.2 * 2 ** (attempt - 1)))
-            try:
-                response = self.client().post("chat/completions", json=body)
-            except httpx.HTTPError as exc:
-                problem = f"{type(exc).__name__}: {exc} ({self.base_url()}chat/completions)"
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                problem = f"HTTP {response.status_code}: {response.text[:300]}"
-                continue
-            if response.status_code >= 400:
-                raise GradingError(
-                    "model_grader_server_error", f"HTTP {response.status_code}: {response.text[:300]}"
-                )
-            try:
-                return response.json()
-            except ValueError:
-                raise GradingError(
-                    "model_grader_server_error", f"the endpoint did not answer JSON: {response.text[:300]}"
-                ) from None
-        raise GradingError("model_grader_server_error", problem)
+        """One chat completion (the SDK retries); model_grader_server_error when it fails."""
+        try:
+            return chat_completion(self.client(), body)
+        except CompletionError as exc:
+            raise GradingError("model_grader_server_error", str(exc)) from None
 
     def score(self, sample: Sample, item: Mapping[str, Any]) -> Score:
         reply = self.post(self.request_body(sample, item))

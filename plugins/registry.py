@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .base import Grader, GraderContext, GraderSpec
+from .base import DeclaredMetrics, Grader, GraderContext, GraderSpec
 
 ENTRY_POINT_GROUP = "rftkit.graders"
 
@@ -88,3 +88,10 @@ def describe_types() -> list[dict[str, Any]]:
                 entry["error"] = "not a rftkit Grader subclass"
         described.append(entry)
     return described
+
+
+def declared_metrics(spec: GraderSpec | dict[str, Any]) -> DeclaredMetrics:
+    """The scores and pass flags a spec's results carry (evals and the report show these)."""
+    if isinstance(spec, dict):
+        spec = parse_spec(spec)
+    return grader_types()[spec.type].declared_metrics(spec)

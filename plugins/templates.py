@@ -92,7 +92,7 @@ def _sample_root(sample: Sample, first: Step | None) -> Any:
         return sample.as_grader_dict()
     if first == "output_json":
         return sample.parsed_json()
-    data = sample.model_dump()
+    data = sample.to_dict()
     if isinstance(first, str) and first in data:
         return data[first]
     raise InvalidVariableError(f"sample has no field {first!r}")

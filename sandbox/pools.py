@@ -1,9 +1,10 @@
 """Warm pools of sandbox workers, one pool per (tenant, grader, version), never shared across tenants.
 
-A batch is split into contiguous chunks, one per worker; each chunk is JSON-encoded once and
-graded over the worker's pipe. A worker that crashes, times out, breaks a memory limit or reaches
-`grades_per_worker` is replaced; the rest of its chunk goes to the new worker (one pair per batch
-for a while when the dead worker may have graded pairs whose results it had not sent yet).
+A batch is split into contiguous chunks, one per worker; each chunk is encoded once (an item
+shared by several samples once) and graded over the worker's pipe. A worker that crashes, times
+out, breaks a memory limit or reaches `grades_per_worker` is replaced; the rest of its chunk goes
+to the new worker (one pair per batch for a while when the dead worker may have graded pairs whose
+results it had not sent yet).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .api import SandboxLimits, WorkerOutcome
+from .api import PoolStatus, SandboxLimits, WorkerOutcome
 from .backends import Backend, get_backend
 from .worker import SandboxWorker, WorkerStartError, encode_batch, init_message
 from .worker_runtime import FLUSH_RESULTS
 
 log = logging.getLogger("rftkit.sandbox")
-Pair = tuple[dict[str, Any], dict[str, Any]]
+Pair = tuple[dict[str, Any] | str, dict[str, Any]]  # (the sample grade() gets, or its text; the item)
 MAX_STARTS_PER_CHUNK = 50  # a grader that kills every worker it gets cannot loop for ever
 
 
@@ -46,8 +47,9 @@ class Pool:
         self.size = max(1, limits.workers or os.cpu_count() or 1)
         self._init = init_message(source, limits, backend)
         self._slots: queue.Queue[_Slot] = queue.Queue()
-        for _ in range(self.size):
-            self._slots.put(_Slot())
+        self._all_slots = [_Slot() for _ in range(self.size)]
+        for slot in self._all_slots:
+            self._slots.put(slot)
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="rftkit-pool")
         self._load_error: str | None = None
         self._closed = False
@@ -117,6 +119,11 @@ class Pool:
         return outcomes
 
     # -- lifetime --------------------------------------------------------------------------
+    def status(self) -> PoolStatus:
+        """The backend, the pool's size and how many of its workers are running now."""
+        alive = sum(1 for slot in self._all_slots if slot.worker is not None and slot.worker.alive)
+        return PoolStatus(backend=self.backend, workers=self.size, alive=alive, closed=self._closed)
+
     def close(self) -> None:
         """Stop every worker (waits for batches in flight)."""
         if self._closed:
@@ -140,6 +147,9 @@ class PoolHandle:
     @property
     def size(self) -> int:
         return self._pool.size
+
+    def status(self) -> PoolStatus:
+        return self._pool.status()
 
     def grade(self, pairs: list[Pair]) -> list[WorkerOutcome]:
         if self._closed:

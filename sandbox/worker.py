@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any, get_args
+
+import msgspec
 
 from .api import ErrorKind, SandboxLimits, WorkerOutcome
 from .backends import Backend, result_limit
@@ -25,21 +28,25 @@ ERROR_KINDS = frozenset(get_args(ErrorKind))
 
 
 def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
-    """A result frame ``[start, [[value, error, details, stdout], ...]]`` as outcomes.
+    """A result frame ``[start, [row, ...]]`` as outcomes (a row: a bare number, or
+    ``[value, error, details, stdout]``).
 
-    Checked by hand (this is the per-sample hot path): the frame must continue the batch at
+    Checked here (this is the per-sample hot path): the frame must continue the batch at
     `start` and hold at most `room` results; ValueError (or TypeError) otherwise.
     """
-    message = json.loads(payload)
+    message = json.loads(payload)  # the stdlib: the worker writes NaN and Infinity as such
     if type(message) is not list or len(message) != 2 or message[0] != start:
         raise ValueError("results out of order")
     rows = message[1]
     if type(rows) is not list or not rows or len(rows) > room:
         raise ValueError("malformed result frame")
-    checked = WorkerOutcome.checked
     outcomes = []
     for row in rows:
-        if type(row) is not list or len(row) != 4:
+        kind = type(row)
+        if kind is float or kind is int:
+            outcomes.append(WorkerOutcome(row))
+            continue
+        if kind is not list or len(row) != 4:
             raise ValueError("malformed result")
         value, error, details, stdout = row
         stdout = stdout or ""
@@ -47,7 +54,7 @@ def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
             raise ValueError("malformed result")
         if details is not None and type(details) is not str:
             raise ValueError("malformed result")
-        outcomes.append(checked(value, error, details, stdout))
+        outcomes.append(WorkerOutcome(value, error, details, stdout))
     return outcomes
 
 
@@ -72,9 +79,24 @@ def init_message(source: str, limits: SandboxLimits, backend: Backend) -> bytes:
     ).encode()
 
 
-def encode_batch(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> bytes:
-    """One JSON encoding of a whole batch (NaN/inf allowed: they may be the data being graded)."""
-    return json.dumps({"op": "grade", "pairs": pairs}).encode()
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def encode_batch(pairs: Sequence[tuple[dict[str, Any] | str, Mapping[str, Any]]]) -> bytes:
+    """One encoding of a whole batch; an item shared by several samples (the same object, as the
+    samples of one prompt share theirs) is sent once, with an index per sample."""
+    samples: list[Any] = []
+    items: list[Any] = []
+    index: list[int] = []
+    seen: dict[int, int] = {}
+    for sample, item in pairs:
+        samples.append(sample)
+        position = seen.get(id(item))
+        if position is None:
+            position = seen[id(item)] = len(items)
+            items.append(item if type(item) is dict else dict(item))
+        index.append(position)
+    return _ENCODE({"op": "grade", "samples": samples, "items": items, "index": index})
 
 
 class SandboxWorker:
@@ -160,9 +182,7 @@ class SandboxWorker:
             for outcome in got:
                 if outcome.error == "timeout":  # it may have been stuck waiting on an OOM-killed child
                     kind, details = self._blame_memory("timeout", outcome.details or "")
-                    outcome = WorkerOutcome.model_construct(
-                        value=None, error=kind, details=details, stdout=outcome.stdout
-                    )
+                    outcome = WorkerOutcome(None, kind, details, outcome.stdout)  # type: ignore[arg-type]
                 outcomes.append(outcome)
                 self.grades += 1
                 if outcome.error in EXIT_AFTER:

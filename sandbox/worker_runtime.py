@@ -8,14 +8,19 @@ kept as JSON's NaN/Infinity tokens so the caller can flag them):
 * parent -> worker, once: ``{"op": "init", "source": ..., "sample_timeout_s": ..., ...}``;
   worker -> parent: ``{"loading": true}`` (the runtime is up), then, once the grader module has
   run, ``{"ok": true}`` or ``{"ok": false, "details": "..."}``.
-* parent -> worker: ``{"op": "grade", "pairs": [[sample, item], ...]}``; the worker answers with
-  result frames ``[start, [[value, error, details, stdout], ...]]``, in order (`start`: the
-  position of the frame's first result in the batch; `error`: null or a kind). Results are
-  buffered and sent together: a frame after FLUSH_RESULTS results, once FLUSH_AFTER_S passed
-  since the last one, right after an error, and at the end of the batch. After a timeout or a
-  memory error the worker sends what it holds and exits (the parent starts a fresh worker for
-  the rest). A worker that dies with results unsent has them re-graded by the parent one pair
-  per batch, so only the sample that killed it is blamed.
+* parent -> worker: ``{"op": "grade", "samples": [...], "items": [...], "index": [...]}``: sample
+  k is graded against ``items[index[k]]`` (so an item shared by a prompt's samples travels once);
+  a sample is the dict grade() receives, or a string for a plain-text sample (grade() then gets
+  ``{"output_text": s, "output_json": None, "output_tools": [], "choices": []}``); each sample
+  gets its own shallow copy of its item. The worker answers with result frames
+  ``[start, [row, ...]]``, in order (`start`: the position of the frame's first result in the
+  batch). A row is a bare number for a sample whose grade() returned an int or float without
+  printing anything (the common case), else ``[value, error, details, stdout]`` (`error`: null
+  or a kind). Results are buffered and sent together: a frame after FLUSH_RESULTS results, once
+  FLUSH_AFTER_S passed since the last one, right after an error, and at the end of the batch.
+  After a timeout or a memory error the worker sends what it holds and exits (the parent
+  starts a fresh worker for the rest). A worker that dies with results unsent has them
+  re-graded by the parent one pair per batch, so only the sample that killed it is blamed.
 
 The grader's ``print``/``sys.stderr`` output is captured per sample and capped; writes to the
 file descriptors 1 and 2 go to the worker's stderr, never into the protocol stream.
@@ -45,6 +50,7 @@ RESOURCE_ERRNOS = (11, 12, 24, 27, 28)  # EAGAIN (fork), ENOMEM, EMFILE, EFBIG, 
 FLUSH_RESULTS = 256  # results per frame at most
 FLUSH_AFTER_S = 0.005  # a result waits at most this long (plus one grade) before it is sent
 PLAIN = frozenset({float, int, bool, str, type(None)})  # immutable: sent as they are, later
+BARE = (float, int)  # exact types of a value sent as a bare number when nothing else is to say
 STR_PLAIN_CHARS = 4096  # a longer string is encoded (and its size checked) when it is returned
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -113,6 +119,8 @@ class CappedText:
         return True
 
     def take(self) -> str:
+        if not self.parts and not self.dropped:
+            return ""
         text = "".join(self.parts)
         if self.dropped:
             text += f"\n[output capped: {self.dropped} more characters dropped]"
@@ -151,7 +159,7 @@ class Worker:
         self.capture = CappedText(int(init.get("output_max_bytes", 64 * 1024)))
         self.grade_fn: Any = None
         self.pid = os.getpid()
-        self.pending: list[list[Any]] = []  # [value, error, details, stdout] per unsent result
+        self.pending: list[Any] = []  # a bare number or [value, error, details, stdout] per unsent result
         self.sent = 0  # results of the current batch already sent
         self.last_flush = time.monotonic()
         os.register_at_fork(after_in_child=self._after_fork_in_child)
@@ -228,7 +236,11 @@ class Worker:
             self._reap()
         if type(value) not in PLAIN or (type(value) is str and len(value) > STR_PLAIN_CHARS):
             value, error, details = self._snapshot(value, error, details)
-        self.pending.append([value, error, details, self.capture.take()])
+        stdout = self.capture.take()
+        if error is None and not stdout and type(value) in BARE:
+            self.pending.append(value)
+        else:
+            self.pending.append([value, error, details, stdout])
         if (
             error is not None
             or len(self.pending) >= FLUSH_RESULTS
@@ -274,7 +286,9 @@ class Worker:
                 return "resource"
         return None
 
-    def _encode_alone(self, index: int, row: list[Any]) -> tuple[bytes, bool]:
+    def _encode_alone(self, index: int, row: Any) -> tuple[bytes, bool]:
+        if type(row) is not list:
+            row = [row, None, None, ""]
         value, _error, _details, stdout = row
         try:
             payload = json.dumps([index, [row]]).encode()
@@ -305,8 +319,11 @@ class Worker:
                 continue
             _install_alarm()
             self.sent, self.last_flush = 0, time.monotonic()
-            for sample, item in message["pairs"]:
-                if self.grade_one(sample, item) in EXIT_AFTER:
+            items, index = message["items"], message["index"]
+            for k, sample in enumerate(message["samples"]):
+                if type(sample) is str:
+                    sample = {"output_text": sample, "output_json": None, "output_tools": [], "choices": []}
+                if self.grade_one(sample, items[index[k]].copy()) in EXIT_AFTER:
                     return 3
             if self.flush() is not None:
                 return 3

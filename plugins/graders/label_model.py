@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from ..base import GradingError, Score
+from ..base import DeclaredMetrics, GraderSpec, GradingError, Score
 from ..judge import ModelGrader, ModelGraderSpec, judge_json
 
 
@@ -34,6 +34,10 @@ class LabelModelGrader(ModelGrader):
     type_name = "label_model"
     spec_model = LabelModelSpec
     spec: LabelModelSpec
+
+    @classmethod
+    def declared_metrics(cls, spec: GraderSpec) -> DeclaredMetrics:
+        return DeclaredMetrics(passes=("pass",))  # the judge's label is in passing_labels or not
 
     def instruction(self) -> str:
         labels = ", ".join(map(repr, self.spec.labels))

@@ -19,6 +19,8 @@ from typing import Any, Literal
 from pydantic import SerializeAsAny, field_validator, model_validator
 
 from ..base import (
+    DeclaredMetrics,
+    GradedBatch,
     Grader,
     GraderContext,
     GraderErrors,
@@ -108,13 +110,19 @@ class MultiGrader(Grader):
     def grade(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
         return self.grade_batch([(sample, item)])[0]
 
-    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+    def grade_columns(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> GradedBatch:
         start = time.perf_counter()
-        by_child = {name: child.grade_batch(pairs) for name, child in self.children.items()}
-        return [
-            self._combine({name: results[i] for name, results in by_child.items()}, start)
-            for i in range(len(pairs))
-        ]
+        by_child = {name: child.grade_columns(pairs) for name, child in self.children.items()}
+        return self.columns(
+            [
+                self._combine({name: graded.result(i) for name, graded in by_child.items()}, start)
+                for i in range(len(pairs))
+            ]
+        )
+
+    @classmethod
+    def declared_metrics(cls, spec: GraderSpec) -> DeclaredMetrics:
+        return super().declared_metrics(spec) | DeclaredMetrics(scores=("calculate_output",))
 
     def _combine(self, children: dict[str, GraderResult], start: float) -> GraderResult:
         sub_rewards = {name: result.reward for name, result in children.items()}

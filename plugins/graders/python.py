@@ -4,7 +4,8 @@ The source never runs in this process. Spec validation runs the upload policy
 (`rftkit.sandbox.policy.check_source`: size, syntax, a top-level `grade` taking exactly two
 arguments, RestrictedPython's findings as warnings). Grading goes through a warm worker pool
 (`rftkit.sandbox.pools.get_pool`) picked by the grader context's `sandbox` backend, one batch at
-a time; `grade` receives `sample.as_grader_dict()` and the item.
+a time; `grade` receives `sample.as_grader_dict()` and the item (a plain-text sample travels as
+its text, and an item shared by a prompt's samples once).
 
 Outcomes become flags: an exception or a crashed worker -> python_grader_runtime_error (with the
 traceback's last lines), a time limit -> timeout_error, a memory/process/output limit ->
@@ -22,7 +23,9 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
+from ...core.records import json_or_none
 from ..base import (
+    GradedBatch,
     GraderContext,
     GraderResult,
     GraderSpec,
@@ -30,7 +33,6 @@ from ..base import (
     Sample,
     Score,
     ScoringGrader,
-    fast_result,
 )
 
 _PLAIN_NUMBERS = (float, int)  # exact types: bool (an int subclass) takes the checked path
@@ -82,6 +84,14 @@ def interpret(outcome: Any) -> Score:
     return Score(reward=float(outcome.value))
 
 
+def worker_sample(sample: Sample) -> dict[str, Any] | str:
+    """What the worker gets for a sample: its text when that is all there is (output_json stays
+    null: the text is not JSON), else the dict grade() receives."""
+    if sample.is_plain() and json_or_none(sample.output_text) is None:
+        return sample.output_text
+    return sample.as_grader_dict()
+
+
 class PythonGrader(ScoringGrader):
     """A user's grade(sample, item) in a sandboxed worker pool."""
 
@@ -121,7 +131,7 @@ class PythonGrader(ScoringGrader):
     def outcomes(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[Any]:
         """One WorkerOutcome per pair; a pool that cannot start gives python_grader_server_error."""
         try:
-            return self.pool().grade([(sample.as_grader_dict(), dict(item)) for sample, item in pairs])
+            return self.pool().grade([(worker_sample(sample), item) for sample, item in pairs])
         except Exception as exc:  # SandboxUnavailable, a pool that died: every sample in the batch
             details = f"the sandbox could not grade ({type(exc).__name__}): {exc}"
             raise GradingError("python_grader_server_error", details) from exc
@@ -130,48 +140,43 @@ class PythonGrader(ScoringGrader):
         return interpret(self.outcomes([(sample, item)])[0])
 
     def grade(self, sample: Sample, item: Mapping[str, Any]) -> GraderResult:
-        return self.grade_batch([(sample, item)])[0]
+        return self.grade_columns([(sample, item)]).result(0)
 
-    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
-        return self._graded(pairs, lean=False)  # type: ignore[return-value]
-
-    def grade_rewards(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult | float]:
-        return self._graded(pairs, lean=self.spec.pass_threshold is None)
-
-    def _graded(
-        self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]], lean: bool
-    ) -> list[GraderResult | float]:
-        """One result per pair; with `lean`, a bare float for each sample that scored without error."""
-        if not pairs:
-            return []
+    def grade_columns(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> GradedBatch:
+        """Every reward in one column; a full result only for a sample whose value was not a reward."""
         start = time.perf_counter()
         try:
-            outcomes = self.outcomes(pairs)
+            outcomes = self.outcomes(pairs) if pairs else []
+            if len(outcomes) != len(pairs):
+                raise GradingError(
+                    "python_grader_server_error",
+                    f"the sandbox returned {len(outcomes)} outcomes for {len(pairs)} samples",
+                )
         except GradingError as exc:
-            return [self._server_error(exc.details, start) for _ in pairs]
-        if len(outcomes) != len(pairs):
-            details = f"the sandbox returned {len(outcomes)} outcomes for {len(pairs)} samples"
-            return [self._server_error(details, start) for _ in pairs]
-        share = (time.perf_counter() - start) / len(pairs)
-        name, threshold = self.name, self.spec.pass_threshold
-        results: list[GraderResult | float] = []
-        for outcome in outcomes:
+            return self.columns([self._server_error(exc.details, start) for _ in pairs])
+        share = (time.perf_counter() - start) / max(1, len(pairs))
+        rewards: list[float] = []
+        failed: dict[int, GraderResult] = {}
+        for index, outcome in enumerate(outcomes):
             value = outcome.value
             if outcome.error is None and type(value) in _PLAIN_NUMBERS and 0.0 <= value <= 1.0:
-                # the common case, checked here: no Score, no validation (NaN fails the range test)
-                if lean:
-                    results.append(float(value))
-                    continue
-                passes = {} if threshold is None else {"pass": value >= threshold}
-                results.append(fast_result(float(value), name, "python", share, passes))
+                rewards.append(float(value))  # the common case (NaN fails the range test)
                 continue
             try:
                 result = self.result(interpret(outcome), start)
             except GradingError as exc:
                 result = self._fail(exc.flag, exc.details, start)
             result.metadata.execution_time = share
-            results.append(result)
-        return results
+            failed[index] = result
+            rewards.append(result.reward)
+        return GradedBatch(
+            name=self.name,
+            type=self.type_name,
+            rewards=rewards,
+            results=failed,
+            pass_threshold=self.pass_threshold,
+            execution_time=share,
+        )
 
     def _server_error(self, details: str, start: float) -> GraderResult:
         result = self._fail("python_grader_server_error", details, start)

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ..base import GraderSpec, GradingError, Sample, SampleParseError, Score, ScoringGrader
+from ..base import DeclaredMetrics, GraderSpec, GradingError, Sample, SampleParseError, Score, ScoringGrader
 from ..templates import Template, resolve
 
 _BULLET = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
@@ -88,6 +88,12 @@ class RankedListGrader(ScoringGrader):
     type_name = "ranked_list"
     spec_model = RankedListSpec
     spec: RankedListSpec
+
+    @classmethod
+    def declared_metrics(cls, spec: GraderSpec) -> DeclaredMetrics:
+        k = spec.k  # type: ignore[attr-defined]
+        ranked = DeclaredMetrics(scores=("rank", "list_length"), passes=("top1", f"top{k}", "anywhere"))
+        return ranked | super().declared_metrics(spec)
 
     def credit(self, rank: int) -> float:
         """The reward for a 1-based rank (0 for absent)."""

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..base import GradingError, Score
+from ..base import DeclaredMetrics, GraderSpec, GradingError, Score
 from ..judge import ModelGrader, ModelGraderSpec, judge_json
 
 
@@ -52,6 +52,10 @@ class ScoreModelGrader(ModelGrader):
     type_name = "score_model"
     spec_model = ScoreModelSpec
     spec: ScoreModelSpec
+
+    @classmethod
+    def declared_metrics(cls, spec: GraderSpec) -> DeclaredMetrics:
+        return DeclaredMetrics(scores=("score",)) | super().declared_metrics(spec)
 
     def instruction(self) -> str:
         low, high = self.spec.range

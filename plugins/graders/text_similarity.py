@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ..base import GraderResult, GraderSpec, Sample, Score, ScoringGrader, error_flag_for
+from ..base import GradedBatch, GraderResult, GraderSpec, Sample, Score, ScoringGrader, error_flag_for
 from ..similarity import SCORERS, cosine_many
 from ..templates import Template, render
 
@@ -44,9 +44,9 @@ class TextSimilarityGrader(ScoringGrader):
         value = SCORERS[self.spec.evaluation_metric](text, reference)
         return Score(reward=min(1.0, max(0.0, value)))
 
-    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+    def grade_columns(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> GradedBatch:
         if self.spec.evaluation_metric != "cosine":
-            return super().grade_batch(pairs)
+            return super().grade_columns(pairs)
         start = time.perf_counter()
         results: list[GraderResult | None] = [None] * len(pairs)
         todo: list[tuple[int, tuple[str, str]]] = []
@@ -61,7 +61,7 @@ class TextSimilarityGrader(ScoringGrader):
             details = f"cosine embeddings failed: {type(exc).__name__}: {exc}"
             for i, _ in todo:
                 results[i] = self._fail("other_error", details, start)
-            return [r for r in results if r is not None]
+            return self.columns([r for r in results if r is not None])
         for (i, _), value in zip(todo, values, strict=True):
             results[i] = self.result(Score(reward=value), start)
-        return [r for r in results if r is not None]
+        return self.columns([r for r in results if r is not None])

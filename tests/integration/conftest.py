@@ -15,7 +15,7 @@ judge model, not a model: its replies follow rules the tests control through the
   - otherwise two rules that stand in for a real judge on the OpenAI guide's examples: a prompt with
     `Reference answer: A` and `Model answer: B` scores {"result": 1.0} when A == B, else 0.0; and
     a sentiment prompt gets `positive` / `negative` / `neutral` by keywords.
-Every request (path, headers, JSON body) is recorded in `judge.requests`.
+Every request (path, headers with case-insensitive lookup, JSON body) is recorded in `judge.requests`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class JudgeDouble:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with double.lock:
-                    double.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                    # headers as received, looked up case-insensitively (HTTP clients differ in case)
+                    double.requests.append({"path": self.path, "headers": self.headers, "body": body})
                     double.in_flight += 1
                     double.max_in_flight = max(double.max_in_flight, double.in_flight)
                 try:

@@ -173,3 +173,19 @@ def test_image_parts_are_sent_as_chat_content_parts(judge) -> None:
         {"type": "text", "text": "REPLY=10\nDoes the picture show a cat?"},
         {"type": "image_url", "image_url": {"url": "https://example.invalid/cat.png", "detail": "low"}},
     ]
+
+
+def test_rate_limits_are_retried_and_the_attempts_counted(judge) -> None:
+    [result] = grade(score_spec(judge.url, max_retries=1), "STATUS=429")
+    assert flags(result) == ["model_grader_server_error"] and len(judge.requests) == 2
+    assert "gave up after 2 attempts: HTTP 429" in result.metadata.errors.details
+    retry_counts = [request["headers"]["x-stainless-retry-count"] for request in judge.requests]
+    assert retry_counts == ["0", "1"]  # the official SDK sent them
+
+
+def test_no_key_sends_the_placeholder(judge, monkeypatch) -> None:
+    for name in ("RFTKIT_JUDGE_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    [result] = grade(score_spec(judge.url), "REPLY=5")
+    assert result.reward == pytest.approx(0.5)
+    assert judge.requests[0]["headers"]["Authorization"] == "Bearer EMPTY"

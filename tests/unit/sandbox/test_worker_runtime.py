@@ -10,6 +10,7 @@ import sys
 
 from rftkit.sandbox.backends import RUNTIME_SOURCE
 from rftkit.sandbox.channel import FrameBuffer, frame
+from rftkit.sandbox.worker import encode_batch
 from rftkit.sandbox.worker_runtime import CappedText, read_frame, write_frame
 
 
@@ -54,7 +55,7 @@ def _frames(source: str, pairs: list, timeout_s: float = 2.0, **init: object) ->
         stderr=subprocess.PIPE,
     )
     init = {"op": "init", "source": source, "sample_timeout_s": timeout_s, "output_max_bytes": 100, **init}
-    payload = frame(json.dumps(init).encode()) + frame(json.dumps({"op": "grade", "pairs": pairs}).encode())
+    payload = frame(json.dumps(init).encode()) + frame(encode_batch([(s, i) for s, i in pairs]))
     out, _ = proc.communicate(payload, timeout=30)
     buf = FrameBuffer()
     buf.feed(out)
@@ -71,8 +72,19 @@ def _talk(source: str, pairs: list, timeout_s: float = 2.0, **init: object) -> t
     results: list[dict] = []
     for start, rows in frames:
         assert start == len(results)
-        results += [dict(zip(("value", "error", "details", "stdout"), row, strict=True)) for row in rows]
+        results += [dict(zip(FIELDS, _row(row), strict=True)) for row in rows]
     return ready, results
+
+
+FIELDS = ("value", "error", "details", "stdout")
+
+
+def _row(row: object) -> list:
+    """A result row in its long form (the worker sends a bare number when that is all there is)."""
+    if isinstance(row, int | float):
+        return [row, None, None, ""]
+    assert isinstance(row, list) and len(row) == 4, row
+    return row
 
 
 def test_runtime_grades_and_keeps_nan_and_inf_and_prints_out_of_band() -> None:
@@ -121,8 +133,9 @@ def test_results_are_sent_in_few_frames_and_at_once_after_an_error() -> None:
     _ready, frames = _frames(source, pairs)
     sizes = [len(rows) for _, rows in frames]
     assert sum(sizes) == 601 and max(sizes) <= 256 and len(frames) < 20
-    errors = [(start, k) for start, rows in frames for k, row in enumerate(rows) if row[1] is not None]
-    assert errors == [(start, len(rows) - 1) for start, rows in frames if rows[-1][1] is not None]
+    errors = [(start, k) for start, rows in frames for k, row in enumerate(rows) if _row(row)[1] is not None]
+    assert errors == [(start, len(rows) - 1) for start, rows in frames if _row(rows[-1])[1] is not None]
+    assert sum(isinstance(row, int) for _, rows in frames for row in rows) == 600  # the good ones: bare
     assert len(errors) == 1  # the error ends its frame
 
 
@@ -162,3 +175,18 @@ def test_the_alarm_comes_back_after_a_grader_replaced_its_handler() -> None:
     )
     _ready, results = _talk(source, [[{}, {"ignore": True}], [{}, {}]], timeout_s=0.3)
     assert [r["error"] for r in results] == [None, "timeout"]
+
+
+def test_a_shared_item_travels_once_and_each_sample_gets_its_own_copy() -> None:
+    source = "def grade(sample, item):\n    item['seen'] = item.get('seen', 0) + 1\n    return item['seen']\n"
+    shared = {"reference": "x" * 500}
+    pairs = [("plain text", shared), ({"output_text": "y", "output_json": None}, shared), ("z", {"other": 1})]
+    encoded = encode_batch(pairs)
+    assert encoded.count(b"x" * 500) == 1
+    assert json.loads(encoded)["index"] == [0, 0, 1]
+    _ready, results = _talk("def grade(sample, item):\n    return [sample, sorted(item)]\n", pairs)
+    plain = {"output_text": "plain text", "output_json": None, "output_tools": [], "choices": []}
+    assert results[0]["value"] == [plain, ["reference"]]
+    assert results[1]["value"][0]["output_text"] == "y" and results[2]["value"][1] == ["other"]
+    _ready, results = _talk(source, pairs)
+    assert [r["value"] for r in results] == [1, 1, 1]  # a grader that writes to its item changes no other's
