@@ -25,9 +25,8 @@ import torch
 import yaml
 
 from ..grading.session import GradingSession
-from .grader import open_grading
 from . import checkpoints
-from .algo.advantages import group_advantages
+from .algo.advantages import group_advantages, update_mask
 from .algo.update import grpo_update
 from .base_model import prepare_base_model
 from .chat import chat_prompt_ids
@@ -36,6 +35,7 @@ from .data.loader import load_dataset
 from .data.schema import DatasetLine
 from .data.split import answer_overlap
 from .events import EventLog
+from .grader import open_grading
 from .metrics import summarize
 from .policy import (
     TokenBatch,
@@ -47,12 +47,15 @@ from .policy import (
 )
 from .progress import Progress
 from .resolve import Resolved, resolve
-from .rollout.collect import Rollouts, collect
+from .rollout.collect import InvalidBatchError, Rollouts, check_invalid_share, collect
 from .rollout.engine import RolloutEngine, SamplingSettings, make_engine, pick_engine
 
 
 class TrainingError(RuntimeError):
     """A run that cannot start or go on; the message says why."""
+
+
+__all__ = ["InvalidBatchError", "RFTTrainer", "TrainingError"]
 
 
 def check_prompt_lengths(
@@ -248,12 +251,16 @@ class RFTTrainer:
     # ---------------------------------------------------------------- steps
     def _collect(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, prompts: Prompts,
-        settings: SamplingSettings,
+        settings: SamplingSettings, what: str,
     ) -> Rollouts:  # fmt: skip
-        return collect(
+        """Sampled and graded rollouts; InvalidBatchError when too many have no valid reward."""
+        rolled = collect(
             state.engine, grading, prompts.lines, prompts.ids, settings,
             reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
+            notify=grading.notify,
         )  # fmt: skip
+        check_invalid_share(rolled.results, self.config.grader.max_invalid_fraction, what)
+        return rolled
 
     def _overlap(self, state: RunState) -> bool:
         """Whether grading overlaps generation (two chunks per step); `auto` means with vLLM."""
@@ -270,13 +277,14 @@ class RFTTrainer:
             max_tokens=plan.max_tokens, seed=cfg.trainer.seed * 7919 + step,
         )  # fmt: skip
         prompts = state.train.pick(picks)
-        return epoch, prompts, self._collect(state, grading, pool, prompts, settings)
+        what = f"step {step}: the training batch"
+        return epoch, prompts, self._collect(state, grading, pool, prompts, settings, what)
 
     def _step_zero(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor
     ) -> dict[str, Any]:
         """The starting model on the validation set and on the first training batch."""
-        stats, seconds = self._validate(state, grading, pool)
+        stats, seconds = self._validate(state, grading, pool, 0)
         _, _, rolled = self._train_rollouts(state, grading, pool, 1)
         return {"step": 0, **summarize(rolled.results, "train"), **stats, "timing": {"eval": seconds}}
 
@@ -286,16 +294,18 @@ class RFTTrainer:
         cfg, plan = self.config, state.plan
         started = time.perf_counter()
         epoch, prompts, rolled = self._train_rollouts(state, grading, pool, step)
-        rewards = torch.tensor(rolled.rewards(), dtype=torch.float32)
-        advantages = group_advantages(rewards, scale=cfg.algo.scale_rewards).flatten()
+        rewards = torch.tensor(rolled.rewards(), dtype=torch.float32)  # NaN where no valid reward
+        valid = torch.tensor(rolled.valid(), dtype=torch.bool)
+        advantages = group_advantages(rewards, scale=cfg.algo.scale_rewards, valid=valid)
         completions = [c.token_ids for group in rolled.groups for c in group]
         prompt_ids = [ids for ids in prompts.ids for _ in range(plan.samples_per_prompt)]
         batch = TokenBatch.build(prompt_ids, completions, state.tokenizer.pad_token_id)
         begin = time.perf_counter()
         update = grpo_update(
-            state.policy, state.optimizer, state.scheduler, batch, advantages, cfg.algo,
+            state.policy, state.optimizer, state.scheduler, batch, advantages.flatten(), cfg.algo,
             reference=state.reference, temperature=cfg.rollout.temperature,
             grad_accumulation=cfg.trainer.grad_accumulation, max_grad_norm=cfg.trainer.max_grad_norm,
+            sample_mask=update_mask(valid).flatten(),
         )  # fmt: skip
         training_s = time.perf_counter() - begin
         sync_s = self._sync(state)
@@ -306,7 +316,9 @@ class RFTTrainer:
             **update,
             "learning_rate": state.scheduler.get_last_lr()[0],
             "completion_tokens_mean": float(np.mean([len(c) for c in completions])),
-            "zero_advantage_fraction": float((rewards.std(dim=1) == 0).float().mean()),
+            "zero_advantage_fraction": float((advantages == 0).all(dim=1).float().mean()),
+            "no_update_groups": int((valid.sum(dim=1) < 2).sum()),  # fewer than two valid rewards
+            "regraded_samples": rolled.regraded_samples,
             "grader_outage_s": grading.outage_seconds,
             "timing": {
                 "sampling": rolled.sampling_s, "grading": rolled.grading_s,
@@ -316,7 +328,7 @@ class RFTTrainer:
         }  # fmt: skip
 
     def _validate(
-        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor
+        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int
     ) -> tuple[dict[str, Any], float]:
         cfg, plan = self.config, state.plan
         begin = time.perf_counter()
@@ -324,14 +336,14 @@ class RFTTrainer:
             n=plan.eval_samples, temperature=cfg.eval.temperature or cfg.rollout.temperature,
             top_p=cfg.rollout.top_p, max_tokens=plan.max_tokens, seed=cfg.trainer.seed + 7,
         )  # fmt: skip
-        rolled = self._collect(state, grading, pool, state.valid, settings)
+        rolled = self._collect(state, grading, pool, state.valid, settings, f"step {step}: validation")
         return summarize(rolled.results, "valid"), time.perf_counter() - begin
 
     def _validate_and_save(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, event: dict[str, Any]
     ) -> None:
         """Validate after the step's update, add it to `event`, write the checkpoint, prune old ones."""
-        stats, seconds = self._validate(state, grading, pool)
+        stats, seconds = self._validate(state, grading, pool, event["step"])
         event.update(stats)
         event["timing"]["eval"] = seconds
         event["timing"]["step"] += seconds

@@ -4,20 +4,26 @@ On-policy GRPO needs every reward of step k before the update that precedes step
 sampling, so the overlap is inside a step: the prompts are split into `chunks`; as soon as a
 chunk's completions exist they go to the grader service on a background thread while the
 engine generates the next chunk. Validation uses the same path.
+
+Grading failures that are the infrastructure's are retried (see `grading_retry`); a sample whose
+grading still failed has no valid reward: `Rollouts.rewards()` gives NaN for it, `valid()` says
+which are valid, and `check_invalid_share` stops a run whose batch is mostly invalid.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from ...grading.answers import to_sample
 from ...plugins.base import GraderResult
 from ..data.schema import DatasetLine
 from .engine import Completion, RolloutEngine, SamplingSettings
-from ...grading.answers import to_sample
+from .grading_retry import Graded, Notify, grade_with_regrade, is_valid
 
 
 @dataclass
@@ -29,15 +35,52 @@ class Rollouts:
     sampling_s: float = 0.0
     grading_s: float = 0.0  # time the grader service took (overlapped with sampling where possible)
     grading_wait_s: float = 0.0  # time spent waiting for grades after sampling finished
+    regraded_samples: int = 0  # samples graded again after a worker, sandbox or time-limit failure
+
+    def valid(self) -> list[list[bool]]:
+        """Whether each sample's reward is a real score (see `grading_retry.is_valid`)."""
+        return [[is_valid(r) for r in group] for group in self.results]
 
     def rewards(self) -> list[list[float]]:
-        return [[r.reward for r in group] for group in self.results]
+        """Each sample's reward; NaN where it has none (its grading failed), never a made-up zero."""
+        return [[r.reward if is_valid(r) else float("nan") for r in group] for group in self.results]
 
 
-def _timed_grade(grading: Any, samples: list, items: list) -> tuple[list[GraderResult], float]:
+class InvalidBatchError(RuntimeError):
+    """More of a batch than `grader.max_invalid_fraction` allows has no valid reward."""
+
+
+def check_invalid_share(results: list[list[GraderResult]], max_fraction: float, what: str) -> None:
+    """Raise InvalidBatchError, naming the error kinds, their counts and an example, past `max_fraction`."""
+    flat = [r for group in results for r in group]
+    invalid = [r for r in flat if not is_valid(r)]
+    if not flat or len(invalid) <= max_fraction * len(flat):
+        return
+    kinds: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    for result in invalid:
+        errors = result.metadata.errors
+        for flag in errors.raised():
+            kinds[flag] += 1
+            if flag not in examples and errors.details:
+                examples[flag] = " ".join(errors.details.split())[:200]
+    shown = "; ".join(
+        f"{flag} {count}" + (f" (e.g. {examples[flag]!r})" if flag in examples else "")
+        for flag, count in kinds.most_common()
+    )
+    raise InvalidBatchError(
+        f"{what}: {len(invalid)} of {len(flat)} samples ({len(invalid) / len(flat):.0%}) have no valid "
+        f"reward, more than grader.max_invalid_fraction={max_fraction:g} allows. By kind: {shown}. "
+        "Training on them would treat grading failures as scores, so the run stops here. Fix the "
+        "grader (try it on a few samples with `rft graders run`) or the service, or raise "
+        "grader.max_invalid_fraction."
+    )
+
+
+def _timed_grade(grading: Any, samples: list, items: list, notify: Notify | None) -> tuple[Graded, float]:
     start = time.perf_counter()
-    results = grading.grade(samples, items)
-    return results, time.perf_counter() - start
+    graded = grade_with_regrade(grading, samples, items, notify=notify)
+    return graded, time.perf_counter() - start
 
 
 def collect(
@@ -50,8 +93,12 @@ def collect(
     reasoning: bool = False,
     chunks: int = 2,
     pool: ThreadPoolExecutor | None = None,
+    notify: Notify | None = None,
 ) -> Rollouts:
-    """`settings.n` graded samples for each line; grading of chunk i overlaps generation of chunk i+1."""
+    """`settings.n` graded samples for each line; grading of chunk i overlaps generation of chunk i+1.
+
+    `notify` hears about grading retries.
+    """
     chunks = max(1, min(chunks, len(lines)))
     bounds = [round(i * len(lines) / chunks) for i in range(chunks + 1)]
     own_pool = pool is None
@@ -78,13 +125,14 @@ def collect(
                     )
                     items.append(item)
             groups.extend(chunk_groups)
-            pending.append(pool.submit(_timed_grade, grading, samples, items))
+            pending.append(pool.submit(_timed_grade, grading, samples, items, notify))
         wait_start = time.perf_counter()
-        flat: list[GraderResult] = []
+        total = Graded()
         grading_s = 0.0
         for future in pending:
-            results, seconds = future.result()
-            flat.extend(results)
+            graded, seconds = future.result()
+            total.results.extend(graded.results)
+            total.regraded_samples += graded.regraded_samples
             grading_s += seconds
         waited = time.perf_counter() - wait_start
     finally:
@@ -93,6 +141,6 @@ def collect(
     per_prompt: list[list[GraderResult]] = []
     position = 0
     for group in groups:
-        per_prompt.append(flat[position : position + len(group)])
+        per_prompt.append(total.results[position : position + len(group)])
         position += len(group)
-    return Rollouts(groups, per_prompt, sampling, grading_s, waited)
+    return Rollouts(groups, per_prompt, sampling, grading_s, waited, total.regraded_samples)
