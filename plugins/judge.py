@@ -27,8 +27,8 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field
 
 from .base import (
+    GradedBatch,
     GraderContext,
-    GraderResult,
     GraderSpec,
     GradingError,
     Sample,
@@ -238,12 +238,12 @@ class ModelGrader(ScoringGrader):
             score.metadata["sampled_model_name"] = reply["model"]
         return score
 
-    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+    def grade_columns(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> GradedBatch:
         if len(pairs) <= 1:
-            return super().grade_batch(pairs)
+            return super().grade_columns(pairs)
         workers = min(len(pairs), self.spec.max_concurrency)
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"judge-{self.name}") as pool:
-            return list(pool.map(lambda pair: self.grade_safely(*pair), pairs))
+            return self.columns(list(pool.map(lambda pair: self.grade_safely(*pair), pairs)))
 
     def close(self) -> None:
         with self._lock:
