@@ -280,7 +280,7 @@ def _package_files(root: Path) -> Iterator[Path]:
 
 
 def discover_settings(root: Path = PACKAGE_ROOT) -> list[str]:
-    """"module:Class" of each package class whose bases name BaseSettings (found without importing)."""
+    """`module:Class` of each package class whose bases name BaseSettings (found without importing)."""
     found: list[str] = []
     for path in _package_files(root):
         try:
