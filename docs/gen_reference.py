@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -40,6 +40,7 @@ from pydantic_core import PydanticUndefined
 MODELS: list[tuple[str, str]] = [
     ("rftkit.trainer.config:RunConfig", "`rft train` config file"),
     ("rftkit.sandbox.api:SandboxLimits", "Sandbox limits"),
+    ("rftkit.evals.settings:EvalSettings", "`rft eval` settings"),
 ]
 # The click root group, and the pages written.
 CLI_ROOT = "rftkit.cli.main:main"
@@ -198,8 +199,14 @@ def _env_name(cls: type[BaseModel], name: str, field: FieldInfo, prefix_keys: li
     if not _is_settings(cls):
         return ""
     config = cls.model_config
-    if isinstance(field.validation_alias, str):
-        return field.validation_alias
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if isinstance(extra.get("env"), str):  # the variable a settings class declares for the field
+        return str(extra["env"])
+    alias = field.validation_alias
+    if isinstance(alias, str):
+        return alias.upper()
+    if isinstance(alias, AliasChoices):  # pydantic-settings reads each string choice, unprefixed
+        return ", ".join(c.upper() for c in alias.choices if isinstance(c, str))
     env_prefix = str(config.get("env_prefix") or "")
     delimiter = config.get("env_nested_delimiter")
     if prefix_keys and not delimiter:
@@ -264,7 +271,7 @@ def render_model(target: str, title: str) -> str:
             default = _code(row.default) if row.default not in ("", "required") else row.default
             cells = [_code(row.key), _cell(row.type), default, _cell(row.description)]
             if settings:
-                cells.append(_code(row.env) if row.env else "")
+                cells.append(", ".join(_code(e.strip()) for e in row.env.split(",")) if row.env else "")
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import click
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -189,6 +189,10 @@ def test_settings_rows_name_their_environment_variable() -> None:
     class Settings(pydantic_settings.BaseSettings):
         model_config = pydantic_settings.SettingsConfigDict(env_prefix="RFT_SERVE_")
         port: int = 50051  # gRPC port
+        token: str | None = Field(None, description="Bearer token.", json_schema_extra={"env": "RFT_TOKEN"})
 
     rows = next(iter(gen.model_sections(Settings)))[2]
-    assert [(r.key, r.env, r.description) for r in rows] == [("port", "RFT_SERVE_PORT", "gRPC port")]
+    assert [(r.key, r.env, r.description) for r in rows] == [
+        ("port", "RFT_SERVE_PORT", "gRPC port"),
+        ("token", "RFT_TOKEN", "Bearer token."),
+    ]
