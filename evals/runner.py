@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -23,28 +21,13 @@ from .metrics import __doc__ as METRICS_DOC
 from .metrics import summarize
 from .models import ModelArgError, ModelOptions, open_model
 from .records import SampleRecord, make_record, ranked_fields, to_sample
+from .settings import EvalSettings
 
 RESULTS_FILE = "results.jsonl"
 SUMMARY_FILE = "summary.json"
 GRADER_FILE = "grader.json"
 
 
-@dataclass
-class EvalRun:
-    """Everything `rft eval` was asked to do."""
-
-    data: Path
-    grader: Path
-    models: list[str]
-    output_dir: Path
-    samples: int = 1
-    server: str | None = None
-    token: str | None = None
-    sandbox: str = "auto"
-    max_items: int | None = None
-    pass_threshold: float | None = None
-    grade_batch_size: int = 256
-    options: ModelOptions = field(default_factory=ModelOptions)
 
 
 def open_models(args: Sequence[str], options: ModelOptions) -> list[EvalModel]:
@@ -73,7 +56,7 @@ def grade_model(
     items: Sequence[Mapping[str, Any]],
     generations: list[list[Generation]],
     grading: GradingSession,
-    run: EvalRun,
+    run: EvalSettings,
     ranked: bool,
     advance: Any,
 ) -> list[SampleRecord]:
@@ -103,13 +86,13 @@ def grade_model(
     ]
 
 
-def run_eval(run: EvalRun, console: Console | None = None) -> dict[str, Any]:
+def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any]:
     """Run the eval, write results.jsonl, summary.json and grader.json under run.output_dir; the summary."""
     console = console or Console(stderr=True)
     items = load_items(run.data, run.max_items)
     spec = load_grader_file(run.grader)
     ranked = spec.get("type") == "ranked_list"
-    models = open_models(run.models, run.options)
+    models = open_models(run.models, run.model_options())
     run.output_dir.mkdir(parents=True, exist_ok=True)
     records_by_model: dict[str, list[SampleRecord]] = {}
     total = len(items) * run.samples
