@@ -26,7 +26,7 @@ from typing import Any
 
 import grpc
 
-from ..plugins.base import GraderResult
+from ..core.records import GradedBatch, GraderResult
 from . import codec
 from .pb import grader_pb2 as pb
 from .pb import grader_pb2_grpc as pb_grpc
@@ -107,6 +107,24 @@ def grader_dict(message: pb.Grader) -> dict[str, Any]:
     return data
 
 
+def batch_request(
+    ref: pb.GraderRef, samples: Sequence[codec.SampleLike], items: Items, rewards_only: bool = False
+) -> pb.GradeBatchRequest:
+    """One GradeBatch request: samples encoded once, each distinct item once, compact results."""
+    if isinstance(items, Mapping):
+        items_json, index = codec.encode_items(items), []
+    else:
+        items_json, index = codec.encode_item_table(items)
+    return pb.GradeBatchRequest(
+        grader=ref,
+        samples_json=codec.encode_samples(samples),
+        items_json=items_json,
+        item_index=index,
+        rewards_only=rewards_only,
+        compact=not rewards_only,
+    )
+
+
 def plan_requests(
     ref: pb.GraderRef,
     samples: Sequence[codec.SampleLike],
@@ -118,26 +136,18 @@ def plan_requests(
     """Requests of at most chunk_size samples and (where a single sample allows) max_bytes each."""
     if not isinstance(items, Mapping) and len(items) != len(samples):
         raise ValueError(f"got {len(samples)} samples but {len(items)} items; pass one item per sample")
-    shared = codec.encode_items(items) if isinstance(items, Mapping) else None
     requests: list[pb.GradeBatchRequest] = []
 
     def add(lo: int, hi: int) -> None:
-        samples_json = codec.encode_samples(samples[lo:hi])
-        items_json = shared if shared is not None else codec.encode_items(items[lo:hi])  # type: ignore[index]
-        if len(samples_json) + len(items_json) > max_bytes and hi - lo > 1:
+        part = items if isinstance(items, Mapping) else items[lo:hi]
+        request = batch_request(ref, samples[lo:hi], part, rewards_only)
+        if len(request.samples_json) + len(request.items_json) > max_bytes and hi - lo > 1:
             mid = (lo + hi) // 2
             add(lo, mid)
             add(mid, hi)
             return
-        requests.append(
-            pb.GradeBatchRequest(
-                grader=ref,
-                samples_json=samples_json,
-                items_json=items_json,
-                request_id=str(lo),
-                rewards_only=rewards_only,
-            )
-        )
+        request.request_id = str(lo)
+        requests.append(request)
 
     for lo in range(0, len(samples), max(1, chunk_size)):
         add(lo, min(lo + chunk_size, len(samples)))
@@ -148,12 +158,26 @@ def _stream_requests(
     ref: pb.GraderRef, batches: Iterable[tuple[Sequence[codec.SampleLike], Items]]
 ) -> Iterator[pb.GradeBatchRequest]:
     for n, (samples, items) in enumerate(batches):
-        yield pb.GradeBatchRequest(
-            grader=ref,
-            samples_json=codec.encode_samples(samples),
-            items_json=codec.encode_items(items),
-            request_id=str(n),
-        )
+        request = batch_request(ref, samples, items)
+        request.request_id = str(n)
+        yield request
+
+
+def graded_batch(response: pb.GradeBatchResponse) -> GradedBatch:
+    """A GradeBatch response's columns (a server that predates `compact` sent every result)."""
+    if not response.grader_type:
+        results = codec.decode_results(response.results_json)
+        name, kind = (results[0].metadata.name, results[0].metadata.type) if results else ("", "")
+        return GradedBatch.from_results(name, kind, results)
+    return codec.graded_from_wire(
+        response.rewards,
+        response.result_indices,
+        response.results_json,
+        name=response.grader_name,
+        type=response.grader_type,
+        pass_threshold=response.pass_threshold if response.HasField("pass_threshold") else None,
+        sample_seconds=response.sample_seconds,
+    )
 
 
 def _stream_results(response: pb.GradeBatchResponse) -> list[GraderResult]:
@@ -161,7 +185,7 @@ def _stream_results(response: pb.GradeBatchResponse) -> list[GraderResult]:
     if response.error_code:
         code = next(c for c in grpc.StatusCode if c.value[0] == response.error_code)
         raise GraderServiceError("GradeStream", code, response.error_message)
-    return codec.decode_results(response.results_json)
+    return graded_batch(response).to_results()
 
 
 def _credentials(tls_ca: str | Path | bytes | None) -> grpc.ChannelCredentials | None:
@@ -207,11 +231,14 @@ class _ClientBase:
         return DEFAULT_MAX_REQUEST_BYTES
 
     @staticmethod
-    def _results(responses: Sequence[pb.GradeBatchResponse]) -> list[GraderResult]:
-        results: list[GraderResult] = []
-        for response in responses:
-            results.extend(codec.decode_results(response.results_json))
-        return results
+    def _columns(responses: Sequence[pb.GradeBatchResponse]) -> GradedBatch:
+        parts = [graded_batch(response) for response in responses]
+        if not parts:
+            return GradedBatch(name="", type="", rewards=[])
+        whole = parts[0]
+        for part in parts[1:]:
+            whole.extend(part)
+        return whole
 
     @staticmethod
     def _rewards(responses: Sequence[pb.GradeBatchResponse]) -> tuple[list[float], list[int]]:
@@ -383,7 +410,19 @@ class GraderClient(_ClientBase):
 
         `timeout` is the deadline of each request (chunk), in seconds.
         """
-        return self._results(self._batch_responses(grader, samples, items, version, timeout))
+        return self.grade_columns(grader, samples, items, version=version, timeout=timeout).to_results()
+
+    def grade_columns(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> GradedBatch:
+        """The batch's results as columns: every reward, full results only where there is more to say."""
+        return self._columns(self._batch_responses(grader, samples, items, version, timeout))
 
     def rewards(
         self,
@@ -534,7 +573,19 @@ class AsyncGraderClient(_ClientBase):
         version: str | None = None,
         timeout: float | None = None,
     ) -> list[GraderResult]:
-        return self._results(await self._batch_responses(grader, samples, items, version, timeout))
+        graded = await self.grade_columns(grader, samples, items, version=version, timeout=timeout)
+        return graded.to_results()
+
+    async def grade_columns(
+        self,
+        grader: GraderLike,
+        samples: Sequence[codec.SampleLike],
+        items: Items,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> GradedBatch:
+        return self._columns(await self._batch_responses(grader, samples, items, version, timeout))
 
     async def rewards(
         self,

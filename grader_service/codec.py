@@ -1,207 +1,199 @@
-"""One encoding for a whole batch: samples, items and results travel as JSON bytes.
+"""One encoding for a whole batch: samples, items and results travel as JSON bytes (msgspec).
 
-Both sides decode and encode a batch in one call (pydantic's Rust core or the json module), so
-the per-sample cost in the service stays close to the grader's own work. See the header of
+Each side encodes or decodes a batch in one C call into the records of core.records, so the
+per-sample cost in the service stays close to the grader's own work. An item shared by several
+samples (a prompt's) is encoded once, with an index per sample. See the header of
 proto/rft/grader/v1/grader.proto for the shapes.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from math import isfinite
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+import msgspec
 
-from ..plugins.base import GraderResult, ResultMetadata, Sample
+from ..core.records import GradedBatch, GraderResult, Sample
 
 SampleLike = Sample | Mapping[str, Any] | str
-
-_SAMPLES = TypeAdapter(list[str | Sample])
-_SAMPLE = TypeAdapter(str | Sample)
-_RESULTS = TypeAdapter(list[GraderResult])
-_RESULT = TypeAdapter(GraderResult)
+_ENCODE = msgspec.json.Encoder().encode
+_SAMPLES = msgspec.json.Decoder(list[str | Sample])
+_SAMPLE = msgspec.json.Decoder(str | Sample)
+_ITEMS = msgspec.json.Decoder(list[dict[str, Any]] | dict[str, Any])
+_RESULTS = msgspec.json.Decoder(list[GraderResult])
+_RESULT = msgspec.json.Decoder(GraderResult)
 
 
 class BatchFormatError(ValueError):
     """A batch whose JSON is malformed or whose lengths do not match; the message says which."""
 
 
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building thousands of small objects at once.
-
-    Each batch allocates many pydantic models and no cycles; without the pause, collections
-    triggered by the allocations cost about 2/3 of the decoding time of a 10,000-result batch.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
+def _decode(decoder: msgspec.json.Decoder, data: bytes, what: str) -> Any:
+    """`decoder.decode(data)`; JSON with NaN or Infinity tokens (which older clients wrote) is
+    read by the json module and then checked the same way."""
     try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+        return decoder.decode(data)
+    except msgspec.DecodeError as exc:
+        try:
+            loose = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BatchFormatError(f"{what}: {exc}") from exc
+        try:
+            return msgspec.convert(loose, decoder.type)
+        except msgspec.ValidationError as again:
+            raise BatchFormatError(f"{what}: {again}") from again
 
 
 # ---- samples and items (client -> service) -------------------------------------------------
 
 
 def _plain(sample: SampleLike) -> Any:
-    if type(sample) is str or type(sample) is dict:  # the common cases: json.dumps takes them as they are
-        return sample
-    if isinstance(sample, str):
+    if type(sample) is str or type(sample) is dict:  # the common cases: encoded as they are
         return sample
     if isinstance(sample, Sample):
-        return sample.model_dump(exclude_defaults=True, mode="json")
+        return sample.output_text if sample.is_plain() else sample
+    if isinstance(sample, str):
+        return str(sample)
     if isinstance(sample, Mapping):
         return dict(sample)
     raise TypeError(f"a sample must be a str, a dict or a Sample, got {type(sample).__name__}")
 
 
 def encode_samples(samples: Iterable[SampleLike]) -> bytes:
-    """JSON array bytes; strings stay strings (the sample's output_text)."""
-    return json.dumps([_plain(s) for s in samples], ensure_ascii=False, separators=(",", ":")).encode()
+    """A JSON array; a plain-text sample is its text."""
+    return _ENCODE([_plain(s) for s in samples])
 
 
 def encode_sample(sample: SampleLike) -> bytes:
-    return json.dumps(_plain(sample), ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODE(_plain(sample))
 
 
 def encode_items(items: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> bytes:
     """A JSON array of objects, or one object that every sample shares."""
     if isinstance(items, Mapping):
-        return json.dumps(dict(items), ensure_ascii=False, separators=(",", ":")).encode()
-    plain = [i if type(i) is dict else dict(i) for i in items]
-    return json.dumps(plain, ensure_ascii=False, separators=(",", ":")).encode()
+        return _ENCODE(items if type(items) is dict else dict(items))
+    return _ENCODE([i if type(i) is dict else dict(i) for i in items])
+
+
+def encode_item_table(items: Sequence[Mapping[str, Any]]) -> tuple[bytes, list[int]]:
+    """The distinct items as a JSON array, and each sample's position in it.
+
+    Items that are the same object (a prompt's samples share theirs) or encode the same are
+    sent once: a prompt with 16 samples sends its item once, not 16 times.
+    """
+    by_id: dict[int, int] = {}
+    by_bytes: dict[bytes, int] = {}
+    parts: list[bytes] = []
+    index: list[int] = []
+    for item in items:
+        position = by_id.get(id(item))
+        if position is None:
+            encoded = _ENCODE(item if type(item) is dict else dict(item))
+            position = by_bytes.get(encoded)
+            if position is None:
+                position = by_bytes[encoded] = len(parts)
+                parts.append(encoded)
+            by_id[id(item)] = position
+        index.append(position)
+    return b"[" + b",".join(parts) + b"]", index
 
 
 def decode_samples(data: bytes) -> list[Sample]:
     """Samples from a JSON array of strings or sample objects."""
     if not data:
         return []
-    try:
-        parsed = _SAMPLES.validate_json(data)
-    except ValidationError as exc:
-        raise BatchFormatError(
-            f"samples_json must be a JSON array of strings or sample objects: {exc}"
-        ) from exc
-    return [Sample(output_text=s) if isinstance(s, str) else s for s in parsed]
+    parsed = _decode(_SAMPLES, data, "samples_json must be a JSON array of strings or sample objects")
+    return [Sample(output_text=s) if type(s) is str else s for s in parsed]
 
 
 def decode_sample(data: bytes) -> Sample:
-    try:
-        parsed = _SAMPLE.validate_json(data)
-    except ValidationError as exc:
-        raise BatchFormatError(f"sample_json must be a JSON string or sample object: {exc}") from exc
-    return Sample(output_text=parsed) if isinstance(parsed, str) else parsed
+    parsed = _decode(_SAMPLE, data, "sample_json must be a JSON string or sample object")
+    return Sample(output_text=parsed) if type(parsed) is str else parsed
 
 
-def decode_items(data: bytes, count: int) -> list[dict[str, Any]]:
-    """`count` items from a JSON array of objects, or one object repeated `count` times."""
+def decode_items(data: bytes, count: int, index: Sequence[int] = ()) -> list[dict[str, Any]]:
+    """`count` items (shared objects, not copies) from the request's item fields.
+
+    With `index` (one position per sample), `data` is an array of distinct items; without it,
+    an array of one item per sample, or one object that every sample shares.
+    """
     if not data:
-        return [{} for _ in range(count)]
-    try:
-        parsed = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BatchFormatError(f"items_json is not valid JSON: {exc}") from exc
-    if isinstance(parsed, dict):
+        if index:
+            raise BatchFormatError("item_index is set but items_json is empty")
+        return [{}] * count
+    what = "items_json must be a JSON array of objects, or one object for all samples"
+    parsed = _decode(_ITEMS, data, what)
+    if type(parsed) is dict:
+        if index:
+            raise BatchFormatError("with item_index, items_json must be an array of the distinct items")
         return [parsed] * count
-    if not isinstance(parsed, list) or not all(isinstance(i, dict) for i in parsed):
-        raise BatchFormatError("items_json must be a JSON array of objects, or one object for all samples")
+    if index:
+        if len(index) != count:
+            raise BatchFormatError(f"got {count} samples but {len(index)} item_index entries; send one each")
+        if max(index) >= len(parsed):
+            raise BatchFormatError(f"item_index {max(index)} is past the {len(parsed)} items sent")
+        return [parsed[k] for k in index]
     if len(parsed) != count:
         raise BatchFormatError(f"got {count} samples but {len(parsed)} items; send one item per sample")
     return parsed
 
 
 def decode_item(data: bytes) -> dict[str, Any]:
-    items = decode_items(data, 1)
-    return items[0]
+    return decode_items(data, 1)[0]
 
 
 # ---- results (service -> client) -----------------------------------------------------------
 
 
-# The fields _plain_result knows; if ResultMetadata grows one, every result takes pydantic's path.
-_PLAIN_META = set(ResultMetadata.model_fields) == {
-    "name", "type", "errors", "execution_time", "scores", "passes", "token_usage",
-    "sampled_model_name", "label",
-}  # fmt: skip
-
-
-def _plain_result(result: GraderResult) -> dict[str, Any] | None:
-    """The JSON-ready dict of a result without errors, sub-rewards or extras (most results), else None.
-
-    The same fields as pydantic's `exclude_defaults` dump, built without walking every error flag.
-    """
-    meta = result.metadata
-    if (
-        not (isfinite(result.reward) and isfinite(meta.execution_time))  # pydantic writes null for those
-        or result.sub_rewards
-        or meta.scores
-        or meta.errors.__pydantic_fields_set__
-        or meta.token_usage is not None
-        or meta.sampled_model_name is not None
-        or meta.label is not None
-    ):
-        return None
-    plain: dict[str, Any] = {"name": meta.name, "type": meta.type}
-    if meta.execution_time != 0.0:
-        plain["execution_time"] = meta.execution_time
-    if meta.passes:
-        plain["passes"] = meta.passes
-    return {"reward": result.reward, "metadata": plain}
-
-
 def encode_results(results: Sequence[GraderResult]) -> bytes:
     """JSON array; fields at their default (false error flags, empty maps) are left out."""
-    if not _PLAIN_META:
-        return _RESULTS.dump_json(list(results), exclude_defaults=True)
-    parts: list[bytes] = []
-    run: list[dict[str, Any]] = []  # consecutive plain results, encoded together
-    for result in results:
-        plain = _plain_result(result)
-        if plain is not None:
-            run.append(plain)
-            continue
-        if run:
-            parts.append(_dumps(run)[1:-1])
-            run = []
-        parts.append(_RESULT.dump_json(result, exclude_defaults=True))
-    if run:
-        parts.append(_dumps(run)[1:-1])
-    return b"[" + b",".join(parts) + b"]"
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return _ENCODE(results)
 
 
 def encode_result(result: GraderResult) -> bytes:
-    return _RESULT.dump_json(result, exclude_defaults=True)
+    return _ENCODE(result)
 
 
 def decode_results(data: bytes) -> list[GraderResult]:
     if not data:
         return []
-    with _bulk():
-        return _RESULTS.validate_json(data)
+    return _decode(_RESULTS, data, "results_json is not an array of grader results")
 
 
 def decode_result(data: bytes) -> GraderResult:
-    return _RESULT.validate_json(data)
+    return _decode(_RESULT, data, "result_json is not a grader result")
+
+
+def graded_from_wire(
+    rewards: Sequence[float],
+    result_indices: Sequence[int],
+    results_json: bytes,
+    *,
+    name: str,
+    type: str,
+    pass_threshold: float | None,
+    sample_seconds: float,
+) -> GradedBatch:
+    """A GradedBatch from a compact response's fields (rewards, and the listed samples' results)."""
+    results = decode_results(results_json)
+    if len(results) != len(result_indices):
+        raise BatchFormatError(f"{len(results)} results for {len(result_indices)} result indices")
+    return GradedBatch(
+        name=name,
+        type=type,
+        rewards=list(rewards),
+        results=dict(zip(result_indices, results, strict=True)),
+        pass_threshold=pass_threshold,
+        execution_time=sample_seconds,
+    )
 
 
 def error_flags(result: GraderResult) -> list[str]:
-    """The error flags a result carries (fast path: a result built without errors has none set)."""
-    errors = result.metadata.errors
-    if not errors.__pydantic_fields_set__:
-        return []
-    return errors.raised()
+    """The error flags a result carries."""
+    return result.metadata.errors.raised()
 
 
 def to_plain(result: GraderResult) -> dict[str, Any]:
-    """The result as the dict `rft graders run` prints (OpenAI's run-result shape)."""
-    return result.model_dump(mode="json")
+    """The result as the dict `rft graders run` prints (OpenAI's run-result shape, and `valid`)."""
+    return result.to_plain()

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..plugins.base import Grader, GraderContext, GraderResult, Sample
+from ..core.records import GradedBatch, GraderResult, Sample
+from ..plugins.base import Grader, GraderContext
 from ..plugins.registry import build_grader
 
 log = logging.getLogger("rftkit.grader_service")
@@ -230,32 +231,12 @@ class LoadedGraders:
                     log.exception("closing grader %s failed", entry.grader.name)
 
 
-def _pool_workers(pool: Any) -> int | None:
-    for attr in ("size", "workers", "worker_count", "alive"):
-        value = getattr(pool, attr, None)
-        if callable(value):
-            try:
-                value = value()
-            except Exception:
-                continue
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int):
-            return value
-        if isinstance(value, list | tuple | set | dict):
-            return len(value)
-    return None
-
-
 def pool_sizes(graders: Iterable[Grader]) -> Iterator[tuple[str, str, int]]:
-    """(grader type, backend, workers) for each loaded grader that holds a sandbox pool."""
+    """(grader type, backend, workers) for each loaded grader whose sandbox pool has started."""
     for grader in graders:
-        pool = getattr(grader, "_pool", None) or getattr(grader, "pool", None)
-        if pool is None or callable(pool):  # not started yet (or only a factory method)
-            continue
-        workers = _pool_workers(pool)
-        if workers is not None:
-            yield grader.type_name, str(getattr(pool, "backend", "unknown")), workers
+        status = grader.pool_status()
+        if status is not None:
+            yield grader.type_name, status.backend, status.workers
 
 
 def _failure(grader: Grader, details: str) -> GraderResult:
@@ -273,41 +254,38 @@ def _grade_one(grader: Grader, sample: Sample, item: Mapping[str, Any]) -> Grade
     return _failure(grader, f"grader returned {type(result).__name__}, not a GraderResult")
 
 
-Graded = GraderResult | float  # a bare float: a reward without errors (rewards_only grading)
-
-
-def _well_formed(results: Sequence[Any], lean: bool) -> bool:
-    if lean:
-        return all((type(r) is float and 0.0 <= r <= 1.0) or isinstance(r, GraderResult) for r in results)
-    return all(isinstance(r, GraderResult) for r in results)
-
-
-def safe_grade_batch(grader: Grader, pairs: Sequence[Pair], lean: bool = False) -> list[Graded]:
-    """`grader.grade_batch` (`lean`: `grade_rewards`), falling back to one sample at a time if the
-    batch call fails as a whole."""
+def safe_grade_batch(grader: Grader, pairs: Sequence[Pair]) -> GradedBatch:
+    """`grader.grade_columns`, falling back to one sample at a time if the batch call fails as a whole
+    (raises, or answers the wrong number of rewards or one that is not a finite float in [0, 1])."""
     try:
-        results = grader.grade_rewards(pairs) if lean else grader.grade_batch(pairs)
-        if len(results) == len(pairs) and _well_formed(results, lean):
-            return list(results)
-        problem = f"grade_batch returned {len(results)} results for {len(pairs)} samples"
+        graded = grader.grade_columns(pairs)
+        if not isinstance(graded, GradedBatch):
+            problem = f"grade_columns returned a {type(graded).__name__}, not a GradedBatch"
+        elif len(graded.rewards) != len(pairs):
+            problem = f"grade_columns returned {len(graded.rewards)} rewards for {len(pairs)} samples"
+        elif not all(0.0 <= reward <= 1.0 for reward in graded.rewards):  # NaN fails this too
+            problem = "grade_columns returned a reward that is not a finite float in [0, 1]"
+        else:
+            return graded
     except Exception as exc:
-        problem = f"grade_batch raised {type(exc).__name__}: {exc}"
+        problem = f"grade_columns raised {type(exc).__name__}: {exc}"
     log.warning("grader %s (%s): %s; grading one sample at a time", grader.name, grader.type_name, problem)
-    return [_grade_one(grader, sample, item) for sample, item in pairs]
+    return grader.columns([_grade_one(grader, sample, item) for sample, item in pairs])
 
 
 def grade_in_chunks(
     grader: Grader,
     pairs: Sequence[Pair],
     stop_reason: Callable[[], str | None],
-    on_chunk: Callable[[list[Graded], float], None] | None = None,
-    lean: bool = False,
-) -> list[Graded]:
+    on_chunk: Callable[[GradedBatch, float], None] | None = None,
+) -> GradedBatch:
     """Grade `pairs` in chunks of about CHUNK_TARGET_S; raise Stopped when `stop_reason()` says so.
 
-    `lean`: the grader may answer a bare float for a sample without errors (see safe_grade_batch).
+    This is where a request's batch is cut (the pool only spreads a chunk over its workers).
     """
-    results: list[Graded] = []
+    graded = GradedBatch(
+        name=grader.name, type=grader.type_name, rewards=[], pass_threshold=grader.pass_threshold
+    )
     size, done, total = FIRST_CHUNK, 0, len(pairs)
     while done < total:
         reason = stop_reason()
@@ -315,12 +293,12 @@ def grade_in_chunks(
             raise Stopped(reason, done, total)
         chunk = pairs[done : done + size]
         start = time.perf_counter()
-        graded = safe_grade_batch(grader, chunk, lean)
+        part = safe_grade_batch(grader, chunk)
         elapsed = time.perf_counter() - start
-        results.extend(graded)
+        graded.extend(part)
         done += len(chunk)
         if on_chunk is not None:
-            on_chunk(graded, elapsed)
+            on_chunk(part, elapsed)
         per_sample = elapsed / len(chunk)
         size = max(MIN_CHUNK, min(MAX_CHUNK, int(CHUNK_TARGET_S / max(per_sample, 1e-7))))
-    return results
+    return graded

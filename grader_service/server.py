@@ -21,7 +21,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..plugins.base import Sample
+from ..core.records import GradedBatch, Sample
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
 from . import codec
@@ -32,7 +32,6 @@ from .pb import grader_pb2_grpc as pb_grpc
 from .runtime import (
     Admission,
     Expired,
-    Graded,
     LoadedGraders,
     QueueFull,
     ShuttingDown,
@@ -232,12 +231,10 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         load: Callable[[], tuple[list[Sample], list[dict[str, Any]]]],
         context: grpc.ServicerContext,
         method: str,
-        lean: bool = False,
-    ) -> list[Graded]:
+    ) -> GradedBatch:
         """Wait for a grading slot, decode the batch (`load`), grade it in chunks; counts metrics.
 
-        Decoding waits for the slot, so queued requests hold only their raw bytes. `lean`: a
-        sample without errors may come back as its bare reward (rewards_only requests).
+        Decoding waits for the slot, so queued requests hold only their raw bytes.
         """
         grader_id, version, spec = ref
         context.add_callback(self.admission.wake)  # a caller that hangs up leaves the queue
@@ -249,50 +246,54 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             with self.graders.use(tenant, grader_id, version, spec) as grader:
                 type_name = grader.type_name
 
-                def count(results: list[Graded], elapsed: float) -> None:
+                def count(graded: GradedBatch, elapsed: float) -> None:
                     errors: dict[str, int] = {}
                     failed = 0
-                    for result in results:
-                        if type(result) is float:
-                            continue
-                        flags = codec.error_flags(result)
+                    for result in graded.results.values():
+                        flags = result.metadata.errors.raised()
                         failed += bool(flags)
                         for flag in flags:
                             errors[flag] = errors.get(flag, 0) + 1
-                    self.metrics.count_grades(type_name, errors, len(results) - failed)
-                    self.metrics.sample_seconds.labels(type_name).observe(elapsed / max(1, len(results)))
+                    self.metrics.count_grades(type_name, errors, len(graded) - failed)
+                    self.metrics.sample_seconds.labels(type_name).observe(elapsed / max(1, len(graded)))
 
-                return grade_in_chunks(grader, pairs, stop_reason, count, lean)
+                return grade_in_chunks(grader, pairs, stop_reason, count)
 
     def _grade_json(
-        self, tenant, ref, samples_json: bytes, items_json: bytes, context, method: str, lean: bool = False
-    ):
+        self, tenant, ref, samples_json: bytes, items_json: bytes, context, method: str, item_index=()
+    ) -> GradedBatch:
         def load() -> tuple[list[Sample], list[dict[str, Any]]]:
             samples = codec.decode_samples(samples_json)
-            return samples, codec.decode_items(items_json, len(samples))
+            return samples, codec.decode_items(items_json, len(samples), item_index)
 
-        return self._grade(tenant, ref, load, context, method, lean)
+        return self._grade(tenant, ref, load, context, method)
 
     @staticmethod
-    def _batch_response(results: list[Graded], ref: tuple[str, str, Any], request: pb.GradeBatchRequest):
-        """Rewards, error indices and results (with rewards_only: the failed samples' results only;
-        `results` may then hold bare floats for samples without errors)."""
-        rewards = [result if type(result) is float else result.reward for result in results]
-        errors = [
-            index
-            for index, result in enumerate(results)
-            if type(result) is not float and codec.error_flags(result)
-        ]
-        shown = [results[index] for index in errors] if request.rewards_only else results
+    def _batch_response(graded: GradedBatch, ref: tuple[str, str, Any], request: pb.GradeBatchRequest):
+        """Every reward in one packed column, and the results the request asked for: all of them
+        (the old shape), the failed samples' (rewards_only), or those with more than a reward (compact)."""
+        errors = graded.error_indices()
         grader_id, version, _ = ref
-        return pb.GradeBatchResponse(
-            results_json=codec.encode_results(shown),
-            rewards=rewards,
+        response = pb.GradeBatchResponse(
+            rewards=graded.rewards,
             error_indices=errors,
             request_id=request.request_id,
             grader_id=grader_id,
             version=version,
         )
+        if request.rewards_only:
+            response.results_json = codec.encode_results([graded.results[i] for i in errors])
+        elif request.compact:
+            indices = sorted(graded.results)
+            response.results_json = codec.encode_results([graded.results[i] for i in indices])
+            response.result_indices.extend(indices)
+            response.grader_name, response.grader_type = graded.name, graded.type
+            response.sample_seconds = graded.execution_time
+            if graded.pass_threshold is not None:
+                response.pass_threshold = graded.pass_threshold
+        else:
+            response.results_json = codec.encode_results(graded.to_results())
+        return response
 
     # -- RPCs -------------------------------------------------------------------------------
 
@@ -331,10 +332,10 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             )
             if request.samples_json:
                 ref = ("validate", version, spec)
-                results = self._grade_json(
+                graded = self._grade_json(
                     tenant, ref, request.samples_json, request.items_json, context, "ValidateGrader"
                 )
-                response.results_json = codec.encode_results(results)
+                response.results_json = codec.encode_results(graded.to_results())
             return response
 
         return self._call("ValidateGrader", context, body)
@@ -371,7 +372,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                     codec.decode_item(request.item_json)
                 ]
 
-            [result] = self._grade(tenant, ref, load, context, "RunGrader")
+            result = self._grade(tenant, ref, load, context, "RunGrader").result(0)
             return pb.RunGraderResponse(
                 result_json=codec.encode_result(result),
                 reward=result.reward,
@@ -386,16 +387,11 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
     ) -> pb.GradeBatchResponse:
         def body(tenant: str) -> pb.GradeBatchResponse:
             ref = self._resolve(tenant, request.grader)
-            results = self._grade_json(
-                tenant,
-                ref,
-                request.samples_json,
-                request.items_json,
-                context,
-                "GradeBatch",
-                request.rewards_only,
-            )
-            return self._batch_response(results, ref, request)
+            graded = self._grade_json(
+                tenant, ref, request.samples_json, request.items_json, context, "GradeBatch",
+                request.item_index,
+            )  # fmt: skip
+            return self._batch_response(graded, ref, request)
 
         return self._call("GradeBatch", context, body)
 
@@ -411,16 +407,11 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             start = time.perf_counter()
             try:
                 ref = self._resolve(tenant, request.grader)
-                results = self._grade_json(
-                    tenant,
-                    ref,
-                    request.samples_json,
-                    request.items_json,
-                    context,
-                    "GradeStream",
-                    request.rewards_only,
-                )
-                response = self._batch_response(results, ref, request)
+                graded = self._grade_json(
+                    tenant, ref, request.samples_json, request.items_json, context, "GradeStream",
+                    request.item_index,
+                )  # fmt: skip
+                response = self._batch_response(graded, ref, request)
                 code = grpc.StatusCode.OK
             except Exception as exc:
                 code, message = status_for(exc)

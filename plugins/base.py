@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +28,9 @@ from ..core.records import (
     Sample,
     SampleParseError,
 )
+
+if TYPE_CHECKING:
+    from ..sandbox.api import PoolStatus
 
 __all__ = [  # the records live in core.records; graders import them from here or from there
     "DeclaredMetrics", "GradedBatch", "Grader", "GraderContext", "GraderErrors", "GraderResult",
@@ -124,6 +127,10 @@ class Grader(ABC):
     def review(cls, spec: GraderSpec, *, strict: bool = False) -> tuple[list[str], list[str]]:
         """Deeper upload-time checks of a valid spec: (errors, warnings). Python graders run the policy."""
         return [], []
+
+    def pool_status(self) -> PoolStatus | None:
+        """The status of the sandbox pool this grader runs on, once started; None for in-process graders."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook, most graders hold nothing
         """Release workers, clients or models the grader holds."""

@@ -147,21 +147,25 @@ class RunGraderResponse(_message.Message):
     def __init__(self, result_json: _Optional[bytes] = ..., reward: _Optional[float] = ..., grader_id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
 
 class GradeBatchRequest(_message.Message):
-    __slots__ = ("grader", "samples_json", "items_json", "request_id", "rewards_only")
+    __slots__ = ("grader", "samples_json", "items_json", "request_id", "rewards_only", "item_index", "compact")
     GRADER_FIELD_NUMBER: _ClassVar[int]
     SAMPLES_JSON_FIELD_NUMBER: _ClassVar[int]
     ITEMS_JSON_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     REWARDS_ONLY_FIELD_NUMBER: _ClassVar[int]
+    ITEM_INDEX_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
     grader: GraderRef
     samples_json: bytes
     items_json: bytes
     request_id: str
     rewards_only: bool
-    def __init__(self, grader: _Optional[_Union[GraderRef, _Mapping]] = ..., samples_json: _Optional[bytes] = ..., items_json: _Optional[bytes] = ..., request_id: _Optional[str] = ..., rewards_only: _Optional[bool] = ...) -> None: ...
+    item_index: _containers.RepeatedScalarFieldContainer[int]
+    compact: bool
+    def __init__(self, grader: _Optional[_Union[GraderRef, _Mapping]] = ..., samples_json: _Optional[bytes] = ..., items_json: _Optional[bytes] = ..., request_id: _Optional[str] = ..., rewards_only: _Optional[bool] = ..., item_index: _Optional[_Iterable[int]] = ..., compact: _Optional[bool] = ...) -> None: ...
 
 class GradeBatchResponse(_message.Message):
-    __slots__ = ("results_json", "rewards", "error_indices", "request_id", "grader_id", "version", "error_code", "error_message")
+    __slots__ = ("results_json", "rewards", "error_indices", "request_id", "grader_id", "version", "error_code", "error_message", "result_indices", "grader_name", "grader_type", "pass_threshold", "sample_seconds")
     RESULTS_JSON_FIELD_NUMBER: _ClassVar[int]
     REWARDS_FIELD_NUMBER: _ClassVar[int]
     ERROR_INDICES_FIELD_NUMBER: _ClassVar[int]
@@ -170,6 +174,11 @@ class GradeBatchResponse(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_INDICES_FIELD_NUMBER: _ClassVar[int]
+    GRADER_NAME_FIELD_NUMBER: _ClassVar[int]
+    GRADER_TYPE_FIELD_NUMBER: _ClassVar[int]
+    PASS_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     results_json: bytes
     rewards: _containers.RepeatedScalarFieldContainer[float]
     error_indices: _containers.RepeatedScalarFieldContainer[int]
@@ -178,7 +187,12 @@ class GradeBatchResponse(_message.Message):
     version: str
     error_code: int
     error_message: str
-    def __init__(self, results_json: _Optional[bytes] = ..., rewards: _Optional[_Iterable[float]] = ..., error_indices: _Optional[_Iterable[int]] = ..., request_id: _Optional[str] = ..., grader_id: _Optional[str] = ..., version: _Optional[str] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ...) -> None: ...
+    result_indices: _containers.RepeatedScalarFieldContainer[int]
+    grader_name: str
+    grader_type: str
+    pass_threshold: float
+    sample_seconds: float
+    def __init__(self, results_json: _Optional[bytes] = ..., rewards: _Optional[_Iterable[float]] = ..., error_indices: _Optional[_Iterable[int]] = ..., request_id: _Optional[str] = ..., grader_id: _Optional[str] = ..., version: _Optional[str] = ..., error_code: _Optional[int] = ..., error_message: _Optional[str] = ..., result_indices: _Optional[_Iterable[int]] = ..., grader_name: _Optional[str] = ..., grader_type: _Optional[str] = ..., pass_threshold: _Optional[float] = ..., sample_seconds: _Optional[float] = ...) -> None: ...
 
 class GetServerInfoRequest(_message.Message):
     __slots__ = ()

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 
 from ...core.records import json_or_none
+from ...sandbox.api import PoolStatus
 from ..base import (
     GradedBatch,
     GraderContext,
@@ -127,6 +128,10 @@ class PythonGrader(ScoringGrader):
                     limits=options.get("limits"),
                 )
             return self._pool
+
+    def pool_status(self) -> PoolStatus | None:
+        with self._lock:
+            return self._pool.status() if self._pool is not None else None
 
     def outcomes(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[Any]:
         """One WorkerOutcome per pair; a pool that cannot start gives python_grader_server_error."""

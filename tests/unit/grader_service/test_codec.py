@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+from rftkit.core.records import GraderResult, ResultMetadata, Sample
 from rftkit.grader_service import codec
-from rftkit.plugins.base import GraderResult, ResultMetadata, Sample
 
 
 def test_samples_round_trip_strings_dicts_and_models() -> None:
@@ -48,23 +49,66 @@ def test_results_round_trip_and_error_flags() -> None:
     )
 
 
-def test_encode_results_fast_path_matches_pydantic() -> None:
-    """Plain results are encoded without pydantic; the JSON means the same as pydantic's dump."""
-    import json as _json
-
-    from rftkit.plugins.base import GraderResult, ResultMetadata, fast_result
-
+def test_non_finite_numbers_round_trip_as_nan() -> None:
+    """JSON has no NaN: a NaN sub-reward, an infinite score or time travel as null and come back as NaN."""
     odd = GraderResult(
         reward=0.5,
         sub_rewards={"a": float("nan"), "b": 1.0},
-        metadata=ResultMetadata(name="g", type="multi", execution_time=float("inf"), scores={"x": 0.5}),
+        metadata=ResultMetadata(
+            name="g", type="multi", execution_time=float("inf"), scores={"x": 0.5, "y": float("-inf")}
+        ),
     )
-    ok = fast_result(0.25, "g", "python", 1e-5, {"pass": False})
-    zero_time = fast_result(1.0, "g", "python", 0.0, {})
     failed = GraderResult.failure("g", "python", "timeout_error", "slow")
-    for batch in ([], [ok], [odd], [ok, odd, ok, ok, failed, zero_time], [odd, failed], [ok, ok]):
-        got = codec.encode_results(batch)
-        assert _json.loads(got) == _json.loads(codec._RESULTS.dump_json(batch, exclude_defaults=True))
-        if odd not in batch:  # null sub-rewards do not decode (as before)
-            assert codec.decode_results(got) == batch
-    assert b"NaN" not in codec.encode_results([odd])  # non-finite numbers are written as null, as before
+    data = codec.encode_results([odd, failed])
+    assert b"NaN" not in data and b"Infinity" not in data
+    back, back_failed = codec.decode_results(data)
+    assert math.isnan(back.sub_rewards["a"]) and back.sub_rewards["b"] == 1.0
+    assert math.isnan(back.metadata.execution_time) and math.isnan(back.metadata.scores["y"])
+    assert back.metadata.scores["x"] == 0.5 and back.reward == 0.5
+    assert back_failed == failed and not back_failed.valid and back.valid
+
+
+def test_an_out_of_range_reward_does_not_decode() -> None:
+    with pytest.raises(codec.BatchFormatError, match=r"finite float in \[0, 1\]"):
+        codec.decode_results(b'[{"reward": 1.5, "metadata": {"name": "g", "type": "t"}}]')
+    with pytest.raises(codec.BatchFormatError):
+        codec.decode_results(b'[{"reward": NaN, "metadata": {"name": "g", "type": "t"}}]')
+
+
+def test_items_of_a_prompt_travel_once_with_an_index() -> None:
+    shared = {"answer": "x" * 300}
+    same_content = dict(shared)
+    other = {"answer": "y"}
+    data, index = codec.encode_item_table([shared, shared, same_content, other, shared])
+    assert data.count(b"x" * 300) == 1 and index == [0, 0, 0, 1, 0]
+    items = codec.decode_items(data, 5, index)
+    assert items == [shared, shared, shared, other, shared]
+    assert items[0] is items[1]  # one decoded object per distinct item, not a copy per sample
+    with pytest.raises(codec.BatchFormatError, match="past the 2 items"):
+        codec.decode_items(data, 2, [0, 2])
+    with pytest.raises(codec.BatchFormatError, match="3 samples but 2 item_index"):
+        codec.decode_items(data, 3, [0, 1])
+
+
+def test_samples_with_nan_tokens_from_older_clients_still_decode() -> None:
+    [sample] = codec.decode_samples(b'[{"output_text": "x", "output_json": {"v": NaN}}]')
+    assert math.isnan(sample.output_json["v"])
+
+
+def test_compact_columns_rebuild_every_result() -> None:
+    from rftkit.core.records import GradedBatch
+
+    failed = GraderResult.failure("g", "python", "timeout_error", "slow")
+    graded = codec.graded_from_wire(
+        [0.25, 0.0, 1.0], [1], codec.encode_results([failed]),
+        name="g", type="python", pass_threshold=0.5, sample_seconds=1e-5,
+    )  # fmt: skip
+    assert isinstance(graded, GradedBatch) and graded.error_indices() == [1]
+    first, second, third = graded.to_results()
+    assert first.reward == 0.25 and first.metadata.passes == {"pass": False} and first.valid
+    assert second == failed and not second.valid and third.metadata.passes == {"pass": True}
+    assert first.metadata.execution_time == 1e-5 and first.metadata.name == "g"
+    with pytest.raises(codec.BatchFormatError):  # two result indices, no result
+        codec.graded_from_wire(
+            [1.0], [0, 1], b"[]", name="g", type="t", pass_threshold=None, sample_seconds=0.0
+        )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import pytest
+from rftkit.core.records import GradedBatch, GraderResult, ResultMetadata, Sample
 from rftkit.grader_service.runtime import (
     Admission,
     Expired,
@@ -15,7 +16,7 @@ from rftkit.grader_service.runtime import (
     grade_in_chunks,
     safe_grade_batch,
 )
-from rftkit.plugins.base import Grader, GraderContext, GraderResult, GraderSpec, ResultMetadata, Sample
+from rftkit.plugins.base import Grader, GraderContext, GraderSpec
 
 
 class FragileSpec(GraderSpec):
@@ -34,10 +35,10 @@ class FragileGrader(Grader):
         reward = 1.0 if sample.output_text == "ok" else 0.0
         return GraderResult(reward=reward, metadata=ResultMetadata(name=self.name, type=self.type_name))
 
-    def grade_batch(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult]:
+    def grade_columns(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> GradedBatch:
         if any(s.output_text == "boom" for s, _ in pairs):
             raise RuntimeError("the whole batch blew up")
-        return super().grade_batch(pairs)
+        return super().grade_columns(pairs)
 
 
 def grader() -> FragileGrader:
@@ -46,35 +47,33 @@ def grader() -> FragileGrader:
 
 def test_a_failing_sample_costs_only_its_own_score() -> None:
     pairs = [(Sample(output_text=t), {}) for t in ["ok", "boom", "no", "ok"]]
-    results = safe_grade_batch(grader(), pairs)
-    assert [r.reward for r in results] == [1.0, 0.0, 0.0, 1.0]
+    graded = safe_grade_batch(grader(), pairs)
+    results = graded.to_results()
+    assert [r.reward for r in results] == [1.0, 0.0, 0.0, 1.0] == graded.rewards
+    assert list(graded.results) == [1] and graded.valid() == [True, False, True, True]
     assert results[1].metadata.errors.other_error and "boom" in results[1].metadata.errors.details
     assert not results[0].metadata.errors.any and not results[2].metadata.errors.any
 
 
-class LeanGrader(FragileGrader):
-    """Answers bare floats from grade_rewards; "nan" makes it answer a NaN float (not a reward)."""
+class NanGrader(FragileGrader):
+    """Answers a NaN reward column when a batch holds "nan" (a broken batch method, not a reward)."""
 
-    def grade_rewards(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[GraderResult | float]:
+    def grade_columns(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> GradedBatch:
+        graded = super().grade_columns(pairs)
         if any(s.output_text == "nan" for s, _ in pairs):
-            return [float("nan") for _ in pairs]
-        return [r.reward if not r.metadata.errors.any else r for r in self.grade_batch(pairs)]
+            graded.rewards = [float("nan") for _ in pairs]
+        return graded
 
 
-def test_lean_grading_keeps_floats_and_rejects_bad_ones() -> None:
-    lean = LeanGrader(FragileSpec(), GraderContext())
+def test_a_batch_method_with_bad_rewards_is_redone_one_sample_at_a_time() -> None:
+    nan = NanGrader(FragileSpec(), GraderContext())
     pairs = [(Sample(output_text=t), {}) for t in ["ok", "no", "ok"]]
-    assert safe_grade_batch(lean, pairs, lean=True) == [1.0, 0.0, 1.0]
-    assert [r.reward for r in safe_grade_batch(lean, pairs)] == [1.0, 0.0, 1.0]  # not lean: results
-    assert all(isinstance(r, GraderResult) for r in safe_grade_batch(lean, pairs))
-    # a NaN "reward" is not accepted as a float: one sample at a time, as full results
-    results = safe_grade_batch(lean, [*pairs, (Sample(output_text="nan"), {})], lean=True)
-    assert all(isinstance(r, GraderResult) for r in results)
+    graded = safe_grade_batch(nan, pairs)
+    assert graded.rewards == [1.0, 0.0, 1.0] and graded.results == {}  # plain results: columns only
+    results = safe_grade_batch(nan, [*pairs, (Sample(output_text="nan"), {})]).to_results()
     assert [r.reward for r in results] == [1.0, 0.0, 1.0, 0.0]
-    # the default grade_rewards is grade_batch
-    assert all(isinstance(r, GraderResult) for r in safe_grade_batch(grader(), pairs, lean=True))
-    chunked = grade_in_chunks(lean, pairs * 10, lambda: None, lean=True)
-    assert chunked == [1.0, 0.0, 1.0] * 10
+    chunked = grade_in_chunks(nan, pairs * 10, lambda: None)
+    assert chunked.rewards == [1.0, 0.0, 1.0] * 10 and len(chunked.to_results()) == 30
 
 
 def test_chunks_stop_when_asked() -> None:
@@ -89,6 +88,7 @@ def test_chunks_stop_when_asked() -> None:
         grade_in_chunks(grader(), pairs, stop)
     assert info.value.reason == "deadline" and 0 < info.value.done < 1000
     assert [r.reward for r in grade_in_chunks(grader(), pairs, lambda: None)] == [1.0] * 1000
+    assert grade_in_chunks(grader(), pairs, lambda: None).rewards == [1.0] * 1000
 
 
 def test_admission_bounds_the_queue() -> None:
