@@ -48,7 +48,8 @@ from .policy import (
 from .progress import Progress
 from .resolve import Resolved, resolve
 from .rollout.collect import InvalidBatchError, Rollouts, check_invalid_share, collect
-from .rollout.engine import RolloutEngine, SamplingSettings, make_engine, pick_engine
+from .rollout.engine import RolloutEngine, SamplingSettings, pick_engine
+from .rollout.factory import make_engine
 
 
 class TrainingError(RuntimeError):

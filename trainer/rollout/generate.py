@@ -6,7 +6,8 @@ from typing import Any
 
 from ...grading.answers import final_answer
 from ..chat import chat_prompt_ids
-from .engine import SamplingSettings, make_engine
+from .engine import SamplingSettings
+from .factory import make_engine
 
 
 def generate_texts(
