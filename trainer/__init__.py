@@ -1,1 +1,1 @@
-"""Datasets, vLLM rollouts, the GRPO algorithm, checkpoints, eval runs and reports."""
+"""RL fine-tuning: datasets, rollouts (vLLM or transformers), the GRPO algorithm, checkpoints, `rft train`."""
