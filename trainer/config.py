@@ -34,21 +34,21 @@ class Section(BaseModel):
 class TinyModelConfig(Section):
     """Build a tiny Llama locally (no model hub) and warm it up on `warmup_file` (see tiny_model.py)."""
 
-    warmup_file: ConfigPath
-    vocab_size: int = 1024
-    hidden_size: int = 128
-    num_layers: int = 2
-    warmup_steps: int = 300
-    warmup_batch_size: int = 32
-    warmup_learning_rate: float = 1e-3
-    seed: int = 0
+    warmup_file: ConfigPath  # JSONL of chat lines the base model is warmed up on (supervised)
+    vocab_size: int = 1024  # of the BPE tokenizer trained on the warm-up text
+    hidden_size: int = 128  # width; heads are hidden_size / 64 (vLLM's CPU attention needs head_dim 64)
+    num_layers: int = 2  # transformer blocks
+    warmup_steps: int = 300  # supervised steps on warmup_file before RL
+    warmup_batch_size: int = 32  # lines per warm-up step
+    warmup_learning_rate: float = 1e-3  # AdamW learning rate of the warm-up
+    seed: int = 0  # initialisation and warm-up order
 
 
 class LoraConfig(Section):
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    r: int = 16  # LoRA rank
+    alpha: int = 32  # LoRA scaling numerator (the update is scaled by alpha / r)
+    dropout: float = 0.0  # LoRA dropout
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"  # module names, or every linear layer
 
 
 class ModelConfig(Section):
@@ -88,7 +88,7 @@ class GraderConfig(Section):
     spec: dict[str, Any] | None = None  # an OpenAI grader JSON object
     spec_file: ConfigPath | None = None  # or a grader file: .json, .yaml or .py (grade(sample, item))
     address: str | None = None  # host:port of `rft serve`; None: start an embedded local service
-    token: str | None = None
+    token: str | None = None  # bearer token for grader.address (default: $RFT_TOKEN)
     sandbox: str = "auto"  # for the embedded service
     batch_size: int = Field(256, ge=1)  # samples per GradeBatch call
     # Grade one chunk of samples while the next is generated. auto: with vLLM only; transformers'
@@ -159,8 +159,8 @@ class RunConfig(Section):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    output_dir: str | None = None
-    progress: bool = True
+    output_dir: str | None = None  # the run folder, when --output-dir is not given
+    progress: bool = True  # a progress bar (false: log lines only, as with --no-progress)
 
 
 class ConfigError(ValueError):
