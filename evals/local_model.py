@@ -10,7 +10,7 @@ from typing import Any
 
 from ..grading.answers import split_reasoning
 from .generation import EvalModel, Generation, ProgressFn, chat_messages
-from .models import ModelArgError
+from .model_api import ModelArgError
 
 
 class LocalModel(EvalModel):

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urldefrag
 
 from ..plugins.models.base import model_plugins
 from .generation import EvalModel
+from .model_api import ModelArgError, ModelOptions
 
-
-class ModelArgError(ValueError):
-    """A --model argument that names nothing usable."""
-
-
-@dataclass
-class ModelOptions:
-    """Sampling and transport options shared by every model of a run."""
-
-    concurrency: int = 8
-    retries: int = 4
-    timeout_s: float = 300.0
-    temperature: float | None = None
-    max_tokens: int | None = None
-    api_key: str | None = None
-    engine: str = "auto"  # local model dirs: auto (vLLM when installed) | vllm | transformers
+__all__ = ["ModelArgError", "ModelOptions", "open_model", "split_model_arg"]
 
 
 def split_model_arg(arg: str) -> tuple[str, str]:

@@ -1,22 +1,26 @@
-"""A model behind an OpenAI-compatible chat completions endpoint (vLLM, llama.cpp, OpenAI, ...)."""
+"""A model behind an OpenAI-compatible chat completions endpoint (vLLM, llama.cpp, OpenAI, ...).
+
+Requests go through the official `openai` SDK (`rftkit.plugins.openai_client`, shared with the
+judge graders): connection errors, timeouts, 408, 409, 429 and 5xx are retried `retries` times
+with exponential backoff and jitter, honouring `Retry-After`.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
-import httpx
+import openai
 
 from ..grading.answers import split_reasoning
+from ..plugins.openai_client import CompletionError, chat_completion, open_client, served_models
 from .generation import EvalModel, Generation, ProgressFn, chat_messages
-from .models import ModelArgError
+from .model_api import ModelArgError
 
 # Item fields passed through to the request when present.
 PASSTHROUGH_FIELDS = ("response_format", "tools", "tool_choice")
-RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 
 
 class OpenAIChatModel(EvalModel):
@@ -36,7 +40,6 @@ class OpenAIChatModel(EvalModel):
         timeout_s: float = 300.0,
         temperature: float | None = None,
         max_tokens: int | None = None,
-        backoff_s: float = 0.5,
     ) -> None:
         super().__init__(name, base_url)
         self.base_url = base_url.rstrip("/")
@@ -47,7 +50,6 @@ class OpenAIChatModel(EvalModel):
         self.timeout_s = timeout_s
         self.temperature = temperature
         self.max_tokens = max_tokens
-        self.backoff_s = backoff_s
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "model_id": self.model_id}
@@ -55,40 +57,31 @@ class OpenAIChatModel(EvalModel):
     def generate(
         self, items: Sequence[Mapping[str, Any]], n: int, progress: ProgressFn | None = None
     ) -> list[list[Generation]]:
-        return asyncio.run(self._generate(items, n, progress))
-
-    async def _generate(
-        self, items: Sequence[Mapping[str, Any]], n: int, progress: ProgressFn | None
-    ) -> list[list[Generation]]:
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-        async with httpx.AsyncClient(
-            headers=headers, timeout=httpx.Timeout(self.timeout_s, connect=10.0), limits=limits
-        ) as client:
+        client = open_client(self.base_url, self.api_key, timeout_s=self.timeout_s, max_retries=self.retries)
+        try:
             if self.model_id is None:
-                self.model_id = await self._resolve_model_id(client)
-            gate = asyncio.Semaphore(self.concurrency)
+                self.model_id = self._resolve_model_id(client)
             out: list[list[Generation]] = [[Generation() for _ in range(n)] for _ in items]
-
-            async def one(i: int, j: int) -> None:
-                async with gate:
-                    out[i][j] = await self._sample(client, items[i])
-                if progress is not None:
-                    progress(1)
-
-            await asyncio.gather(*(one(i, j) for i in range(len(items)) for j in range(n)))
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="eval-http") as pool:
+                futures = {
+                    pool.submit(self._sample, client, items[i]): (i, j)
+                    for i in range(len(items))
+                    for j in range(n)
+                }
+                for future in as_completed(futures):  # progress advances in this thread only
+                    i, j = futures[future]
+                    out[i][j] = future.result()
+                    if progress is not None:
+                        progress(1)
+        finally:
+            client.close()
         return out
 
-    async def _resolve_model_id(self, client: httpx.AsyncClient) -> str:
+    def _resolve_model_id(self, client: openai.OpenAI) -> str:
         """The endpoint's model named like this eval model, else its only model, else the eval name
         (no model list); several models and none named so is an error (pick one with URL#MODEL_ID)."""
-        try:
-            response = await client.get(f"{self.base_url}/models")
-            response.raise_for_status()
-            ids = [entry["id"] for entry in response.json().get("data", []) if "id" in entry]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
-            return self.name
-        if self.name in ids or not ids:
+        ids = served_models(client)
+        if not ids or self.name in ids:
             return self.name
         if len(ids) == 1:
             return ids[0]
@@ -110,54 +103,21 @@ class OpenAIChatModel(EvalModel):
             body["max_tokens"] = self.max_tokens
         return body
 
-    async def _sample(self, client: httpx.AsyncClient, item: Mapping[str, Any]) -> Generation:
-        body = self.request_body(item)
+    def _sample(self, client: openai.OpenAI, item: Mapping[str, Any]) -> Generation:
         start = time.perf_counter()
-        last_error = "no attempt made"
-        retry_after: float | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                await asyncio.sleep(self._delay(attempt, retry_after))
-            retry_after = None
-            try:
-                response = await client.post(f"{self.base_url}/chat/completions", json=body)
-            except httpx.TransportError as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-                continue
-            if response.status_code in RETRY_STATUSES:
-                last_error = f"HTTP {response.status_code}: {response.text[:300]}"
-                retry_after = _retry_after(response)
-                continue
-            if response.status_code != 200:
-                return Generation(
-                    error=f"HTTP {response.status_code}: {response.text[:500]}",
-                    latency_s=time.perf_counter() - start,
-                )
-            return _parse_completion(response, time.perf_counter() - start)
-        return Generation(
-            error=f"gave up after {self.retries + 1} attempts: {last_error}",
-            latency_s=time.perf_counter() - start,
-        )
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, 60.0)
-        return self.backoff_s * (2 ** (attempt - 1)) * (0.5 + random.random())
+        try:
+            reply = chat_completion(client, self.request_body(item))
+        except CompletionError as exc:
+            return Generation(error=str(exc), latency_s=time.perf_counter() - start)
+        return _parse_completion(reply, time.perf_counter() - start)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _parse_completion(reply: Mapping[str, Any], latency_s: float) -> Generation:
     try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _parse_completion(response: httpx.Response, latency_s: float) -> Generation:
-    try:
-        choice = response.json()["choices"][0]
+        choice = reply["choices"][0]
         message = choice["message"]
-    except (ValueError, KeyError, IndexError, TypeError):
-        return Generation(error=f"malformed completion response: {response.text[:300]}", latency_s=latency_s)
+    except (KeyError, IndexError, TypeError):
+        return Generation(error=f"malformed completion response: {str(reply)[:300]}", latency_s=latency_s)
     content = message.get("content") or ""
     if not isinstance(content, str):  # content parts
         content = "".join(part.get("text", "") for part in content if isinstance(part, dict))

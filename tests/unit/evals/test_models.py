@@ -62,7 +62,7 @@ def test_request_body_passes_response_format_through() -> None:
 def test_retries_then_answers_and_reports_reasoning() -> None:
     stub_module = _stub()
     with stub_module.serve({"m": lambda body: ("4", "adding")}, fail_first=2) as stub:
-        model = OpenAIChatModel("m", stub.url, retries=2, backoff_s=0.01)
+        model = OpenAIChatModel("m", stub.url, retries=2)
         [[gen]] = model.generate([ITEM], 1)
     assert (gen.text, gen.reasoning, gen.error) == ("4", "adding", None)
 
@@ -70,15 +70,15 @@ def test_retries_then_answers_and_reports_reasoning() -> None:
 def test_gives_up_after_retries_and_on_client_errors() -> None:
     stub_module = _stub()
     with stub_module.serve({"m": lambda body: ("4", None)}, fail_first=10) as stub:
-        [[gen]] = OpenAIChatModel("m", stub.url, retries=1, backoff_s=0.01).generate([ITEM], 1)
+        [[gen]] = OpenAIChatModel("m", stub.url, retries=1).generate([ITEM], 1)
     assert gen.error and "gave up after 2 attempts" in gen.error and "503" in gen.error
     with stub_module.serve({"m": lambda body: ("4", None)}) as stub:
-        [[gen]] = OpenAIChatModel("other", stub.url, model_id="nope", backoff_s=0.01).generate([ITEM], 1)
+        [[gen]] = OpenAIChatModel("other", stub.url, model_id="nope").generate([ITEM], 1)
     assert gen.error and gen.error.startswith("HTTP 404")
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    [[gen]] = OpenAIChatModel("m", f"http://127.0.0.1:{port}/v1", retries=1, backoff_s=0.01).generate(
+    [[gen]] = OpenAIChatModel("m", f"http://127.0.0.1:{port}/v1", retries=1).generate(
         [ITEM], 1
     )
     assert gen.error and "ConnectError" in gen.error
