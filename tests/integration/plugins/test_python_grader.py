@@ -83,27 +83,34 @@ def test_bad_values_cost_one_sample_each(backend: str) -> None:
         grader.close()
 
 
-def test_grade_rewards_gives_floats_for_good_samples_and_results_for_bad_ones() -> None:
+def test_grade_columns_keeps_full_results_for_bad_samples_only() -> None:
     grader = python_grader("process")
     try:
+        assert grader.pool_status() is None  # no pool before the first batch
         modes = [*EXPECTED, "good"]
         pairs = [(Sample(output_text="anything"), {"mode": mode}) for mode in modes]
-        full, lean = grader.grade_batch(pairs), grader.grade_rewards(pairs)
-        assert len(lean) == len(full) == len(pairs)
-        for mode, whole, short in zip(modes, full, lean, strict=True):
+        full, columns = grader.grade_batch(pairs), grader.grade_columns(pairs)
+        assert len(columns.rewards) == len(full) == len(pairs)
+        for index, (mode, whole) in enumerate(zip(modes, full, strict=True)):
+            assert columns.rewards[index] == whole.reward, mode
             if flags(whole):
-                assert isinstance(short, GraderResult) and flags(short) == flags(whole), mode
+                short = columns.results[index]
+                assert flags(short) == flags(whole), mode
                 assert short.metadata.errors.details == whole.metadata.errors.details
+                assert not short.valid
             else:
-                assert type(short) is float and short == whole.reward, mode
+                assert index not in columns.results, mode
+        status = grader.pool_status()
+        assert status is not None and status.backend == "process" and status.workers >= 1
     finally:
         grader.close()
     context = GraderContext(tenant="tests", grader_id="threshold", sandbox="process")
     spec = {"type": "python", "source": SOURCE, "pass_threshold": 0.5}
-    with_threshold = build_grader(spec, context)  # passes are metadata worth keeping: full results
+    with_threshold = build_grader(spec, context)  # the pass flag follows from the reward
     try:
-        [result] = with_threshold.grade_rewards([(Sample(), {"mode": "good"})])
-        assert isinstance(result, GraderResult) and result.metadata.passes == {"pass": False}
+        graded = with_threshold.grade_columns([(Sample(), {"mode": "good"})])
+        assert graded.results == {} and graded.pass_threshold == 0.5
+        assert graded.result(0).metadata.passes == {"pass": False}
     finally:
         with_threshold.close()
 
