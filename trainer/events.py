@@ -1,4 +1,9 @@
-"""Per-step events like OpenAI's fine-tuning metrics, to DIR/events.jsonl and TensorBoard."""
+"""Per-step events like OpenAI's fine-tuning metrics, to DIR/events.jsonl and TensorBoard.
+
+Error counts by kind (`train_errors`, `valid_errors`: flag -> samples) list only the flags raised
+in that step; TensorBoard gets a 0 for a flag seen earlier in the run and absent now, so its
+curve drops back to 0 instead of stopping at its last non-zero count.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+COUNT_SUFFIX = "_errors"  # top-level fields holding counts by kind
+
 
 class EventLog:
     """Appends one JSON object per step; scalar fields (nested ones flattened) also go to TensorBoard."""
 
     def __init__(self, output_dir: Path, *, tensorboard: bool = True) -> None:
         self.path = output_dir / "events.jsonl"
-        self.writer = None
+        self.writer: Any = None
+        self.counts_seen: set[str] = set()  # flattened count keys seen so far (for TensorBoard zeros)
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -36,9 +44,17 @@ class EventLog:
             handle.write(json.dumps(event, sort_keys=True) + "\n")
         if self.writer is not None:
             step = int(event["step"])
-            for key, value in flatten(event).items():
-                if key != "step" and isinstance(value, int | float) and not isinstance(value, bool):
-                    self.writer.add_scalar(key, value, step)
+            scalars = {
+                key: value for key, value in flatten(event).items()
+                if key != "step" and isinstance(value, int | float) and not isinstance(value, bool)
+            }  # fmt: skip
+            counts = {key for key in scalars if key.split("/", 1)[0].endswith(COUNT_SUFFIX)}
+            for key in self.counts_seen - scalars.keys():
+                if key.split("/", 1)[0] in event:  # that part (train or valid) was measured this step
+                    scalars[key] = 0
+            self.counts_seen |= counts
+            for key, value in sorted(scalars.items()):
+                self.writer.add_scalar(key, value, step)
             self.writer.flush()
 
     def close(self) -> None:
