@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from pydantic import ValidationError
 
 from ..grading.spec_file import GraderFileError, load_grader_file
 from ..plugins.base import GraderContext, Sample
@@ -99,8 +98,8 @@ def load_sample(sample: str | None, sample_object: str | None) -> Sample:
     if not isinstance(data, dict):
         fail('--sample-object must be a JSON object like {"output_text": ..., "output_tools": [...]}')
     try:
-        return Sample.model_validate(data)
-    except ValidationError as exc:
+        return Sample.from_data(data)
+    except ValueError as exc:  # an invalid sample (Sample.from_data)
         fail(f"--sample-object: {exc}")
 
 
@@ -154,7 +153,7 @@ def run(
         result = grader.grade_batch([(the_sample, the_item)])[0]
     finally:
         grader.close()
-    emit(result.model_dump(mode="json"))
+    emit(result.to_plain())
 
 
 @graders.command()

@@ -127,4 +127,4 @@ def run_remote(
     grader: str | dict[str, Any] = spec_or_id if GRADER_ID_RE.match(spec_or_id) else _load_spec(spec_or_id)
     with _client(server, token, None) as client:
         result = client.run(grader, sample, item)
-    return result.model_dump(mode="json")
+    return result.to_plain()
