@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...core.flags import reward_is_valid
+from ...grading.session import Notify
 from ...plugins.base import GraderResult, Sample
-
-Notify = Callable[[str], None]
 
 # Per-sample flags that may be the infrastructure's doing rather than the sample's or the grader's.
 REGRADE_FLAGS: frozenset[str] = frozenset(
@@ -65,8 +64,6 @@ def grade_with_regrade(
 ) -> Graded:
     """`grading.grade(samples, items)`; samples flagged with REGRADE_FLAGS go again, just those."""
     graded = Graded(list(grading.grade(samples, items)))
-    if len(graded.results) != len(samples):
-        raise RuntimeError(f"grading answered {len(graded.results)} results for {len(samples)} samples")
     pause = policy.backoff_s
     for _ in range(policy.rounds):
         again = [i for i, result in enumerate(graded.results) if needs_regrade(result)]
