@@ -129,3 +129,22 @@ def test_pretty_json_keeps_lists_of_values_on_one_line() -> None:
     text = pretty_json(value)
     assert json.loads(text) == value
     assert '  "genes": ["A", "B"],' in text.splitlines() and "    [1, 2]" in text.splitlines()
+
+
+def test_templates_autoescape_and_ship_as_package_data(tmp_path: Path) -> None:
+    """Every template is covered by pyproject's package-data (a wheel has them) and escapes values."""
+    import fnmatch
+    import tomllib
+
+    from rftkit.evals.report.page import environment
+
+    root = Path(__file__).resolve().parents[4]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    templates = Path(environment().loader.get_source(environment(), "report.html")[1]).parent
+    for name in environment().list_templates():
+        shipped = (templates / name).relative_to(root / "evals" / "report").as_posix()
+        assert any(fnmatch.fnmatch(shipped, p) for p in patterns["rftkit.evals.report"]), shipped
+    assert environment().from_string("{{ x }}").render(x="<b>") == "&lt;b&gt;"
+    write_eval(tmp_path / "run")
+    html = render(load_runs([tmp_path / "run"]), title="<i>t</i>")
+    assert "<title>&lt;i&gt;t&lt;/i&gt;</title>" in html and "<i>t</i>" not in html
