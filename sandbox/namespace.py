@@ -2,8 +2,15 @@
 
 New user, pid, net, ipc, uts, cgroup and mount namespaces; read-only binds of /usr (and the
 /lib* links) plus the dedicated grader venv; a size-capped tmpfs as /tmp scratch; no host
-environment; no nested user namespaces. As root, each worker also runs as its own unprivileged
-host uid (so RLIMIT_NPROC counts only its processes) inside its own cgroup (memory, pids, CPU).
+environment; no nested user namespaces; a seccomp filter at least as strict as Docker's default
+profile (seccomp.py), loaded by bubblewrap; a fresh anonymous session keyring. As root, each
+worker also runs as its own unprivileged host uid (so RLIMIT_NPROC counts only its processes)
+inside its own cgroup (memory, pids, CPU).
+
+A small launcher (the sandbox venv's python with -I -S, before bubblewrap) does what must happen
+outside the sandbox: join the worker's cgroups, drop to its uid, join a new session keyring
+(KEYCTL_JOIN_SESSION_KEYRING: the service's own keyring is out of reach even before the filter
+refuses keyctl), and put the compiled filter on a descriptor for `bwrap --seccomp`.
 """
 
 from __future__ import annotations
@@ -16,10 +23,10 @@ import subprocess
 import threading
 from pathlib import Path
 
-from . import paths
+from . import paths, seccomp
 from .api import SandboxLimits
 from .backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
-from .cgroups import WorkerCgroup, cgroups_usable
+from .cgroups import WorkerCgroup, cgroups_usable, sweep_stale
 from .channel import Channel, ProcessChannel, describe_returncode
 
 SHM_MB = 64  # like Docker's default /dev/shm
@@ -29,8 +36,31 @@ UID_LOCKS = Path("/run/rftkit-sandbox-uids")  # one flock'ed file per uid in use
 _uids_in_use: dict[int, int] = {}  # uid -> the descriptor holding its lock
 _uid_lock = threading.Lock()
 _counter = itertools.count()
-# Join the worker's cgroups, then exec the rest of the command line.
-_JOIN_CGROUPS = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 97; shift; done; shift; exec "$@"'
+_swept = False
+SECCOMP_FD = 9  # where the launcher puts the filter for bubblewrap to read
+KEYCTL_JOIN_SESSION_KEYRING = 1
+# argv: BPF (hex), uid ("" to keep the caller's), keyctl's syscall number, cgroup.procs files, --, command.
+_LAUNCHER = f"""
+import ctypes, os, sys
+bpf, uid, keyctl, *rest = sys.argv[1:]
+cut = rest.index("--")
+for procs in rest[:cut]:
+    with open(procs, "w") as f:
+        f.write(str(os.getpid()))
+if uid:
+    os.setgroups([])
+    os.setresgid(int(uid), int(uid), int(uid))
+    os.setresuid(int(uid), int(uid), int(uid))
+# A new anonymous session keyring (owned by the worker's uid). Where keyrings are refused here
+# already (ENOSYS, or a filter of our own host), there is nothing to leave.
+ctypes.CDLL(None, use_errno=True).syscall(int(keyctl), {KEYCTL_JOIN_SESSION_KEYRING}, None)
+fd = os.memfd_create("rftkit-seccomp", 0)
+os.write(fd, bytes.fromhex(bpf))
+os.lseek(fd, 0, os.SEEK_SET)
+os.dup2(fd, {SECCOMP_FD})
+os.close(fd)
+os.execvp(rest[cut + 1], rest[cut + 1 :])
+"""
 
 
 def _try_lock(uid: int) -> int | None:
@@ -100,6 +130,8 @@ def bwrap_argv(limits: SandboxLimits, python_argv: list[str]) -> list[str]:
         "--disable-userns",
         "--die-with-parent",
         "--new-session",
+        "--seccomp",
+        str(SECCOMP_FD),
         "--uid",
         "65534",
         "--gid",
@@ -145,6 +177,29 @@ def bwrap_argv(limits: SandboxLimits, python_argv: list[str]) -> list[str]:
     return [*argv, "--", *python_argv]
 
 
+def launch_argv(
+    limits: SandboxLimits, python_argv: list[str], *, uid: int | None = None, procs_files: list[str] = ()
+) -> list[str]:
+    """The full command line for one worker: the launcher (cgroups, uid, keyring, filter), then bwrap.
+
+    Raises SeccompUnavailable when the filter cannot be built: no worker runs without it.
+    """
+    keyctl = seccomp.syscall_number("keyctl")
+    return [
+        str(paths.venv_python()),
+        "-I",
+        "-S",
+        "-c",
+        _LAUNCHER,
+        seccomp.bpf_program().hex(),
+        "" if uid is None else str(uid),
+        str(-1 if keyctl is None else keyctl),
+        *procs_files,
+        "--",
+        *bwrap_argv(limits, python_argv),
+    ]
+
+
 class NamespaceChannel(ProcessChannel):
     """A bubblewrap worker; knows about its cgroup's OOM kills and bwrap's 128+signal exits."""
 
@@ -169,16 +224,24 @@ class NamespaceBackend:
     name = "namespace"
     reap_children = True
 
+    def __init__(self) -> None:
+        global _swept
+        if not _swept and cgroups_usable():
+            _swept = True
+            sweep_stale()  # cgroups of services killed before they could clean up
+
     @staticmethod
     def problem() -> str | None:
         """Why this backend cannot run here, or None."""
         if shutil.which("bwrap") is None:
             return "bubblewrap is not installed (apt-get install bubblewrap)"
+        if problem := seccomp.problem():
+            return f"its seccomp filter cannot be built: {problem}"
         if not paths.venv_ready():
             return (
                 f"the sandbox virtual environment {paths.venv_dir()} is not built (run `rft sandbox build`)"
             )
-        probe = bwrap_argv(SandboxLimits(), [str(paths.venv_python()), "-I", "-c", "import numpy"])
+        probe = launch_argv(SandboxLimits(), [str(paths.venv_python()), "-I", "-c", "import numpy"])
         try:
             done = subprocess.run(probe, capture_output=True, timeout=60, env={"PATH": SANDBOX_ENV["PATH"]})
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -197,21 +260,16 @@ class NamespaceBackend:
 
     def launch(self, limits: SandboxLimits) -> Channel:
         # No `user=` on Popen: that forces fork() instead of vfork(), and fork() runs other
-        # libraries' atfork handlers (gRPC's crash the child). setpriv drops to the uid instead.
+        # libraries' atfork handlers (gRPC's crash the child). The launcher drops to the uid.
         uid = _allocate_uid() if os.geteuid() == 0 else None
         cgroup = None
-        argv = bwrap_argv(limits, [str(paths.venv_python()), "-I", "-c", RUNTIME_SOURCE])
-        if uid is not None:
-            argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
-            if cgroups_usable():
-                cgroup = WorkerCgroup(
-                    f"w{uid}-{os.getpid()}-{next(_counter)}",
-                    memory_mb=limits.memory_mb + limits.scratch_mb,
-                    pids=limits.pids,
-                    cpus=limits.cpus,
-                )
-                if cgroup.procs_files:
-                    argv = ["/bin/sh", "-c", _JOIN_CGROUPS, "sh", *cgroup.procs_files, "--", *argv]
+        if uid is not None and cgroups_usable():
+            cgroup = WorkerCgroup(
+                f"w{uid}-{next(_counter)}",
+                memory_mb=limits.memory_mb + limits.scratch_mb,
+                pids=limits.pids,
+                cpus=limits.cpus,
+            )
 
         def cleanup() -> None:
             if cgroup is not None:
@@ -220,6 +278,8 @@ class NamespaceBackend:
                 _release_uid(uid)
 
         try:
+            python_argv = [str(paths.venv_python()), "-I", "-c", RUNTIME_SOURCE]
+            argv = launch_argv(limits, python_argv, uid=uid, procs_files=cgroup.procs_files if cgroup else [])
             channel = NamespaceChannel(
                 argv,
                 env={"PATH": SANDBOX_ENV["PATH"]},
