@@ -83,6 +83,14 @@ def _config_error(exc: ValidationError) -> str:
 @click.option(
     "--log-level", default="INFO", show_default=True, type=click.Choice(["DEBUG", "INFO", "WARNING"])
 )
+@click.option(
+    "--http-port", type=int, default=None, help="Also serve the OpenAI-compatible HTTP API on this port."
+)
+@click.option(
+    "--base-model", "base_models", multiple=True, metavar="NAME=SOURCE",
+    help="A base model fine-tuning jobs may use (repeatable): a model dir or an rftkit config file.",
+)  # fmt: skip
+@click.option("--database-url", default=None, help="HTTP API state [default: sqlite in the data dir].")
 def serve(
     ready_file: Path | None,
     exit_with_parent: int | None,
@@ -98,6 +106,7 @@ def serve(
     """
     from ..grader_service.server import GraderServer, ServiceConfig
 
+    http_options = {k: options.pop(k) for k in ("http_port", "base_models", "database_url")}
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if concurrency is not None:
         options["concurrency"] = concurrency
@@ -114,6 +123,7 @@ def serve(
     except (OSError, RuntimeError) as exc:
         server.stop(0)
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+    http = _start_http(config, server, **http_options) if http_options["http_port"] is not None else None
 
     stop = threading.Event()
     received: list[str] = []
@@ -144,6 +154,7 @@ def serve(
             "address": server.address,
             "port": port,
             "metrics_port": server.metrics_port,
+            "http_port": http.port if http else None,
             "pid": os.getpid(),
         }
         tmp = ready_file.with_name(ready_file.name + ".tmp")
@@ -156,8 +167,34 @@ def serve(
     log.info(
         "%s: draining (in-flight batches get %.0f s), then stopping", received[0], config.shutdown_grace_s
     )
+    if http is not None:
+        http.stop()
     server.stop()
     log.info("stopped")
+
+
+def _start_http(config: object, server: object, http_port: int, base_models: tuple[str, ...], database_url):
+    """The HTTP API beside the gRPC service: same tenants, graders and grading queue."""
+    from ..grader_service.http import HttpSettings, parse_base_models, start_http_server
+
+    try:
+        settings = HttpSettings(
+            host=config.host, port=http_port, data_dir=config.data_dir, database_url=database_url,
+            base_models=parse_base_models(base_models), sandbox=config.sandbox,
+            strict_uploads=config.strict_uploads, open_access=config.tokens_file is None,
+        )  # fmt: skip
+    except (ValidationError, ValueError) as exc:
+        server.stop(0)
+        raise click.UsageError(_config_error(exc) if isinstance(exc, ValidationError) else str(exc)) from exc
+    servicer = server.servicer
+    try:
+        return start_http_server(
+            settings, auth=servicer.auth, graders=servicer.graders, admission=servicer.admission,
+            grpc_address=server.address,
+        )  # fmt: skip
+    except OSError as exc:
+        server.stop(0)
+        raise click.ClickException(f"cannot listen on {config.host}:{http_port}: {exc}") from exc
 
 
 if __name__ == "__main__":  # python -m rftkit.cli.serve (used by embedded.start_local_service)
