@@ -1,14 +1,17 @@
-"""Graders on disk: one spec file per (tenant, version) plus an index, under the data directory.
+"""Graders in one SQLite database under the data directory (stdlib `sqlite3`, WAL mode).
 
-    DATA_DIR/index.json                     tenants -> grader ids -> name, type, versions
-    DATA_DIR/specs/<tenant>/<version>.json  the spec, canonical JSON (Python graders carry their source)
-    DATA_DIR/.lock                          held by the one server that uses the directory
+    DATA_DIR/graders.db   graders, versions, specs (canonical JSON; Python graders carry their source)
+    DATA_DIR/.lock        held by the one server that uses the directory, unless opened with shared=True
 
 A version is the SHA-256 of the canonical spec, so the same content is one version; uploading
 content a tenant already has returns the grader that holds it. A new grader's id is derived from
 the tenant and its first version, so replicas that receive the same upload agree on the id.
-Writes go to a temporary file and are renamed into place, so a crash leaves the previous index
-intact.
+
+Every change is one `BEGIN IMMEDIATE` transaction, so replicas on one host can share a database
+(`GraderStore(data_dir, shared=True)`): WAL lets readers run beside the one writer, and a writer
+waits up to `busy_timeout_s` for another. A crash leaves the last committed state. A data
+directory written by an older rftkit (index.json and specs/) is imported into the database the
+first time it is opened; those files are left as they were.
 """
 
 from __future__ import annotations
@@ -17,14 +20,35 @@ import fcntl
 import hashlib
 import json
 import os
+import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel, Field
 
-INDEX_FORMAT = 1
+SCHEMA_VERSION = 1
+DB_NAME = "graders.db"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS graders (
+    tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
+    created_unix_ms INTEGER NOT NULL, current TEXT NOT NULL,
+    PRIMARY KEY (tenant, id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    tenant TEXT NOT NULL, grader_id TEXT NOT NULL, version TEXT NOT NULL, created_unix_ms INTEGER NOT NULL,
+    PRIMARY KEY (tenant, grader_id, version),
+    FOREIGN KEY (tenant, grader_id) REFERENCES graders (tenant, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS versions_by_content ON versions (tenant, version);
+CREATE TABLE IF NOT EXISTS specs (
+    tenant TEXT NOT NULL, version TEXT NOT NULL, spec TEXT NOT NULL,
+    PRIMARY KEY (tenant, version)
+);
+"""
 
 
 class GraderNotFound(KeyError):
@@ -52,8 +76,10 @@ class GraderRecord(BaseModel):
     versions: list[VersionRecord] = Field(default_factory=list)
 
 
-class Index(BaseModel):
-    format: int = INDEX_FORMAT
+class _LegacyIndex(BaseModel):
+    """index.json of the file store this one replaced (read once, to import it)."""
+
+    format: int = 1
     tenants: dict[str, dict[str, GraderRecord]] = Field(default_factory=dict)
 
 
@@ -75,30 +101,28 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 class GraderStore:
-    """Thread-safe, tenant-scoped grader storage. A tenant only ever sees its own graders."""
+    """Thread-safe, tenant-scoped grader storage. A tenant only ever sees its own graders.
 
-    def __init__(self, data_dir: Path) -> None:
+    `shared=False` (the default) takes the data directory for this process alone; `shared=True`
+    lets several service replicas on one host use the same database.
+    """
+
+    def __init__(self, data_dir: Path, *, shared: bool = False, busy_timeout_s: float = 30.0) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._lock_file = self._acquire_dir_lock()
-        self._index = self._load_index()
+        self._lock_file: IO[str] | None = None if shared else self._acquire_dir_lock()
         self._specs: dict[tuple[str, str], dict[str, Any]] = {}
+        try:
+            self._db = self._connect(busy_timeout_s)
+        except BaseException:
+            self.close()
+            raise
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _acquire_dir_lock(self):  # -> IO
+    def _acquire_dir_lock(self) -> IO[str]:
         fh = open(self.data_dir / ".lock", "a+")  # noqa: SIM115 - held for the store's lifetime
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -115,60 +139,133 @@ class GraderStore:
         fh.flush()
         return fh
 
+    def _connect(self, busy_timeout_s: float) -> sqlite3.Connection:
+        path = self.data_dir / DB_NAME
+        # autocommit mode: transactions are the explicit BEGIN IMMEDIATE ... COMMIT of _transaction
+        db = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        with self._transaction(db):
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise RuntimeError(f"{path} has schema version {version}; this rftkit reads {SCHEMA_VERSION}")
+            if version == 0:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._import_legacy(db)
+        return db
+
+    def _import_legacy(self, db: sqlite3.Connection) -> None:
+        """Copy index.json and specs/ of the earlier file store into the new database."""
+        index_path = self.data_dir / "index.json"
+        if not index_path.exists():
+            return
+        index = _LegacyIndex.model_validate_json(index_path.read_bytes())
+        if index.format != 1:
+            raise RuntimeError(f"{index_path} has index format {index.format}; this rftkit imports format 1")
+        for tenant, graders in index.tenants.items():
+            for record in graders.values():
+                self._insert_grader(db, tenant, record)
+                for v in record.versions:
+                    spec_path = self.data_dir / "specs" / tenant / f"{v.version}.json"
+                    row = (tenant, record.id, v.version, v.created_unix_ms)
+                    db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)", row)
+                    spec = (tenant, v.version, spec_path.read_text())
+                    db.execute("INSERT OR IGNORE INTO specs VALUES (?, ?, ?)", spec)
+
     def close(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+        with self._lock:
+            db = getattr(self, "_db", None)
+            if db is not None:
+                db.close()
+                self._db = None
+            if self._lock_file is not None:
+                fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+                self._lock_file.close()
+                self._lock_file = None
 
-    def _load_index(self) -> Index:
-        path = self.data_dir / "index.json"
-        if not path.exists():
-            return Index()
-        index = Index.model_validate_json(path.read_bytes())
-        if index.format != INDEX_FORMAT:
-            raise RuntimeError(f"{path} has index format {index.format}; this rftkit reads {INDEX_FORMAT}")
-        return index
+    @contextmanager
+    def _transaction(self, db: sqlite3.Connection, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        """One transaction: IMMEDIATE takes the write lock at once (changes), DEFERRED reads a snapshot."""
+        db.execute(f"BEGIN {mode}")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
-    def _save_index(self) -> None:
-        _atomic_write(self.data_dir / "index.json", self._index.model_dump_json(indent=1))
+    @contextmanager
+    def _use(self, mode: str = "DEFERRED") -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if self._db is None:
+                raise RuntimeError("the grader store is closed")
+            with self._transaction(self._db, mode) as db:
+                yield db
 
-    def _spec_path(self, tenant: str, version: str) -> Path:
-        return self.data_dir / "specs" / tenant / f"{version}.json"
+    # -- rows -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_grader(db: sqlite3.Connection, tenant: str, record: GraderRecord) -> None:
+        db.execute(
+            "INSERT INTO graders VALUES (?, ?, ?, ?, ?, ?)",
+            (tenant, record.id, record.name, record.type, record.created_unix_ms, record.current),
+        )
+
+    @staticmethod
+    def _record(db: sqlite3.Connection, tenant: str, row: sqlite3.Row) -> GraderRecord:
+        versions = db.execute(
+            "SELECT version, created_unix_ms FROM versions WHERE tenant = ? AND grader_id = ? ORDER BY rowid",
+            (tenant, row["id"]),
+        ).fetchall()
+        return GraderRecord(
+            id=row["id"],
+            name=row["name"],
+            type=row["type"],
+            created_unix_ms=row["created_unix_ms"],
+            current=row["current"],
+            versions=[
+                VersionRecord(version=v["version"], created_unix_ms=v["created_unix_ms"]) for v in versions
+            ],
+        )
+
+    def _find(self, db: sqlite3.Connection, tenant: str, grader_id: str) -> GraderRecord:
+        row = db.execute("SELECT * FROM graders WHERE tenant = ? AND id = ?", (tenant, grader_id)).fetchone()
+        if row is None:
+            raise GraderNotFound(f"no grader {grader_id!r} for this tenant")
+        return self._record(db, tenant, row)
 
     # -- queries ----------------------------------------------------------------------------
 
     def list(self, tenant: str) -> list[GraderRecord]:
-        with self._lock:
-            graders = self._index.tenants.get(tenant, {})
-            return sorted(
-                (g.model_copy(deep=True) for g in graders.values()), key=lambda g: g.created_unix_ms
-            )
+        with self._use() as db:
+            rows = db.execute(
+                "SELECT * FROM graders WHERE tenant = ? ORDER BY created_unix_ms, rowid", (tenant,)
+            ).fetchall()
+            return [self._record(db, tenant, row) for row in rows]
 
     def get(self, tenant: str, grader_id: str, version: str | None = None) -> tuple[GraderRecord, str]:
         """The record and the resolved version (the current one when `version` is empty)."""
-        with self._lock:
-            record = self._index.tenants.get(tenant, {}).get(grader_id)
-            if record is None:
-                raise GraderNotFound(f"no grader {grader_id!r} for this tenant")
-            version = version or record.current
-            if all(v.version != version for v in record.versions):
-                raise GraderNotFound(f"grader {grader_id!r} has no version {version!r}")
-            return record.model_copy(deep=True), version
+        with self._use() as db:
+            record = self._find(db, tenant, grader_id)
+        version = version or record.current
+        if all(v.version != version for v in record.versions):
+            raise GraderNotFound(f"grader {grader_id!r} has no version {version!r}")
+        return record, version
 
     def spec(self, tenant: str, version: str) -> dict[str, Any]:
-        """The stored spec of one of the tenant's versions."""
+        """The stored spec of one of the tenant's versions (versions are content, so cached for good)."""
         key = (tenant, version)
-        with self._lock:
-            cached = self._specs.get(key)
+        cached = self._specs.get(key)
         if cached is None:
-            path = self._spec_path(tenant, version)
-            try:
-                cached = json.loads(path.read_text())
-            except FileNotFoundError as exc:
-                raise GraderNotFound(f"version {version!r} not found") from exc
-            with self._lock:
-                self._specs[key] = cached
+            with self._use() as db:
+                row = db.execute("SELECT spec FROM specs WHERE tenant = ? AND version = ?", key).fetchone()
+            if row is None:
+                raise GraderNotFound(f"version {version!r} not found")
+            cached = self._specs.setdefault(key, json.loads(row["spec"]))
         return cached
 
     # -- changes ----------------------------------------------------------------------------
@@ -181,18 +278,16 @@ class GraderStore:
         name = str(spec.get("name", "grader"))
         type_name = str(spec.get("type", ""))
         now = _now_ms()
-        with self._lock:
-            graders = self._index.tenants.setdefault(tenant, {})
+        with self._use("IMMEDIATE") as db:
             if grader_id:
-                record = graders.get(grader_id)
-                if record is None:
-                    raise GraderNotFound(f"no grader {grader_id!r} for this tenant")
+                record = self._find(db, tenant, grader_id)
             else:
-                record = next(
-                    (g for g in graders.values() if any(v.version == version for v in g.versions)), None
-                )
-                if record is not None:  # same content again: one version
-                    return record.model_copy(deep=True), version, False
+                holder = db.execute(
+                    "SELECT grader_id FROM versions WHERE tenant = ? AND version = ? ORDER BY rowid LIMIT 1",
+                    (tenant, version),
+                ).fetchone()
+                if holder is not None:  # same content again: one version
+                    return self._find(db, tenant, holder["grader_id"]), version, False
                 record = GraderRecord(
                     id=grader_id_for(tenant, version),
                     name=name,
@@ -200,28 +295,33 @@ class GraderStore:
                     created_unix_ms=now,
                     current="",
                 )
-                graders[record.id] = record
+                self._insert_grader(db, tenant, record)
             is_new = all(v.version != version for v in record.versions)
             if is_new:
-                _atomic_write(self._spec_path(tenant, version), canonical_json(spec))
-                record.versions.append(VersionRecord(version=version, created_unix_ms=now))
-            record.current, record.name, record.type = version, name, type_name
-            self._specs[(tenant, version)] = spec
-            self._save_index()
-            return record.model_copy(deep=True), version, is_new
+                db.execute(
+                    "INSERT OR IGNORE INTO specs VALUES (?, ?, ?)", (tenant, version, canonical_json(spec))
+                )
+                db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)", (tenant, record.id, version, now))
+            db.execute(
+                "UPDATE graders SET current = ?, name = ?, type = ? WHERE tenant = ? AND id = ?",
+                (version, name, type_name, tenant, record.id),
+            )
+            record = self._find(db, tenant, record.id)
+        self._specs[(tenant, version)] = spec
+        return record, version, is_new
 
     def delete(self, tenant: str, grader_id: str) -> list[str]:
-        """Remove a grader; returns its versions (their spec files go unless another grader uses them)."""
-        with self._lock:
-            graders = self._index.tenants.get(tenant, {})
-            record = graders.pop(grader_id, None)
-            if record is None:
-                raise GraderNotFound(f"no grader {grader_id!r} for this tenant")
-            self._save_index()
-            still_used = {v.version for g in graders.values() for v in g.versions}
-            versions = [v.version for v in record.versions]
-            for version in versions:
-                if version not in still_used:
-                    self._spec_path(tenant, version).unlink(missing_ok=True)
-                    self._specs.pop((tenant, version), None)
-            return versions
+        """Remove a grader; returns its versions (their specs go unless another grader uses them)."""
+        with self._use("IMMEDIATE") as db:
+            versions = [v.version for v in self._find(db, tenant, grader_id).versions]
+            db.execute(
+                "DELETE FROM graders WHERE tenant = ? AND id = ?", (tenant, grader_id)
+            )  # versions cascade
+            db.execute(
+                "DELETE FROM specs WHERE tenant = ? AND version NOT IN "
+                "(SELECT version FROM versions WHERE tenant = ?)",
+                (tenant, tenant),
+            )
+        for version in versions:
+            self._specs.pop((tenant, version), None)
+        return versions

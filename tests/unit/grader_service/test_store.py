@@ -64,3 +64,56 @@ def test_replicas_given_the_same_upload_agree_on_the_id(tmp_path) -> None:
     assert (first.id, v1) == (second.id, v2)
     one.close()
     two.close()
+
+
+def _upload_many(data_dir: str, grader_id: str, worker: int) -> list[str]:
+    store = GraderStore(data_dir, shared=True)
+    try:
+        same = store.create("a", SPEC)[0].id  # every replica uploads the same content too
+        versions = [store.create("a", {**SPEC, "reference": f"{worker}-{i}"}, grader_id=grader_id)[1]
+                    for i in range(10)]  # fmt: skip
+        assert same == grader_id
+        return versions
+    finally:
+        store.close()
+
+
+def test_replicas_share_one_database(tmp_path) -> None:
+    """Several processes on one store: each change is one transaction, nothing lost or doubled."""
+    import multiprocessing
+    import sqlite3
+
+    first = GraderStore(tmp_path, shared=True)
+    record, v1, _ = first.create("a", SPEC)
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        written = pool.starmap(_upload_many, [(str(tmp_path), record.id, w) for w in range(4)])
+    got, current = first.get("a", record.id)
+    versions = [v.version for v in got.versions]
+    assert len(versions) == len(set(versions)) == 1 + 40 and versions[0] == v1
+    assert set(versions[1:]) == {v for vs in written for v in vs} and current in versions[1:]
+    assert [r.id for r in first.list("a")] == [record.id]
+    assert first.spec("a", versions[-1])["reference"].count("-") == 1
+    first.close()
+    with sqlite3.connect(tmp_path / "graders.db") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_file_store_data_is_imported_with_its_ids(tmp_path) -> None:
+    """A data directory of the earlier file store (index.json + specs/) opens with the same graders."""
+    import json
+
+    version = content_version(SPEC)
+    (tmp_path / "specs" / "a").mkdir(parents=True)
+    (tmp_path / "specs" / "a" / f"{version}.json").write_text(json.dumps(SPEC))
+    record = {"id": "gr_old", "name": "eq", "type": "string_check", "created_unix_ms": 5, "current": version,
+              "versions": [{"version": version, "created_unix_ms": 5}]}  # fmt: skip
+    (tmp_path / "index.json").write_text(json.dumps({"format": 1, "tenants": {"a": {"gr_old": record}}}))
+    store = GraderStore(tmp_path)
+    got, current = store.get("a", "gr_old")
+    assert (got.created_unix_ms, current) == (5, version) and store.spec("a", version) == SPEC
+    assert store.create("a", SPEC)[:3:2] == (got, False)  # same content: the imported grader
+    store.close()
+    (tmp_path / "index.json").unlink()  # imported once: the database is the store now
+    reopened = GraderStore(tmp_path)
+    assert [r.id for r in reopened.list("a")] == ["gr_old"]
+    reopened.close()
