@@ -77,13 +77,18 @@ def train(
     from ..grader_service.client import GraderServiceError
     from ..grader_service.embedded import ServiceStartError
     from ..grading.session import GradingUnavailable
+    from ..grading.spec_file import GraderFileError
     from ..grading.verdict import exit_code_for
+    from ..plugins.registry import GraderSpecError
     from ..trainer.loop import InvalidBatchError, RFTTrainer, TrainingError
 
     try:
         RFTTrainer(config, Path(folder), echo=lambda m: click.echo(m)).run()
-    except (TrainingError, DatasetError, FileNotFoundError) as exc:
+    except (TrainingError, DatasetError, FileNotFoundError, GraderFileError) as exc:
         click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from exc
+    except GraderSpecError as exc:  # checked here before the service would refuse it the same way
+        click.echo(f"error: the grader spec is invalid (INVALID_ARGUMENT): {exc}", err=True)
         raise SystemExit(2) from exc
     except GraderServiceError as exc:  # e.g. the service refused the grader spec
         click.echo(f"error: the grader service refused the run: {exc}", err=True)
