@@ -1,24 +1,28 @@
 """The `docker` backend: each worker is a long-lived hardened container, driven over an attach socket.
 
 No network, read-only root, a size-capped tmpfs /tmp, memory/pids/CPU limits, every capability
-dropped, no-new-privileges, user 65534, no log driver. The worker runtime is PID 1 in the
+dropped, no-new-privileges, no log driver, and a host uid of its own per worker (drawn from the
+same host-wide pool as the namespace backend's), so per-uid kernel limits (inotify instances,
+RLIMIT_NPROC, user keyrings) are never shared between workers or tenants. The worker runtime is PID 1 in the
 container and talks the frame protocol over the attached (multiplexed) stdin/stdout stream.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import paths
 from .api import SandboxLimits
 from .backends import MIB, RUNTIME_SOURCE, SANDBOX_ENV, base_rlimits, frame_limit
-from .cgroups import memory_cgroups_of, oom_killed_in
+from .cgroups import memory_cgroups_of, oom_killed_in, start_time
 from .channel import (
     ChannelClosed,
     ChannelTimeout,
@@ -27,9 +31,13 @@ from .channel import (
     describe_returncode,
     frame,
 )
+from .namespace import allocate_uid, release_uid
 
+log = logging.getLogger("rftkit.sandbox")
 CONTAINER_PYTHON = "/usr/local/bin/rftkit-python"
 LABEL = "rftkit.sandbox.owner"
+LABEL_STARTED = "rftkit.sandbox.owner_started"  # the owner's start time: a reused pid is not the owner
+SHARED_UID = 65534  # only where no uid of its own can be locked (a service that is not root)
 MUX_HEADER = struct.Struct(">BxxxL")
 _client_lock = threading.Lock()
 _client: Any = None
@@ -51,28 +59,39 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def sweep_stale_containers() -> None:
-    """Remove worker containers left behind by service processes on this host that have died."""
+def sweep_stale_containers() -> int:
+    """Remove worker containers left behind by service processes on this host that are gone.
+
+    Gone: the labelled pid is dead, or it now names a process that started at another time.
+    Returns how many were removed.
+    """
     client = docker_client()
     host = socket.gethostname()
+    removed = 0
     for container in client.containers.list(all=True, filters={"label": LABEL}):
         owner_host, _, pid = container.labels.get(LABEL, "").partition(":")
         if owner_host != host or not pid.isdigit():
             continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            with contextlib.suppress(Exception):
-                container.remove(force=True)
-        except PermissionError:
+        started = container.labels.get(LABEL_STARTED)
+        found = start_time(int(pid))
+        if found is not None and (started is None or started == found):
             continue
+        with contextlib.suppress(Exception):
+            container.remove(force=True)
+            removed += 1
+    if removed:
+        log.info("removed %d worker containers left by sandbox services that are gone", removed)
+    return removed
 
 
 class DockerChannel:
     """A container's attach socket, demultiplexed by a reader thread into frames and a stderr tail."""
 
-    def __init__(self, container: Any, sock: Any, max_frame_bytes: int) -> None:
+    def __init__(
+        self, container: Any, sock: Any, max_frame_bytes: int, on_close: Callable[[], None] | None = None
+    ) -> None:
         self.container = container
+        self._on_close = on_close
         self._sock = getattr(sock, "_sock", sock)
         self._frames = FrameBuffer(max_frame_bytes)
         self._tail = TailBuffer()
@@ -167,6 +186,9 @@ class DockerChannel:
         with contextlib.suppress(OSError):
             self._sock.close()
         self._reader.join(timeout=2)
+        if self._on_close:  # after the container is gone: its uid is free again
+            self._on_close()
+            self._on_close = None
 
 
 class DockerBackend:
@@ -203,10 +225,23 @@ class DockerBackend:
                 sweep_stale_containers()
 
     def rlimits(self, limits: SandboxLimits) -> dict[str, int]:
-        return base_rlimits(limits)  # processes: the pids cgroup (uid 65534 is shared by all containers)
+        found = base_rlimits(limits)
+        if os.geteuid() == 0:  # each worker has a host uid of its own: this counts only its processes
+            found["NPROC"] = limits.pids
+        return found  # else the pids cgroup alone (the shared uid runs other containers' processes)
 
     def launch(self, limits: SandboxLimits) -> DockerChannel:
         client = docker_client()
+        uid = allocate_uid() if os.geteuid() == 0 else None
+        try:
+            return self._start(client, limits, uid)
+        except BaseException:
+            if uid is not None:
+                release_uid(uid)
+            raise
+
+    def _start(self, client: Any, limits: SandboxLimits, uid: int | None) -> DockerChannel:
+        user = SHARED_UID if uid is None else uid
         container = client.containers.create(
             paths.image_tag(),
             command=[CONTAINER_PYTHON, "-I", "-c", RUNTIME_SOURCE],
@@ -221,11 +256,11 @@ class DockerBackend:
             nano_cpus=int(limits.cpus * 1e9),
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
-            user="65534:65534",
+            user=f"{user}:{user}",
             environment={**SANDBOX_ENV, "HOME": "/tmp", "TMPDIR": "/tmp"},
             working_dir="/tmp",
             hostname="sandbox",
-            labels={LABEL: _owner()},
+            labels={LABEL: _owner(), LABEL_STARTED: start_time(os.getpid()) or ""},
             log_config={"type": "none"},
             ipc_mode="private",
         )
@@ -238,4 +273,5 @@ class DockerBackend:
             with contextlib.suppress(Exception):
                 container.remove(force=True)
             raise
-        return DockerChannel(container, sock, frame_limit(limits))
+        release = None if uid is None else (lambda: release_uid(uid))
+        return DockerChannel(container, sock, frame_limit(limits), on_close=release)

@@ -74,8 +74,8 @@ def _try_lock(uid: int) -> int | None:
     return fd
 
 
-def _allocate_uid() -> int:
-    """A host uid no other worker on this host uses, whichever service process started it."""
+def allocate_uid() -> int:
+    """A host uid no other worker on this host uses, whichever backend or service process started it."""
     UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
     start = (os.getpid() % 1000) * 64
     with _uid_lock:
@@ -87,11 +87,15 @@ def _allocate_uid() -> int:
     raise RuntimeError("no free sandbox uid")
 
 
-def _release_uid(uid: int) -> None:
+def release_uid(uid: int) -> None:
+    """Give back a uid from allocate_uid() (its worker is gone)."""
     with _uid_lock:
         fd = _uids_in_use.pop(uid, None)
     if fd is not None:
         os.close(fd)
+
+
+_allocate_uid, _release_uid = allocate_uid, release_uid  # the names tests and older callers use
 
 
 def _processes_of(uid: int) -> int:
@@ -261,7 +265,7 @@ class NamespaceBackend:
     def launch(self, limits: SandboxLimits) -> Channel:
         # No `user=` on Popen: that forces fork() instead of vfork(), and fork() runs other
         # libraries' atfork handlers (gRPC's crash the child). The launcher drops to the uid.
-        uid = _allocate_uid() if os.geteuid() == 0 else None
+        uid = allocate_uid() if os.geteuid() == 0 else None
         cgroup = None
         if uid is not None and cgroups_usable():
             cgroup = WorkerCgroup(
@@ -275,7 +279,7 @@ class NamespaceBackend:
             if cgroup is not None:
                 cgroup.remove()
             if uid is not None:
-                _release_uid(uid)
+                release_uid(uid)
 
         try:
             python_argv = [str(paths.venv_python()), "-I", "-c", RUNTIME_SOURCE]

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 from rftkit.sandbox.api import SandboxLimits
+from rftkit.sandbox.namespace import UID_BASE, UID_SPAN
 from rftkit.sandbox.pools import get_pool
 from rftkit.sandbox.testing import backend_params, require_backend
 
@@ -79,7 +80,7 @@ def test_grader_sees_a_locked_down_machine(backend: str, monkeypatch: pytest.Mon
         listener.close()
     assert outcome.error is None, outcome.details
     seen = outcome.value
-    assert seen["uid"] == 65534
+    assert seen["uid"] == 65534 if backend == "namespace" else UID_BASE <= seen["uid"] < UID_BASE + UID_SPAN
     assert int(seen["cap_eff"], 16) == 0
     assert seen["nproc_visible"] <= 3  # its own pid namespace: the worker (and bwrap's init)
     assert seen["interfaces"] == ["lo"]
@@ -102,7 +103,8 @@ def test_docker_workers_are_hardened_containers() -> None:
         tenant="iso", grader_id="cfg", version="1", source=INTROSPECT, backend="docker", limits=LIMITS
     )
     try:
-        pool.grade([({}, {"port": 9})])
+        seen_uid = pool.grade([({}, {"port": 9})])[0].value["uid"]
+        assert UID_BASE <= seen_uid < UID_BASE + UID_SPAN
         containers = docker_client().containers.list(filters={"label": f"{LABEL}={_owner()}"})
         assert len(containers) == 1
         host = containers[0].attrs["HostConfig"]
@@ -114,7 +116,7 @@ def test_docker_workers_are_hardened_containers() -> None:
         assert host["Memory"] == (768 + 48) * 1024 * 1024
         assert host["NanoCpus"] == int(LIMITS.cpus * 1e9)
         assert "size=48m" in host["Tmpfs"]["/tmp"]
-        assert containers[0].attrs["Config"]["User"] == "65534:65534"
+        assert containers[0].attrs["Config"]["User"] == f"{seen_uid}:{seen_uid}"  # a host uid of its own
     finally:
         pool.close()
     assert not docker_client().containers.list(all=True, filters={"label": f"{LABEL}={_owner()}"})
