@@ -4,14 +4,16 @@
 
 CASES.jsonl is shaped like ../shared/data/phenopackets.jsonl. Genes are ordered by
 SHA-256 of `seed:gene` (stable across runs, machines and input order) and dealt in that
-order to test, then valid, until each holds its target number of cases; a gene with more
-than `--max-gene-share` of a held-out split's target goes to train, so no single gene
-dominates a held-out split. Every other gene goes to train. With `--test-only` every case
-goes to test.jsonl; `--max-train-cases N` keeps N train cases (for a short run on a CPU), and
-`--max-report-chars N` leaves out cases whose case report is longer than N characters (for a
-model with a short context; genes are dealt first, so each split is a subset of the full one).
-Each line holds `messages` (system + user case report), the reference
-fields `gene`, `synonyms`, `disease`, `id`, and `response_format`. OUT_DIR/stats.json
+order to test, then valid, until each holds its target number of cases (default 2,000 test
+cases, about 200 genes, and 200 valid cases); a gene with more than `--max-gene-share`
+(default 5 %) of a held-out split's target goes to train, so no single gene dominates a
+held-out split. Every other gene goes to train. `gene_fold` deals the non-test genes into
+gene-grouped cross-validation folds by the same hash, for tuning a ranker off the test split.
+With `--test-only` every case goes to test.jsonl; `--max-train-cases N` keeps N train cases
+(for a short run on a CPU), and `--max-report-chars N` leaves out cases whose case report is
+longer than N characters (for a model with a short context; genes are dealt first, so each
+split is a subset of the full one). Each line holds `messages` (system + user case report), the
+reference fields `gene`, `synonyms`, `disease`, `id`, and `response_format`. OUT_DIR/stats.json
 counts cases, genes, and cases whose causal gene has no HPO gene annotation, per split.
 """
 
@@ -30,6 +32,11 @@ from pydantic import ValidationError
 from rftkit.plugins.models.hpo_case import RESPONSE_FORMAT, Case, render_case_report, render_messages
 
 SPLITS = ("train", "valid", "test")
+# A test split large enough that a figure holds on unseen genes (about 200 genes), with no gene
+# above 5 % of it; valid is the small split `rft train` validates on.
+DEFAULT_TEST_CASES = 2000
+DEFAULT_VALID_CASES = 200
+DEFAULT_MAX_GENE_SHARE = 0.05
 
 
 class InputError(ValueError):
@@ -72,6 +79,11 @@ def read_cases(path: Path) -> list[Case]:
 def gene_key(gene: str, seed: str) -> str:
     """The gene's place in the dealing order (SHA-256, unlike Python's salted hash)."""
     return hashlib.sha256(f"{seed}:{gene}".encode()).hexdigest()
+
+
+def gene_fold(gene: str, seed: str, folds: int) -> int:
+    """The gene-grouped cross-validation fold of a gene (0..folds-1), by SHA-256 like the split."""
+    return int(gene_key(f"fold:{gene}", seed), 16) % folds
 
 
 def assign_genes(
@@ -122,9 +134,9 @@ def build(
     *,
     seed: str = "0",
     test_only: bool = False,
-    test_cases: int = 400,
-    valid_cases: int = 200,
-    max_gene_share: float = 0.1,
+    test_cases: int = DEFAULT_TEST_CASES,
+    valid_cases: int = DEFAULT_VALID_CASES,
+    max_gene_share: float = DEFAULT_MAX_GENE_SHARE,
     max_train_cases: int | None = None,
     max_report_chars: int | None = None,
     gene_ids: Callable[[], dict[str, int]] = _hpo_gene_ids,
@@ -175,8 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out_dir", type=Path, help="folder for train.jsonl, valid.jsonl, test.jsonl")
     parser.add_argument("--test-only", action="store_true", help="put every case into test.jsonl")
     parser.add_argument("--seed", default="0", help="mixed into the gene hash (default 0)")
-    parser.add_argument("--test-cases", type=int, default=400, help="target test cases (default 400)")
-    parser.add_argument("--valid-cases", type=int, default=200, help="target valid cases (default 200)")
+    parser.add_argument(
+        "--test-cases",
+        type=int,
+        default=DEFAULT_TEST_CASES,
+        help=f"target test cases (default {DEFAULT_TEST_CASES})",
+    )
+    parser.add_argument(
+        "--valid-cases",
+        type=int,
+        default=DEFAULT_VALID_CASES,
+        help=f"target valid cases (default {DEFAULT_VALID_CASES})",
+    )
     parser.add_argument(
         "--max-train-cases",
         type=int,
@@ -192,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max-gene-share",
         type=float,
-        default=0.1,
-        help="largest share of a held-out split's target one gene may hold (default 0.1)",
+        default=DEFAULT_MAX_GENE_SHARE,
+        help="largest share of a held-out split's target one gene may hold "
+        f"(default {DEFAULT_MAX_GENE_SHARE})",
     )
     args = parser.parse_args(argv)
     if min(args.test_cases, args.valid_cases, args.max_train_cases or 0, args.max_report_chars or 0) < 0:

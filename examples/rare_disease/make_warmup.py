@@ -18,13 +18,13 @@ import json
 import sys
 from pathlib import Path
 
-from rftkit.plugins.models.hpo_baseline import HpoBaseline
+from rftkit.plugins.models.hpo_disease import HpoDiseaseRanker
 
 
 def warmup_lines(train: list[dict], cases: int, genes: int) -> list[dict]:
     """The warm-up lines for the first `cases` train lines in SHA-256 order of their ids."""
     chosen = sorted(train, key=lambda line: hashlib.sha256(str(line["id"]).encode()).hexdigest())[:cases]
-    model = HpoBaseline(top_k=genes)
+    model = HpoDiseaseRanker(top_k=genes)
     out = []
     for line in chosen:
         answer = {"reasoning": "closest phenotype match", "genes": model.answer(line)["genes"]}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import numpy as np
 
@@ -23,6 +24,24 @@ class ResolvedTerms:
 
     terms: list[int] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+
+
+def lookup_term(ontology: Any, phenotype: Phenotype) -> int | None:
+    """The hpo3 term id of a phenotype: by id, then an obsolete id's replacement, then by label."""
+    for key in (phenotype.id, phenotype.label):
+        if not key:
+            continue
+        try:
+            term = ontology.get_hpo_object(key)
+        except (RuntimeError, KeyError, ValueError, NameError):
+            continue
+        if term.is_obsolete and term.replaced_by:
+            try:
+                term = ontology.get_hpo_object(term.replaced_by)
+            except (RuntimeError, KeyError, ValueError, NameError):
+                continue
+        return int(term)
+    return None
 
 
 class HpoIndex:
@@ -73,20 +92,7 @@ class HpoIndex:
         return out
 
     def _lookup(self, phenotype: Phenotype) -> int | None:
-        for key in (phenotype.id, phenotype.label):
-            if not key:
-                continue
-            try:
-                term = self._ontology.get_hpo_object(key)
-            except (RuntimeError, KeyError, ValueError, NameError):
-                continue
-            if term.is_obsolete and term.replaced_by:
-                try:
-                    term = self._ontology.get_hpo_object(term.replaced_by)
-                except (RuntimeError, KeyError, ValueError, NameError):
-                    continue
-            return int(term)
-        return None
+        return lookup_term(self._ontology, phenotype)
 
     def _rows_of_ancestors(self, term_id: int) -> np.ndarray:
         """Matrix rows of the term and its ancestors (those annotated to any gene)."""

@@ -1,4 +1,9 @@
-"""The hpo-baseline ranker on hand-made cases, with the real HPO from hpo3."""
+"""The HPO rankers on hand-made cases, with the real HPO from hpo3.
+
+`HpoBaseline` is the older gene-level Resnik ranker (`hpo-baseline-resnik`, and
+`hpo-baseline-present-only`); the default `hpo-baseline` is `HpoDiseaseRanker`, tested here on
+the real ontology and in test_disease_ranker.py on a hand-built one.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import pytest
 from rftkit.plugins.models.base import model_plugins
 from rftkit.plugins.models.hpo_baseline import HpoBaseline, HpoBaselinePresentOnly
 from rftkit.plugins.models.hpo_case import Case, Phenotype, render_messages
+from rftkit.plugins.models.hpo_disease import HpoDiseaseImplied, HpoDiseaseRanker, HpoGeneImplied
 
 
 def _item(present: list[tuple[str, str]], excluded: list[tuple[str, str]] = ()) -> dict:
@@ -110,8 +116,39 @@ def test_excluded_penalty_lowers_the_score_by_the_weight() -> None:
 
 def test_the_plugins_are_registered() -> None:
     plugins = model_plugins()
-    assert plugins["hpo-baseline"] is HpoBaseline
+    assert plugins["hpo-baseline"] is HpoDiseaseRanker
+    assert plugins["hpo-baseline-disease-implied"] is HpoDiseaseImplied
+    assert plugins["hpo-baseline-gene-implied"] is HpoGeneImplied
+    assert plugins["hpo-baseline-resnik"] is HpoBaseline
     assert plugins["hpo-baseline-present-only"] is HpoBaselinePresentOnly
+
+
+@pytest.fixture(scope="module")
+def default() -> HpoDiseaseRanker:
+    return HpoDiseaseRanker(top_k=50)
+
+
+@pytest.mark.parametrize(("present", "gene"), [(HOLT_ORAM, "TBX5"), (NF1, "NF1"), (MARFAN, "FBN1")])
+def test_the_default_ranks_clear_cut_cases_first(default: HpoDiseaseRanker, present: list, gene: str) -> None:
+    answer = default.answer(_item(present))
+    assert answer["genes"][0] == gene
+    assert len(answer["genes"]) == 50 and len(set(answer["genes"])) == 50
+
+
+def test_the_default_ignores_excluded_terms_on_the_real_ontology(default: HpoDiseaseRanker) -> None:
+    present = [HOLT_ORAM[0], HOLT_ORAM[3], ("HP:0001199", "Triphalangeal thumb")]
+    excluded = [("HP:0009777", "Absent thumb"), ("HP:0001629", "Ventricular septal defect")]
+    plain = default.answer(_item(present))
+    assert plain["genes"][0] == "TBX5"
+    assert default.answer(_item(present, excluded)) == plain
+
+
+def test_the_default_links_genes_to_their_omim_diseases(default: HpoDiseaseRanker) -> None:
+    index = default.index
+    units = index.gene_units[index.gene_names.index("TBX5")]
+    assert "OMIM:142900" in {index.unit_ids[u] for u in units}  # Holt-Oram syndrome
+    candidates = default.candidates(_item(HOLT_ORAM), 3)
+    assert candidates[0]["gene"] == "TBX5" and "Atrial septal defect" in candidates[0]["explains"]
 
 
 def test_bad_top_k_and_missing_messages_are_clear_errors(monkeypatch: pytest.MonkeyPatch) -> None:
