@@ -32,6 +32,7 @@ import _signal  # the C functions: signal.signal()/getsignal() add enum conversi
 import contextlib
 import json
 import linecache
+import math
 import numbers
 import os
 import signal
@@ -53,6 +54,7 @@ PLAIN = frozenset({float, int, bool, str, type(None)})  # immutable: sent as the
 BARE = (float, int)  # exact types of a value sent as a bare number when nothing else is to say
 STR_PLAIN_CHARS = 4096  # a longer string is encoded (and its size checked) when it is returned
 PR_SET_CHILD_SUBREAPER = 36
+TICK_S = 0.05  # the alarm's period at most: a sample's time limit is kept to within this
 
 
 class SampleTimeout(BaseException):
@@ -158,7 +160,7 @@ class Worker:
         self.sole_ancestor = self.reap_children and (os.getpid() == 1 or _become_subreaper())
         self.capture = CappedText(int(init.get("output_max_bytes", 64 * 1024)))
         self.grade_fn: Any = None
-        self.pid = os.getpid()
+        self.forked = False  # set in a forked copy by the at-fork hook (no getpid() per sample)
         self.pending: list[Any] = []  # a bare number or [value, error, details, stdout] per unsent result
         self.sent = 0  # results of the current batch already sent
         self.last_flush = time.monotonic()
@@ -166,13 +168,14 @@ class Worker:
 
     def _after_fork_in_child(self) -> None:
         """A grader's forked child must never speak the protocol: close it and mark the copy."""
+        self.forked = True
         self.pending = []
         for fd in (self.proto_in, self.proto_out):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
     def _leave_if_child(self) -> None:
-        if os.getpid() != self.pid:  # a forked copy of this worker came back out of grade()
+        if self.forked:  # a forked copy of this worker came back out of grade()
             os._exit(0)
 
     def send(self, message: dict[str, Any]) -> None:
@@ -188,11 +191,13 @@ class Worker:
         _install_alarm()  # once; _arm() puts it back only if the grader replaced it
         try:
             code = compile(source, "grader.py", "exec")
+            _start_ticks(timeout_s)
             _arm(timeout_s)
             try:
                 exec(code, module.__dict__)
             finally:
                 _disarm()
+                _stop_ticks()
         except SampleTimeout:
             return f"loading the grader took longer than {timeout_s:g} s"
         except BaseException as exc:
@@ -317,41 +322,75 @@ class Worker:
             message = json.loads(frame)
             if message.get("op") != "grade":
                 continue
-            _install_alarm()
-            self.sent, self.last_flush = 0, time.monotonic()
-            items, index = message["items"], message["index"]
+            if self.grade_message(message) is not None:
+                return 3
+
+    def grade_message(self, message: dict[str, Any]) -> str | None:
+        """Grade one batch message and send every result; the error kind that stops the worker, if any."""
+        _install_alarm()
+        self.sent, self.last_flush = 0, time.monotonic()
+        items, index = message["items"], message["index"]
+        _start_ticks(self.sample_timeout_s)
+        try:
             for k, sample in enumerate(message["samples"]):
                 if type(sample) is str:
-                    sample = {"output_text": sample, "output_json": None, "output_tools": [], "choices": []}
-                if self.grade_one(sample, items[index[k]].copy()) in EXIT_AFTER:
-                    return 3
-            if self.flush() is not None:
-                return 3
+                    sample = _plain_sample(sample)
+                stop = self.grade_one(sample, items[index[k]].copy())
+                if stop in EXIT_AFTER:
+                    return stop
+        finally:
+            _stop_ticks()
+        return self.flush()
+
+
+def _plain_sample(text: str) -> dict[str, Any]:
+    """What grade() gets for a sample sent as its text."""
+    return {"output_text": text, "output_json": None, "output_tools": [], "choices": []}
 
 
 def _oversized(size: int, value: Any, limit: int) -> str:
     return f"result of {size} bytes (a {type(value).__name__}) is over the {limit} byte limit"
 
 
+class _Watch:
+    """When the running grade() (or the grader's module) must stop, in monotonic seconds."""
+
+    deadline = math.inf
+
+
+_WATCH = _Watch()
+
+
 def _install_alarm() -> None:
-    """Raise SampleTimeout in the main thread when the alarm armed by _arm() goes off."""
+    """Raise SampleTimeout in the main thread when a tick finds the deadline set by _arm() passed."""
     _signal.signal(signal.SIGALRM, _on_alarm)
 
 
+def _start_ticks(timeout_s: float) -> None:
+    """A periodic SIGALRM for a batch (one timer call per batch, not two per sample)."""
+    period = min(TICK_S, max(timeout_s / 10, 0.001))
+    _signal.setitimer(signal.ITIMER_REAL, period, period)
+
+
+def _stop_ticks() -> None:
+    _signal.setitimer(signal.ITIMER_REAL, 0)
+
+
 def _arm(seconds: float) -> None:
-    """Start the sample's alarm (the handler is put back only if the grader replaced it)."""
+    """Give the sample `seconds` (the handler is put back only if the grader replaced it)."""
     if _signal.getsignal(signal.SIGALRM) is not _on_alarm:
         _signal.signal(signal.SIGALRM, _on_alarm)
-    _signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    _WATCH.deadline = time.monotonic() + max(seconds, 0.001)
 
 
 def _disarm() -> None:
-    _signal.setitimer(signal.ITIMER_REAL, 0)
+    _WATCH.deadline = math.inf
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
-    _signal.setitimer(signal.ITIMER_REAL, 0)
-    raise SampleTimeout()
+    if time.monotonic() >= _WATCH.deadline:
+        _WATCH.deadline = math.inf
+        raise SampleTimeout()
 
 
 def _become_subreaper() -> bool:

@@ -159,7 +159,11 @@ class PythonGrader(ScoringGrader):
                 )
         except GradingError as exc:
             return self.columns([self._server_error(exc.details, start) for _ in pairs])
-        share = (time.perf_counter() - start) / max(1, len(pairs))
+        return self.collect(outcomes, start)
+
+    def collect(self, outcomes: Sequence[Any], start: float) -> GradedBatch:
+        """A batch's WorkerOutcomes (graded since `start`) as columns."""
+        share = (time.perf_counter() - start) / max(1, len(outcomes))
         rewards: list[float] = []
         failed: dict[int, GraderResult] = {}
         for index, outcome in enumerate(outcomes):
