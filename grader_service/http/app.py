@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import errors, files, graders, models
+from . import errors, files, graders, jobs, models
 from .context import HttpContext
 
 
@@ -18,12 +18,6 @@ def create_app(ctx: HttpContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (graders, files, models):
+    for module in (graders, files, jobs, models):
         app.include_router(module.router, prefix="/v1")
-    try:
-        from . import jobs
-    except ImportError:  # pragma: no cover - built step by step
-        jobs = None  # type: ignore[assignment]
-    if jobs is not None:
-        app.include_router(jobs.router, prefix="/v1")
     return app

@@ -20,6 +20,7 @@ from .app import create_app
 from .context import HttpContext, HttpSettings
 from .db import Database, now
 from .files import FileStore
+from .runner import JobRunner
 
 log = logging.getLogger("rftkit.grader_service.http")
 
@@ -78,12 +79,7 @@ def start_http_server(
     )  # fmt: skip
     ctx.extra["started_at"] = now()
     ctx.extra["grpc_address"] = grpc_address
-    try:
-        from .runner import JobRunner
-    except ImportError:  # pragma: no cover - built step by step
-        JobRunner = None  # type: ignore[assignment]
-    if JobRunner is not None:
-        ctx.runner = JobRunner(ctx, Path(settings.root / "jobs"))
+    ctx.runner = JobRunner(ctx, Path(settings.root / "jobs"))
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
