@@ -13,8 +13,9 @@ from typing import Any, NoReturn
 
 import click
 
+from ..core.records import Sample
 from ..grading.spec_file import GraderFileError, load_grader_file
-from ..plugins.base import GraderContext, Sample
+from ..plugins.base import GraderContext
 from ..plugins.registry import GraderSpecError, build_grader, describe_types, grader_types, parse_spec
 from ..sandbox.api import BACKEND_NAMES
 

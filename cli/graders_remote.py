@@ -16,10 +16,10 @@ from typing import Any
 
 import click
 
+from ..core.records import Sample
 from ..grader_service.client import GRADER_ID_RE, GraderClient, GraderServiceError
 from ..grading.spec_file import GraderFileError, load_grader_file
 from ..grading.verdict import exit_code_for
-from ..plugins.base import Sample
 
 
 def _emit(data: Any) -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..core.records import GraderResult, Sample
 from ..grading.answers import parse_json_answer
 from ..grading.answers import to_sample as answer_sample
 from ..grading.verdict import is_pass
-from ..plugins.base import GraderResult, Sample
 from .generation import Generation
 
 # The model gave no answer (request failed after retries, plugin raised): the sample is not graded.

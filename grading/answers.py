@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from ..plugins.base import Sample
+from ..core.records import Sample
 
 _THINK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 OPEN_THINK = "<think>"

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import grpc
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
+from ..core.records import GraderResult, Sample
 from ..grader_service.client import GraderClient, GraderServiceError, RetryPolicy
 from ..grader_service.embedded import start_local_service
-from ..plugins.base import GraderResult, Sample
 from ..plugins.registry import grader_types, parse_spec
 
 Notify = Callable[[str], None]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import grpc
 
-from ..plugins.base import GraderResult
+from ..core.records import GraderResult
 
 DEFAULT_PASS_THRESHOLD = 1.0
 

@@ -11,7 +11,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from ..plugins.base import GraderResult
+from ..core.records import GraderResult
 from .rollout.grading_retry import is_valid
 
 

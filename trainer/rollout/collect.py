@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
+from ...core.records import GraderResult
 from ...grading.answers import to_sample
-from ...plugins.base import GraderResult
 from ..data.schema import DatasetLine
 from .engine import Completion, RolloutEngine, SamplingSettings
 from .grading_retry import Graded, Notify, grade_with_regrade, is_valid

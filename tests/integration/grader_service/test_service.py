@@ -10,6 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+from rftkit.core.records import Sample
 from rftkit.grader_service.client import AsyncGraderClient, GraderClient, GraderServiceError
 from rftkit.grader_service.pb import grader_pb2 as pb
 from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
@@ -22,7 +23,6 @@ from rftkit.grader_service.testing import (
     rft,
     serve,
 )
-from rftkit.plugins.base import Sample
 
 STRING_CHECK = {
     "type": "string_check",
