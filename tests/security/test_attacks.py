@@ -61,7 +61,8 @@ def _service_sandbox_processes(service_pid: int) -> dict[int, int]:
             if zombie or not UID_BASE <= uid < UID_BASE + UID_SPAN:
                 continue
             cgroups = (status.parent / "cgroup").read_text()
-            if "/rftkit-sandbox/w" not in cgroups or f"-{service_pid}-" in cgroups:
+            mine = f"/rftkit-sandbox/svc-{service_pid}-" in cgroups  # others' runs: their cgroups/containers
+            if mine or ("/rftkit-sandbox/" not in cgroups and "/docker/" not in cgroups):
                 found[int(status.parent.name)] = uid
     return found
 
@@ -110,7 +111,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         time.sleep(0.2)
     left = _service_sandbox_processes(pid)
     assert not left, f"sandbox processes outlived the service: {left}\n{proc.log_text()[-3000:]}"
-    assert not list(Path("/sys/fs/cgroup").glob(f"*/rftkit-sandbox/w*-{pid}-*"))
+    assert not list(Path("/sys/fs/cgroup").glob(f"*/rftkit-sandbox/svc-{pid}-*"))
     if backend == "docker":
         import docker
 
