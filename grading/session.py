@@ -44,8 +44,13 @@ class GradingUnavailable(RuntimeError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for a grader-service error worth waiting out (unavailable, overloaded, deadline)."""
-    return isinstance(exc, GraderServiceError) and exc.code in TRANSIENT_CODES
+    """True for a grader-service error worth waiting out (unavailable, overloaded, deadline).
+
+    A message over the size limit is RESOURCE_EXHAUSTED too, but sending it again cannot help.
+    """
+    if not isinstance(exc, GraderServiceError) or exc.code not in TRANSIENT_CODES:
+        return False
+    return not (exc.code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in (exc.details or ""))
 
 
 @dataclass

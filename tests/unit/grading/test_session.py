@@ -1,0 +1,56 @@
+"""The session's outage policy: which service errors are waited out, and for how long."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from rftkit.grader_service.client import GraderServiceError
+from rftkit.grading.session import GradingUnavailable, OutageWait, is_transient
+
+
+def error(code: grpc.StatusCode, details: str = "x") -> GraderServiceError:
+    return GraderServiceError("GradeBatch", code, details)
+
+
+def test_transient_codes_are_waited_out_but_oversized_messages_are_not() -> None:
+    assert is_transient(error(grpc.StatusCode.UNAVAILABLE))
+    assert is_transient(error(grpc.StatusCode.RESOURCE_EXHAUSTED, "the grading queue is full"))
+    assert is_transient(error(grpc.StatusCode.DEADLINE_EXCEEDED))
+    assert not is_transient(error(grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max"))
+    assert not is_transient(error(grpc.StatusCode.INVALID_ARGUMENT))
+    assert not is_transient(ValueError("not a service error"))
+
+
+def test_the_pauses_add_up_to_the_limit_then_it_gives_up() -> None:
+    slept: list[float] = []
+    messages: list[str] = []
+    wait = OutageWait(max_wait_s=5.0, notify=messages.append, sleep=slept.append)
+
+    def always_down() -> None:
+        raise error(grpc.StatusCode.UNAVAILABLE, "connection refused")
+
+    with pytest.raises(GradingUnavailable, match="unavailable for 5 s"):
+        wait.call(always_down)
+    assert sum(slept) == pytest.approx(5.0) and wait.waited_s == pytest.approx(5.0)
+    assert all("grading paused" in m for m in messages) and len(messages) == len(slept)
+
+
+def test_a_recovery_returns_the_real_result_and_says_so() -> None:
+    calls = iter([error(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full"), None])
+    messages: list[str] = []
+    wait = OutageWait(max_wait_s=60, notify=messages.append, sleep=lambda s: None, what="training")
+
+    def flaky() -> str:
+        failure = next(calls)
+        if failure is not None:
+            raise failure
+        return "graded"
+
+    assert wait.call(flaky) == "graded"
+    assert "training paused" in messages[0] and "back after" in messages[-1]
+
+
+def test_user_errors_are_not_retried() -> None:
+    wait = OutageWait(max_wait_s=60, sleep=lambda s: pytest.fail("slept on a user error"))
+    with pytest.raises(GraderServiceError):
+        wait.call(lambda: (_ for _ in ()).throw(error(grpc.StatusCode.NOT_FOUND)))
