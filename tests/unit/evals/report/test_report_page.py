@@ -140,7 +140,7 @@ def test_templates_autoescape_and_ship_as_package_data(tmp_path: Path) -> None:
 
     root = Path(__file__).resolve().parents[4]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    templates = Path(environment().loader.get_source(environment(), "report.html")[1]).parent
+    templates = Path(environment().loader.get_source(environment(), "report.html")[1]).resolve().parent
     for name in environment().list_templates():
         shipped = (templates / name).relative_to(root / "evals" / "report").as_posix()
         assert any(fnmatch.fnmatch(shipped, p) for p in patterns["rftkit.evals.report"]), shipped
