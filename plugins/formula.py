@@ -112,7 +112,10 @@ def _to_python(text: str) -> str:
             if want_operand and (i + 1 == len(tokens) or tokens[i + 1][1] != "("):
                 raise fail(i + 1, f"'(' after the function {token}")
         elif want_operand and kind == "number":
-            out.append(token)
+            number = float(token)  # re-spelt for Python: `08` is 8, `1.` is 1.0
+            if not math.isfinite(number):
+                raise FormulaError(f"the number {token} at position {pos} in {text!r} is too large")
+            out.append(repr(number))
             want_operand = False
         elif want_operand and token in "+-":
             out.append(token)

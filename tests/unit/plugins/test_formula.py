@@ -111,6 +111,12 @@ def test_refused(text: str, message: str) -> None:
         parse(text)
 
 
+def test_numbers_are_read_as_decimals() -> None:
+    assert parse("08 + 1. + .5e1").evaluate({}) == 14.0
+    with pytest.raises(FormulaError, match="too large"):
+        parse("1e999")
+
+
 def test_python_keywords_are_plain_names() -> None:
     formula = parse("if + None * 2")
     assert formula.names == {"if", "None"}
