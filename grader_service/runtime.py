@@ -4,8 +4,9 @@
   closing the least recently used beyond a capacity once nobody is grading with it.
 - `Admission` lets `slots` grading requests run at once and `max_queue` wait; beyond that a
   request is refused at once (RESOURCE_EXHAUSTED) instead of piling up in memory.
-- `grade_in_chunks` grades a batch in chunks sized to about 0.25 s, checking between chunks
-  whether the caller is still waiting (deadline, cancellation, shutdown).
+- `grade_in_chunks` grades a batch in chunks sized to about 0.25 s (a remainder smaller than a
+  chunk joins the one before it), checking between chunks whether the caller is still waiting
+  (deadline, cancellation, shutdown). This is the one place a request's batch is cut.
 - `safe_grade_batch` makes sure a grader that raises costs the failing samples, never the batch.
 """
 
@@ -291,6 +292,8 @@ def grade_in_chunks(
         reason = stop_reason()
         if reason:
             raise Stopped(reason, done, total)
+        if total - done - size < size:  # what would be left is less than a chunk: take it now
+            size = total - done
         chunk = pairs[done : done + size]
         start = time.perf_counter()
         part = safe_grade_batch(grader, chunk)

@@ -132,7 +132,7 @@ def _clean(result: Any) -> bool:
 
 
 def _why(result: Any) -> str:
-    return f"reward {result.reward}: {result.metadata.errors.model_dump(exclude_defaults=True)}"
+    return f"reward {result.reward}: {result.metadata.errors.set_values()}"
 
 
 def _attack(svc: Service, name: str, attack_item: dict[str, Any], client: GraderClient | None = None) -> Any:

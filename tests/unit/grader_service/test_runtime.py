@@ -151,3 +151,11 @@ def test_a_waiter_whose_caller_hung_up_leaves_the_queue() -> None:
         gate.wake()
         waiter.join(5)
     assert outcome == ["cancelled"]
+
+
+def test_a_remainder_smaller_than_a_chunk_joins_the_chunk_before_it() -> None:
+    pairs = [(Sample(output_text="ok"), {}) for _ in range(1024)]
+    sizes: list[int] = []
+    graded = grade_in_chunks(grader(), pairs, lambda: None, lambda part, _s: sizes.append(len(part)))
+    assert sizes[0] < 16 and len(sizes) == 2 and sum(sizes) == 1024  # a first small chunk, then the rest
+    assert graded.rewards == [1.0] * 1024
