@@ -22,6 +22,18 @@ import msgspec
 from .flags import ERROR_FLAGS, reward_is_valid
 
 
+def item_table(items: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The distinct items (by identity: one dict per prompt, shared by its samples) and each
+    sample's position among them; how items travel once per prompt, not once per sample."""
+    ids = list(map(id, items))
+    first = dict.fromkeys(ids)  # each distinct object once, in order of first use
+    if len(first) == len(ids):
+        return list(items), list(range(len(ids)))
+    position = {key: n for n, key in enumerate(first)}
+    by_id = dict(zip(ids, items, strict=True))
+    return [by_id[key] for key in first], list(map(position.__getitem__, ids))
+
+
 class SampleParseError(ValueError):
     """`output_json` was asked for but the sample's text is not JSON."""
 

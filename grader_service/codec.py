@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ..core.records import GradedBatch, GraderResult, Sample
+from ..core.records import GradedBatch, GraderResult, Sample, item_table
 
 SampleLike = Sample | Mapping[str, Any] | str
 _ENCODE = msgspec.json.Encoder().encode
@@ -79,24 +79,11 @@ def encode_items(items: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> byte
 def encode_item_table(items: Sequence[Mapping[str, Any]]) -> tuple[bytes, list[int]]:
     """The distinct items as a JSON array, and each sample's position in it.
 
-    Items that are the same object (a prompt's samples share theirs) or encode the same are
-    sent once: a prompt with 16 samples sends its item once, not 16 times.
+    An item that is the same object for several samples (pass one dict per prompt, shared by its
+    samples) is sent once: a prompt with 16 samples sends its item once, not 16 times.
     """
-    by_id: dict[int, int] = {}
-    by_bytes: dict[bytes, int] = {}
-    parts: list[bytes] = []
-    index: list[int] = []
-    for item in items:
-        position = by_id.get(id(item))
-        if position is None:
-            encoded = _ENCODE(item if type(item) is dict else dict(item))
-            position = by_bytes.get(encoded)
-            if position is None:
-                position = by_bytes[encoded] = len(parts)
-                parts.append(encoded)
-            by_id[id(item)] = position
-        index.append(position)
-    return b"[" + b",".join(parts) + b"]", index
+    distinct, index = item_table(items)
+    return encode_items(distinct), index
 
 
 def decode_samples(data: bytes) -> list[Sample]:

@@ -9,6 +9,7 @@ from typing import Any, get_args
 
 import msgspec
 
+from ..core.records import item_table
 from .api import ErrorKind, SandboxLimits, WorkerOutcome
 from .backends import Backend, result_limit
 from .channel import Channel, ChannelClosed, ChannelTimeout
@@ -85,17 +86,9 @@ _ENCODE = msgspec.json.Encoder().encode
 def encode_batch(pairs: Sequence[tuple[dict[str, Any] | str, Mapping[str, Any]]]) -> bytes:
     """One encoding of a whole batch; an item shared by several samples (the same object, as the
     samples of one prompt share theirs) is sent once, with an index per sample."""
-    samples: list[Any] = []
-    items: list[Any] = []
-    index: list[int] = []
-    seen: dict[int, int] = {}
-    for sample, item in pairs:
-        samples.append(sample)
-        position = seen.get(id(item))
-        if position is None:
-            position = seen[id(item)] = len(items)
-            items.append(item if type(item) is dict else dict(item))
-        index.append(position)
+    distinct, index = item_table([item for _, item in pairs])
+    items = [item if type(item) is dict else dict(item) for item in distinct]
+    samples = [sample for sample, _ in pairs]
     return _ENCODE({"op": "grade", "samples": samples, "items": items, "index": index})
 
 

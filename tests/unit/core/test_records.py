@@ -128,3 +128,13 @@ def test_graded_batch_keeps_only_results_with_more_than_a_reward() -> None:
 def test_declared_metrics_union_keeps_order_without_repeats() -> None:
     a = DeclaredMetrics(scores=("rank",), passes=("top1", "pass"))
     assert (a | DeclaredMetrics(passes=("pass", "anywhere"))).passes == ("top1", "pass", "anywhere")
+
+
+def test_item_table_sends_a_shared_item_once() -> None:
+    from rftkit.core.records import item_table
+
+    a, b = {"q": 1}, {"q": 1}  # equal content, two objects: two entries (identity is what counts)
+    assert item_table([a, a, b, a]) == ([a, b], [0, 0, 1, 0])
+    distinct, index = item_table([a, b])
+    assert distinct[0] is a and distinct[1] is b and index == [0, 1]
+    assert item_table([]) == ([], [])
