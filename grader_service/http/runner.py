@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from .context import HttpContext
 from .db import CheckpointRow, EventRow, JobRow, new_id, now
 
 log = logging.getLogger("rftkit.grader_service.http")
-TICK_S = 0.5
+TICK_S = 0.25
 KILL_AFTER_S = 5.0
 PAUSE_EVENT_WAIT_S = 15.0
 
@@ -175,6 +176,7 @@ class JobRunner:
 
     def _spawn(self, job: JobRow) -> Running:
         run_dir = Path(job.run_dir)
+        _drop_checkpoints_without_events(run_dir)
         log_file = open(run_dir / "train.log", "ab")  # noqa: SIM115 - held while the run lives
         command = [
             sys.executable, "-c", _LAUNCH, str(os.getpid()), "train", str(run_dir / "config.yaml"),
@@ -236,17 +238,19 @@ class JobRunner:
     # -- following a run --------------------------------------------------------------------------
 
     def _follow(self, run: Running) -> None:
+        """Copy new events and checkpoints of the run into the database; the run's bookkeeping moves
+        on only once they are committed, so a failed write is retried at the next tick."""
         events = run.run_dir / "events.jsonl"
         new: list[dict[str, Any]] = []
+        offset = run.offset
         if events.is_file():
-            size = events.stat().st_size
-            if size < run.offset:  # the trainer truncated it to resume from a checkpoint
-                run.offset = 0
+            if events.stat().st_size < offset:  # the trainer truncated it to resume from a checkpoint
+                offset = 0
             with events.open("rb") as handle:
-                handle.seek(run.offset)
+                handle.seek(offset)
                 chunk = handle.read()
             complete = chunk[: chunk.rfind(b"\n") + 1]
-            run.offset += len(complete)
+            offset += len(complete)
             for raw in complete.splitlines():
                 try:
                     new.append(json.loads(raw))
@@ -261,7 +265,9 @@ class JobRunner:
             checkpoints.append((int(info["step"]), info, meta.parent))
         on_disk = {step for step, _, _ in checkpoints}
         if not new and on_disk <= run.checkpoints and not self._pruned(run, on_disk):
+            run.offset = offset
             return
+        steps, known = set(run.steps), set(run.checkpoints)
         with self.ctx.db.session() as session:
             job = session.scalar(select(JobRow).where(JobRow.id == run.job_id))
             if job is None:
@@ -269,9 +275,10 @@ class JobRunner:
             if job.steps_total is None:
                 job.steps_total = _total_steps(run.run_dir)
             for event in new:
-                self._record_event(session, job, run, event)
+                self._record_event(session, job, steps, event)
+            session.flush()
             for step, info, folder in checkpoints:
-                if step in run.checkpoints:
+                if step in known:
                     continue
                 metrics = _checkpoint_metrics(session, job.id, step, info)
                 session.add(
@@ -281,23 +288,21 @@ class JobRunner:
                         created_at=now(), deleted=False,
                     )
                 )  # fmt: skip
-                run.checkpoints.add(step)
+                known.add(step)
                 session.add(_event(job.id, f"Checkpoint created at step {step}"))
-            for row in session.scalars(
-                select(CheckpointRow).where(CheckpointRow.job_id == job.id, CheckpointRow.deleted.is_(False))
-            ):
-                if row.step not in on_disk:
-                    row.deleted = True
+            for row in session.scalars(select(CheckpointRow).where(CheckpointRow.job_id == job.id)):
+                row.deleted = row.step not in on_disk
+        run.offset, run.steps, run.checkpoints = offset, steps, known
 
     @staticmethod
     def _pruned(run: Running, on_disk: set[int]) -> bool:
         return bool(run.checkpoints - on_disk)
 
-    def _record_event(self, session: Any, job: JobRow, run: Running, event: dict[str, Any]) -> None:
+    def _record_event(self, session: Any, job: JobRow, steps: set[int], event: dict[str, Any]) -> None:
         step = int(event.get("step", 0))
         data = _clean({**event, "total_steps": job.steps_total})
         message = metrics_message(event, job.steps_total)
-        if step in run.steps:
+        if step in steps:
             existing = session.scalar(
                 select(EventRow).where(
                     EventRow.job_id == job.id, EventRow.type == "metrics", EventRow.step == step
@@ -307,7 +312,7 @@ class JobRunner:
                 existing.data, existing.message = data, message
                 return
         session.add(_event(job.id, message, type="metrics", step=step, data=data))
-        run.steps.add(step)
+        steps.add(step)
         job.last_step = max(job.last_step, step)
 
     def _finish(self, run: Running) -> None:
@@ -347,6 +352,34 @@ def _event(job_id: str, message: str, *, level: str = "info", **extra: Any) -> E
     return EventRow(
         id=new_id("ftevent-"), job_id=job_id, created_at=now(), level=level, message=message, **extra
     )
+
+
+def _drop_checkpoints_without_events(run_dir: Path) -> None:
+    """Remove checkpoints newer than the last step in events.jsonl before a run resumes.
+
+    The trainer writes a step's checkpoint just before its event; a run stopped in between (a pause,
+    a kill -9) would resume after that step and its event would never be written.
+    """
+    events = run_dir / "events.jsonl"
+    last = -1
+    if events.is_file():
+        for raw in events.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                last = max(last, int(json.loads(raw).get("step", -1)))
+            except (json.JSONDecodeError, TypeError, ValueError, AttributeError):
+                continue
+    for meta in (run_dir / "checkpoints").glob("step_*/meta.json"):
+        try:
+            step = int(json.loads(meta.read_text())["step"])
+        except (OSError, json.JSONDecodeError, KeyError, ValueError):
+            continue
+        if step > last:
+            log.info(
+                "%s: checkpoint %d has no event (stopped in between); resuming from an earlier one",
+                run_dir,
+                step,
+            )
+            shutil.rmtree(meta.parent, ignore_errors=True)
 
 
 def _total_steps(run_dir: Path) -> int | None:
