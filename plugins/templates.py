@@ -8,6 +8,13 @@ and any extra fields). Paths use `.name`, `[0]` and `["key"]` steps.
 - `resolve(template, sample, item) -> Any` returns the raw value when the whole template is one
   reference (`"{{sample.output_json.genes}}"` gives the list), else the rendered string.
 
+As in OpenAI's graders, a path reads into a string that holds JSON: tool calls carry their
+`arguments` as a JSON string, and `{{sample.output_tools[0].function.arguments.symbols}}` is the
+`symbols` of the parsed arguments (as `output_json` is the parsed `output_text`). A text sample
+without `choices` gets the one choice the Chat Completions API would have returned for it,
+`[{"index": 0, "message": {"role": "assistant", "content": output_text, ...}, "finish_reason": ...}]`
+(filled at lookup, so `{{sample.choices[0].message.content}}` works for plain text samples).
+
 A reference the data does not have raises `InvalidVariableError`; `output_json` on text that is
 not JSON raises `SampleParseError` (both from `rftkit.plugins.base`).
 """
@@ -86,12 +93,28 @@ Template = Annotated[str, AfterValidator(check_template)]
 """A spec field holding a template; malformed references fail spec validation."""
 
 
+def text_choices(sample: Sample) -> list[dict[str, Any]]:
+    """The sample's `choices`, or for a text (or tool-call) sample the one chat choice it stands for."""
+    if sample.choices or not (sample.output_text or sample.output_tools):
+        return list(sample.choices)
+    message: dict[str, Any] = {"role": "assistant", "content": sample.output_text}
+    if sample.output_tools:
+        message["tool_calls"] = list(sample.output_tools)
+        if not sample.output_text:
+            message["content"] = None
+    finish = "tool_calls" if sample.output_tools else "stop"
+    return [{"index": 0, "message": message, "finish_reason": finish}]
+
+
 def _sample_root(sample: Sample, first: Step | None) -> Any:
-    """The value of `sample.<first>`; output_json is parsed from output_text on demand."""
+    """The value of `sample.<first>`; output_json parsed from output_text, choices made, on demand."""
     if first is None:
-        return sample.as_grader_dict()
+        data = sample.as_grader_dict()
+        return data if data.get("choices") else {**data, "choices": text_choices(sample)}
     if first == "output_json":
         return sample.parsed_json()
+    if first == "choices":
+        return text_choices(sample)
     data = sample.to_dict()
     if isinstance(first, str) and first in data:
         return data[first]
@@ -113,7 +136,26 @@ def lookup(reference: str, sample: Sample, item: Mapping[str, Any]) -> Any:
     return value
 
 
+def _json_container(value: str) -> Any:
+    """A string's parsed JSON object or array, or None (plain text is not stepped into)."""
+    if not value.lstrip().startswith(("{", "[")):
+        return None
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict | list) else None
+
+
 def _step(value: Any, step: Step, walked: str) -> Any:
+    if isinstance(value, str):  # a JSON string (tool-call arguments): read into it, as OpenAI does
+        parsed = _json_container(value)
+        if parsed is None:
+            raise InvalidVariableError(
+                f"{walked}{f'[{step}]' if isinstance(step, int) else f'.{step}'} does not exist "
+                f"({walked} is a string that is not a JSON object or array)"
+            )
+        value = parsed
     if isinstance(step, int):
         if isinstance(value, list | tuple) and -len(value) <= step < len(value):
             return value[step]

@@ -81,3 +81,54 @@ def test_output_json_on_text_that_is_not_json() -> None:
 def test_malformed_references_fail_validation(template: str) -> None:
     with pytest.raises(TemplateSyntaxError):
         check_template(template)
+
+
+SYMBOLS_TOOL = [
+    {
+        "id": "c",
+        "type": "function",
+        "function": {"name": "extract_symbols", "arguments": '{"symbols": ["Evals"], "n": {"k": 2}}'},
+    }
+]
+
+
+def test_paths_read_into_json_string_fields_as_openai_does() -> None:
+    tools = Sample(output_text="", output_tools=SYMBOLS_TOOL)
+    assert resolve("{{sample.output_tools[0].function.arguments.symbols}}", tools, {}) == ["Evals"]
+    assert render("{{sample.output_tools[0].function.arguments.symbols[0]}}", tools, {}) == "Evals"
+    assert render("{{sample.output_tools[0].function.arguments.n.k}}", tools, {}) == "2"
+    # the string itself still renders as it is
+    assert render("{{sample.output_tools[0].function.arguments}}", tools, {}).startswith('{"symbols"')
+    assert resolve("{{item.raw.a}}", tools, {"raw": '{"a": [1]}'}) == [1]
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{sample.output_tools[0].function.name.x}}", "{{sample.output_tools[0].function.arguments.nope}}"],
+)
+def test_json_string_paths_that_do_not_exist(template: str) -> None:
+    with pytest.raises(InvalidVariableError) as info:
+        render(template, Sample(output_text="", output_tools=SYMBOLS_TOOL), {})
+    assert "does not exist" in info.value.args[0]
+    if "name.x" in template:  # plain text is not JSON: the message says so
+        assert "not a JSON object or array" in info.value.args[0]
+
+
+def test_text_samples_get_the_chat_choice_openai_describes() -> None:
+    text = Sample(output_text="hello there")
+    assert render("{{sample.choices[0].message.content}}", text, {}) == "hello there"
+    assert resolve("{{sample.choices[0]}}", text, {}) == {
+        "index": 0,
+        "message": {"role": "assistant", "content": "hello there"},
+        "finish_reason": "stop",
+    }
+    calls = resolve("{{sample.choices[0]}}", Sample(output_text="", output_tools=TOOLS), {})
+    assert calls["message"] == {"role": "assistant", "content": None, "tool_calls": TOOLS}
+    assert calls["finish_reason"] == "tool_calls"
+    given = [{"index": 0, "message": {"role": "assistant", "content": "given"}}]
+    assert (
+        render("{{sample.choices[0].message.content}}", Sample(output_text="x", choices=given), {}) == "given"
+    )
+    assert resolve("{{sample}}", text, {})["choices"][0]["message"]["content"] == "hello there"
+    with pytest.raises(InvalidVariableError):  # a sample with no output at all has no choice
+        render("{{sample.choices[0].message.content}}", Sample(), {})
