@@ -1,7 +1,7 @@
 """`text_similarity`: a similarity metric between a rendered input and reference, as the reward.
 
-Metrics as in OpenAI's graders (see `rftkit.plugins.similarity` for how each is computed and for
-the offline METEOR without WordNet synonyms). `pass_threshold`, when set, fills
+Metrics as in OpenAI's graders (see `rftkit.plugins.similarity` for how each is computed, and
+where METEOR's WordNet synonyms come from offline). `pass_threshold`, when set, fills
 `metadata.passes["pass"]` (reward >= threshold); the reward is the metric itself.
 """
 
