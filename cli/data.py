@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from ..trainer.data.loader import DatasetError, load_dataset
-from ..trainer.data.split import answer_overlap, field_key, group_split
+from ..trainer.data.schema import DatasetLine
+from ..trainer.data.split import (
+    answer_overlap,
+    field_key,
+    group_split,
+    key_fields,
+    label_values,
+    prompt_overlap,
+)
 
 
 def _load_or_exit(path: str) -> list:
@@ -45,8 +53,12 @@ def validate(train_file: str, valid_file: str | None, answer_field: str | None) 
                 except KeyError:
                     problems.append(f"{path}: item {number}: no field {answer_field!r}")
         if not problems and valid_file:
-            overlap = answer_overlap(loaded[train_file], loaded[valid_file], answer_field)
-            if overlap:
+            train, valid = loaded[train_file], loaded[valid_file]
+            overlap = answer_overlap(train, valid, answer_field)
+            labels = label_values([*train, *valid], answer_field) if overlap else None
+            if labels is not None:
+                _explain_labels(train, valid, answer_field, labels, len(overlap))
+            elif overlap:
                 shown = ", ".join(overlap[:20]) + (" ..." if len(overlap) > 20 else "")
                 problems.append(
                     f"{len(overlap)} answer(s) of {answer_field!r} appear in both files: {shown}. "
@@ -58,6 +70,31 @@ def validate(train_file: str, valid_file: str | None, answer_field: str | None) 
         raise SystemExit(2)
     counts = ", ".join(f"{Path(p).name}: {len(v)} lines" for p, v in loaded.items())
     click.echo(f"ok ({counts})")
+
+
+def _explain_labels(
+    train: list[DatasetLine], valid: list[DatasetLine], field: str, labels: list[str], shared: int
+) -> None:
+    """A label field overlaps by design: say so, and name the fields that should be disjoint."""
+    shown = ", ".join(labels)
+    total = len(train) + len(valid)
+    click.echo(
+        f"note: {field!r} holds labels ({len(labels)} distinct values over {total} lines: {shown}), "
+        f"so the {shared} value(s) found in both files are expected, not a leak: every class "
+        "should appear in both.",
+        err=True,
+    )
+    suggestions = []
+    for name, distinct in key_fields([*train, *valid], exclude=[field])[:3]:
+        both = len(answer_overlap(train, valid, name))
+        suggestions.append(f"--answer-field {name} ({distinct} distinct values, {both} in both files)")
+    prompts = prompt_overlap(train, valid)
+    what = "; ".join(suggestions) if suggestions else "a field that identifies each example (an id)"
+    click.echo(
+        f"note: what should not straddle the files is each example's own key: {what}. "
+        f"Identical prompts in both files: {prompts}.",
+        err=True,
+    )
 
 
 @data.command("split")

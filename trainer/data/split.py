@@ -1,4 +1,5 @@
-"""Group-disjoint train/validation splits and the answer-overlap check."""
+"""Group-disjoint train/validation splits and the answer-overlap check (with label-style fields:
+overlap expected, and the fields that should be disjoint instead)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,51 @@ def field_key(line: DatasetLine, field: str) -> str:
 def answer_overlap(train: Sequence[DatasetLine], valid: Sequence[DatasetLine], field: str) -> list[str]:
     """Answers (values of `field`) that appear in both sets, sorted."""
     return sorted({field_key(x, field) for x in train} & {field_key(x, field) for x in valid})
+
+
+LABEL_MAX_VALUES = 10  # a field with at most this many values, each on 3 or more lines, is a label
+LABEL_MIN_REPEATS = 3
+
+
+def label_values(lines: Sequence[DatasetLine], field: str) -> list[str] | None:
+    """The distinct values of `field` when it holds labels (yes/no, a few classes), else None.
+
+    Labels repeat by design, so the same values in train and validation are no leak.
+    """
+    values = [field_key(line, field) for line in lines]
+    distinct = sorted(set(values))
+    if len(distinct) <= LABEL_MAX_VALUES and len(values) >= LABEL_MIN_REPEATS * len(distinct):
+        return distinct
+    return None
+
+
+def key_fields(lines: Sequence[DatasetLine], exclude: Sequence[str] = ()) -> list[tuple[str, int]]:
+    """Top-level fields that identify an example (on 90% of lines or more, with 90% distinct values).
+
+    Returns (field, distinct values), most distinct first: the fields that should not straddle
+    train and validation.
+    """
+    counts: dict[str, set[str]] = {}
+    present: dict[str, int] = {}
+    for line in lines:
+        for name, value in line.item().items():
+            if name in ("messages", "response_format") or name in exclude:
+                continue
+            if isinstance(value, str | int | float) and not isinstance(value, bool):
+                counts.setdefault(name, set()).add(value.strip() if isinstance(value, str) else str(value))
+                present[name] = present.get(name, 0) + 1
+    threshold = 0.9 * len(lines)
+    found = [(name, len(seen)) for name, seen in counts.items() if present[name] >= threshold]
+    return sorted(((name, size) for name, size in found if size >= threshold), key=lambda kv: (-kv[1], kv[0]))
+
+
+def prompt_overlap(train: Sequence[DatasetLine], valid: Sequence[DatasetLine]) -> int:
+    """How many distinct prompts (messages, exactly) appear in both sets."""
+
+    def prompts(lines: Sequence[DatasetLine]) -> set[str]:
+        return {json.dumps(line.chat(), sort_keys=True) for line in lines}
+
+    return len(prompts(train) & prompts(valid))
 
 
 def _rank(group: str, seed: int) -> str:

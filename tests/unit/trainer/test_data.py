@@ -82,3 +82,29 @@ def test_cli_split_is_group_disjoint(tmp_path: Path) -> None:
     assert groups(train) & groups(valid) == set() and len(train) + len(valid) == 70
     result = CliRunner().invoke(data, ["split", str(source), "--group-by", "missing", "--out-dir", str(out)])
     assert result.exit_code == 2 and "missing" in result.output
+
+
+def test_label_fields_overlap_by_design_and_the_key_field_is_suggested(tmp_path: Path) -> None:
+    from rftkit.trainer.data.split import key_fields, label_values
+
+    def labelled(i: int) -> dict:
+        return {
+            "messages": [{"role": "user", "content": f"Is {i} even?"}],
+            "label": "yes" if i % 2 == 0 else "no",
+            "id": f"q{i}",
+        }
+
+    train = _write(tmp_path / "t.jsonl", [labelled(i) for i in range(30)])
+    valid = _write(tmp_path / "v.jsonl", [labelled(i) for i in range(30, 40)])
+    lines = load_dataset(train) + load_dataset(valid)
+    assert label_values(lines, "label") == ["no", "yes"] and label_values(lines, "id") is None
+    assert key_fields(lines, exclude=["label"]) == [("id", 40)]
+    result = CliRunner().invoke(data, ["validate", str(train), str(valid), "--answer-field", "label"])
+    assert result.exit_code == 0, result.output
+    assert "'label' holds labels (2 distinct values over 40 lines: no, yes)" in result.output
+    assert "expected, not a leak" in result.output
+    assert "--answer-field id (40 distinct values, 0 in both files)" in result.output
+    # the suggested field is checked as usual: a shared id is refused
+    leaky = _write(tmp_path / "v2.jsonl", [labelled(i) for i in range(25, 35)])
+    result = CliRunner().invoke(data, ["validate", str(train), str(leaky), "--answer-field", "id"])
+    assert result.exit_code == 2 and "5 answer(s) of 'id' appear in both files" in result.output
