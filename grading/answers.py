@@ -55,17 +55,22 @@ def to_sample(
     finish_reason: str | None = None,
 ) -> Sample:
     """The grader's sample for one reply: output_text is the final answer, output_json its JSON
-    when a response_format asked for JSON, output_tools the tool calls it made. (`choices` is
-    derived from these where a template asks for it, so a sample carries each thing once.)
+    when a response_format asked for JSON, output_tools the tool calls it made, and — when the
+    caller knows how the reply ended or it called tools — `choices[0]` as OpenAI's samples carry it.
 
     Text that is not JSON under a response_format leaves output_json empty, so graders that read
     `{{sample.output_json...}}` report a sample_parse_error for that sample.
     """
     answer = final_answer(text, reasoning)
-    extra = {"finish_reason": finish_reason} if finish_reason else {}
+    choices: list[dict[str, Any]] = []
+    if finish_reason is not None or tool_calls:
+        message: dict[str, Any] = {"role": "assistant", "content": answer}
+        if tool_calls:
+            message["tool_calls"] = list(tool_calls)
+        choices = [{"index": 0, "message": message, "finish_reason": finish_reason}]
     return Sample(
         output_text=answer,
         output_json=parse_json_answer(answer) if response_format is not None else None,
         output_tools=list(tool_calls or []),
-        **extra,
+        choices=choices,
     )
