@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
@@ -15,6 +16,10 @@ from pydantic import ValidationError
 from ..grader_service.auth import TokenFileError, is_loopback
 from ..grader_service.store import DataDirInUse
 from ..sandbox.api import BACKEND_NAMES
+
+if TYPE_CHECKING:
+    from ..grader_service.http import HttpServer
+    from ..grader_service.server import GraderServer, ServiceConfig
 
 log = logging.getLogger("rftkit.grader_service")
 
@@ -173,7 +178,10 @@ def serve(
     log.info("stopped")
 
 
-def _start_http(config: object, server: object, http_port: int, base_models: tuple[str, ...], database_url):
+def _start_http(
+    config: ServiceConfig, server: GraderServer, http_port: int, base_models: tuple[str, ...],
+    database_url: str | None,
+) -> HttpServer:  # fmt: skip
     """The HTTP API beside the gRPC service: same tenants, graders and grading queue."""
     from ..grader_service.http import HttpSettings, parse_base_models, start_http_server
 

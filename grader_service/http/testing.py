@@ -31,6 +31,7 @@ class HttpService:
     process: subprocess.Popen | None = None
     http_port: int = 0
     grpc_port: int = 0
+    tokens: bool = True  # False: no tokens file (give --insecure-local in args)
     log: Path = field(init=False)
 
     @property
@@ -46,7 +47,8 @@ class HttpService:
         self.log = self.workdir / f"serve-{int(time.time() * 1000)}.log"
         command = [
             sys.executable, "-m", "rftkit.cli.serve", "--host", "127.0.0.1", "--port", "0",
-            "--http-port", str(self.http_port), "--tokens", str(write_tokens(self.workdir)),
+            "--http-port", str(self.http_port),
+            *(["--tokens", str(write_tokens(self.workdir))] if self.tokens else []),
             "--data-dir", str(self.data_dir), *self.args, "--ready-file", str(ready),
             "--exit-with-parent", str(os.getpid()),
         ]  # fmt: skip
