@@ -82,6 +82,10 @@ class RolloutConfig(Section):
     kv_cache_memory_bytes: int | None = None  # vLLM; a fixed KV cache size instead of a memory fraction
     enforce_eager: bool | None = None  # vLLM; None: True on CPU
     max_model_len: int | None = None
+    # Rollouts may run ahead of training by this many policy versions: 0 is the on-policy loop
+    # (sample, grade, update, in turn); k generates and grades the next k steps' batches while
+    # the current one trains, each batch at most k updates old (see trainer/pipeline.py).
+    max_staleness: int = Field(0, ge=0)
 
 
 class GraderConfig(Section):
@@ -115,6 +119,10 @@ class AlgoConfig(Section):
     beta: float = 0.0  # KL to the reference model; the reference is loaded only when > 0
     loss_aggregation: Literal["token", "sequence"] = "token"
     num_iterations: int = Field(1, ge=1)  # policy updates per batch of rollouts (>1: clipping bites)
+    # Truncated importance sampling: weight each token by min(pi_trainer / pi_rollout, tis_cap),
+    # from the rollout engine's logprobs (vLLM), correcting stale or numerically different
+    # rollouts. None: no correction (and no logprobs requested).
+    tis_cap: float | None = Field(2.0, gt=0)
 
 
 class TrainerConfig(Section):

@@ -5,15 +5,20 @@
 Each step: take `batch_size` prompts (an epoch-wise seeded shuffle, so the data position is
 the step number), sample `samples_per_prompt` completions each, grade them (overlapping the
 next chunk's generation), compute group-relative advantages, update the policy, push the new
-weights into the rollout engine. Step 0 measures the starting model. Every `eval_interval`
-steps and at the end the validation set is sampled and graded, a checkpoint is written and
-the best few are kept. A run whose DIR already holds checkpoints resumes from the newest.
+weights into the rollout engine. With `rollout.max_staleness: k` > 0 the batches of the next k
+steps are generated and graded in the background while a step trains (trainer/pipeline.py);
+each event records the batch's `policy_version` and `staleness`. Step 0 measures the starting
+model. Every `eval_interval` steps and at the end the validation set is sampled and graded, a
+checkpoint is written and the best few are kept. A run whose DIR already holds checkpoints resumes
+from the newest.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +42,7 @@ from .data.split import answer_overlap
 from .events import EventLog
 from .grader import open_grading
 from .metrics import summarize
+from .pipeline import RolloutPipeline
 from .policy import (
     TokenBatch,
     checkpoint_weights,
@@ -47,8 +53,15 @@ from .policy import (
 )
 from .progress import Progress
 from .resolve import Resolved, resolve
-from .rollout.collect import InvalidBatchError, Rollouts, check_invalid_share, collect
-from .rollout.engine import RolloutEngine, SamplingSettings, pick_engine
+from .rollout.collect import (
+    InvalidBatchError,
+    PendingRollouts,
+    Rollouts,
+    check_invalid_share,
+    collect,
+    start_collect,
+)
+from .rollout.engine import Completion, RolloutEngine, SamplingSettings, pick_engine
 from .rollout.factory import make_engine
 
 
@@ -96,6 +109,26 @@ class Prompts:
         return Prompts([self.lines[i] for i in indices], [self.ids[i] for i in indices])
 
 
+class LockedEngine:
+    """A rollout engine shared by the trainer's thread and the rollout producer: one call at a time."""
+
+    def __init__(self, engine: RolloutEngine) -> None:
+        self.engine = engine
+        self.lock = threading.RLock()
+
+    def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[list[Completion]]:
+        with self.lock:
+            return self.engine.generate(prompts, settings)
+
+    def load_weights(self, named_tensors: Any) -> None:
+        with self.lock:
+            self.engine.load_weights(named_tensors)
+
+    def close(self) -> None:
+        with self.lock:
+            self.engine.close()
+
+
 @dataclass
 class RunState:
     """Everything a running loop holds."""
@@ -113,6 +146,7 @@ class RunState:
     valid: Prompts
     start_step: int = 0
     best: float | None = None
+    version: int = 0  # policy version the rollout engine holds (updates applied)
 
 
 class RFTTrainer:
@@ -127,7 +161,8 @@ class RFTTrainer:
         cfg = self.config
         self.output_dir.mkdir(parents=True, exist_ok=True)
         events = EventLog(self.output_dir)
-        pool = ThreadPoolExecutor(1, thread_name_prefix="grading")
+        ahead = cfg.rollout.max_staleness
+        pool = ThreadPoolExecutor(1 + (ahead + 1 if ahead else 0), thread_name_prefix="grading")
         state: RunState | None = None
         progress: Progress | None = None
         try:
@@ -142,16 +177,17 @@ class RFTTrainer:
                     progress.log(
                         f"step 0: valid_reward_mean {event['valid_reward_mean']:.3f} (starting model)"
                     )
-                for step in range(state.start_step + 1, state.plan.steps + 1):
-                    event = self._train_step(state, grading, pool, step)
-                    if step % state.plan.eval_interval == 0 or step == state.plan.steps:
-                        self._validate_and_save(state, grading, pool, event)
-                        progress.log(
-                            f"step {step}: train_reward_mean {event['train_reward_mean']:.3f}  "
-                            f"valid_reward_mean {event['valid_reward_mean']:.3f}  (best {state.best:.3f})"
-                        )
-                    events.write(event)
-                    progress.update(step, event["train_reward_mean"], state.best)
+                with self._pipeline(state, grading, pool) as pipeline:
+                    for step in range(state.start_step + 1, state.plan.steps + 1):
+                        event = self._train_step(state, grading, pool, step, pipeline)
+                        if step % state.plan.eval_interval == 0 or step == state.plan.steps:
+                            self._validate_and_save(state, grading, pool, event)
+                            progress.log(
+                                f"step {step}: train_reward_mean {event['train_reward_mean']:.3f}  "
+                                f"valid_reward_mean {event['valid_reward_mean']:.3f}  (best {state.best:.3f})"
+                            )
+                        events.write(event)
+                        progress.update(step, event["train_reward_mean"], state.best)
             return self._finish(state)
         finally:
             if progress is not None:
@@ -238,12 +274,12 @@ class RFTTrainer:
             "seed": cfg.trainer.seed,
         }
         dtype_name = str(dtype).removeprefix("torch.")
-        engine = make_engine(
-            engine_name, str(base), dtype=dtype_name, policy=policy, vllm_options=vllm_options
+        engine = LockedEngine(
+            make_engine(engine_name, str(base), dtype=dtype_name, policy=policy, vllm_options=vllm_options)
         )
         state = RunState(
             plan, base, tokenizer, policy, reference, optimizer, scheduler, engine, engine_name,
-            Prompts(train, train_ids), Prompts(valid, valid_ids), start_step, best,
+            Prompts(train, train_ids), Prompts(valid, valid_ids), start_step, best, start_step,
         )  # fmt: skip
         if start_step:
             self._sync(state)
@@ -268,18 +304,48 @@ class RFTTrainer:
         overlap = self.config.grader.overlap
         return state.engine_name == "vllm" if overlap == "auto" else bool(overlap)
 
-    def _train_rollouts(
-        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int
-    ) -> tuple[int, Prompts, Rollouts]:
+    def _train_settings(self, state: RunState, step: int) -> tuple[int, Prompts, SamplingSettings]:
         cfg, plan = self.config, state.plan
         epoch, picks = batch_indices(step, plan.batch_size, len(state.train.lines), cfg.trainer.seed)
         settings = SamplingSettings(
             n=plan.samples_per_prompt, temperature=cfg.rollout.temperature, top_p=cfg.rollout.top_p,
             max_tokens=plan.max_tokens, seed=cfg.trainer.seed * 7919 + step,
+            logprobs=cfg.algo.tis_cap is not None,
         )  # fmt: skip
-        prompts = state.train.pick(picks)
+        return epoch, state.train.pick(picks), settings
+
+    def _train_rollouts(
+        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int
+    ) -> tuple[int, Prompts, Rollouts]:
+        epoch, prompts, settings = self._train_settings(state, step)
         what = f"step {step}: the training batch"
         return epoch, prompts, self._collect(state, grading, pool, prompts, settings, what)
+
+    def _start_train_rollouts(
+        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int
+    ) -> tuple[PendingRollouts, tuple[int, Prompts]]:
+        """Generate step `step`'s batch now (the producer's thread), its grades on their way."""
+        epoch, prompts, settings = self._train_settings(state, step)
+        pending = start_collect(
+            state.engine, grading, prompts.lines, prompts.ids, settings,
+            reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
+            notify=grading.notify,
+        )  # fmt: skip
+        return pending, (epoch, prompts)
+
+    def _pipeline(
+        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor
+    ) -> contextlib.AbstractContextManager[RolloutPipeline | None]:
+        """The rollout producer when rollout.max_staleness > 0; nothing for the on-policy loop."""
+        ahead = self.config.rollout.max_staleness
+        if not ahead or state.start_step >= state.plan.steps:
+            return contextlib.nullcontext()
+        assert isinstance(state.engine, LockedEngine)
+        return RolloutPipeline(
+            lambda step: self._start_train_rollouts(state, grading, pool, step), state.engine.lock,
+            first_step=state.start_step + 1, last_step=state.plan.steps, max_staleness=ahead,
+            version=state.version, wait_timeout_s=self.config.grader.retry_max_wait_s + 600,
+        )  # fmt: skip
 
     def _step_zero(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor
@@ -290,29 +356,52 @@ class RFTTrainer:
         return {"step": 0, **summarize(rolled.results, "train"), **stats, "timing": {"eval": seconds}}
 
     def _train_step(
-        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int
-    ) -> dict[str, Any]:
+        self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, step: int,
+        pipeline: RolloutPipeline | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         cfg, plan = self.config, state.plan
         started = time.perf_counter()
-        epoch, prompts, rolled = self._train_rollouts(state, grading, pool, step)
+        if pipeline is None:
+            epoch, prompts, rolled = self._train_rollouts(state, grading, pool, step)
+            version, rollout_wait = state.version, rolled.sampling_s
+        else:
+            ahead, rollout_wait = pipeline.take(step)
+            epoch, prompts = ahead.extra
+            rolled = ahead.pending.result(timeout_s=pipeline.wait_timeout_s)
+            what = f"step {step}: the training batch"
+            check_invalid_share(rolled.results, cfg.grader.max_invalid_fraction, what)
+            version = ahead.policy_version
         rewards = torch.tensor(rolled.rewards(), dtype=torch.float32)  # NaN where no valid reward
         valid = torch.tensor(rolled.valid(), dtype=torch.bool)
         advantages = group_advantages(rewards, scale=cfg.algo.scale_rewards, valid=valid)
         completions = [c.token_ids for group in rolled.groups for c in group]
         prompt_ids = [ids for ids in prompts.ids for _ in range(plan.samples_per_prompt)]
-        batch = TokenBatch.build(prompt_ids, completions, state.tokenizer.pad_token_id)
+        logprobs = [c.logprobs for group in rolled.groups for c in group]
+        batch = TokenBatch.build(prompt_ids, completions, state.tokenizer.pad_token_id, logprobs)
         begin = time.perf_counter()
-        update = grpo_update(
-            state.policy, state.optimizer, state.scheduler, batch, advantages.flatten(), cfg.algo,
-            reference=state.reference, temperature=cfg.rollout.temperature,
-            grad_accumulation=cfg.trainer.grad_accumulation, max_grad_norm=cfg.trainer.max_grad_norm,
-            sample_mask=update_mask(valid).flatten(),
-        )  # fmt: skip
+        # transformers' engine samples the live policy: the producer must not sample mid-update
+        shared = state.engine.lock if state.engine_name != "vllm" and pipeline is not None else None
+        with shared or contextlib.nullcontext():
+            update = grpo_update(
+                state.policy, state.optimizer, state.scheduler, batch, advantages.flatten(), cfg.algo,
+                reference=state.reference, temperature=cfg.rollout.temperature,
+                grad_accumulation=cfg.trainer.grad_accumulation, max_grad_norm=cfg.trainer.max_grad_norm,
+                sample_mask=update_mask(valid).flatten(),
+            )  # fmt: skip
         training_s = time.perf_counter() - begin
-        sync_s = self._sync(state)
+        if pipeline is None:
+            sync_wait, sync_s = 0.0, self._sync(state)
+        else:
+            sync_wait, sync_s = pipeline.published(step, lambda: self._sync(state))
+        state.version = step
+        step_s = time.perf_counter() - started
         return {
             "step": step,
             "epoch": epoch,
+            "policy_version": version,
+            "staleness": (step - 1) - version,
+            "rollout_wait_share": rollout_wait / step_s if step_s else 0.0,
+            "grading_wait_share": rolled.grading_wait_s / step_s if step_s else 0.0,
             **summarize(rolled.results, "train"),
             **update,
             "learning_rate": state.scheduler.get_last_lr()[0],
@@ -323,8 +412,9 @@ class RFTTrainer:
             "grader_outage_s": grading.outage_seconds,
             "timing": {
                 "sampling": rolled.sampling_s, "grading": rolled.grading_s,
-                "grading_wait": rolled.grading_wait_s, "training": training_s, "weight_sync": sync_s,
-                "step": time.perf_counter() - started,
+                "grading_wait": rolled.grading_wait_s, "rollout_wait": rollout_wait,
+                "training": training_s, "weight_sync": sync_s, "weight_sync_wait": sync_wait,
+                "step": step_s,
             },
         }  # fmt: skip
 

@@ -91,9 +91,18 @@ class TokenBatch:
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     completion_mask: torch.Tensor
+    # The rollout engine's log-prob of each next token (B, T-1), aligned with `token_logprobs`;
+    # None when the engine gave none.
+    rollout_logprobs: torch.Tensor | None = None
 
     @classmethod
-    def build(cls, prompts: list[list[int]], completions: list[list[int]], pad_id: int) -> TokenBatch:
+    def build(
+        cls,
+        prompts: list[list[int]],
+        completions: list[list[int]],
+        pad_id: int,
+        logprobs: list[list[float] | None] | None = None,
+    ) -> TokenBatch:
         width = max(len(p) + len(c) for p, c in zip(prompts, completions, strict=True))
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
         attention = torch.zeros_like(ids)
@@ -102,10 +111,19 @@ class TokenBatch:
             ids[row, : len(p) + len(c)] = torch.tensor(p + c)
             attention[row, : len(p) + len(c)] = 1
             completion[row, len(p) : len(p) + len(c)] = 1
-        return cls(ids, attention, completion)
+        rollout = None
+        if logprobs is not None and all(lp is not None for lp in logprobs):
+            rollout = torch.zeros((len(prompts), max(width - 1, 0)), dtype=torch.float32)
+            for row, (p, lp) in enumerate(zip(prompts, logprobs, strict=True)):
+                if lp:  # position j predicts token j + 1: completion token i sits at len(p) + i
+                    rollout[row, len(p) - 1 : len(p) - 1 + len(lp)] = torch.tensor(lp, dtype=torch.float32)
+        return cls(ids, attention, completion, rollout)
 
     def rows(self, index: slice) -> TokenBatch:
-        return TokenBatch(self.input_ids[index], self.attention_mask[index], self.completion_mask[index])
+        rollout = None if self.rollout_logprobs is None else self.rollout_logprobs[index]
+        return TokenBatch(
+            self.input_ids[index], self.attention_mask[index], self.completion_mask[index], rollout
+        )
 
 
 def token_logprobs(

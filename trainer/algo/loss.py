@@ -10,6 +10,13 @@ gradient as one big batch); "sequence" averages l_t within each completion, then
 completions and divides by `normalizer` (the number of completions in the whole batch).
 `sample_mask` (B,) says which completions count: one left out (no valid reward, or in a group
 that gives no update) contributes nothing, neither to the loss nor to its normaliser.
+
+Off-policy correction (truncated importance sampling, as verl's `tis_imp_ratio_cap`): the
+rollout engine sampled with its own weights (older by the batch's staleness, and numerically
+not the trainer's), so with `rollout_logp` (B, T) each token's pg term is weighted by
+    w = min(exp(old_logp - rollout_logp), tis_cap)        (no gradient through w)
+`tis_ratio_mean` is the mean of the untruncated ratio, `tis_clipped_fraction` the share of
+tokens whose ratio was over the cap.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ class LossStats:
     clip_fraction: float
     kl: float
     ratio_mean: float
+    tis_ratio_mean: float = 1.0
+    tis_clipped_fraction: float = 0.0
 
 
 def grpo_loss(
@@ -39,6 +48,8 @@ def grpo_loss(
     aggregation: str = "token",
     normalizer: float | None = None,
     sample_mask: torch.Tensor | None = None,
+    rollout_logp: torch.Tensor | None = None,
+    tis_cap: float | None = None,
 ) -> tuple[torch.Tensor, LossStats]:
     """Loss over completion tokens. logp/old_logp/ref_logp/mask: (B, T); advantages, sample_mask: (B,)."""
     mask = mask.to(logp.dtype)
@@ -50,6 +61,11 @@ def grpo_loss(
     unclipped = ratio * adv
     clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + high) * adv
     per_token = -torch.minimum(unclipped, clipped)
+    tis_ratio = None
+    if rollout_logp is not None and tis_cap is not None:
+        with torch.no_grad():
+            tis_ratio = torch.exp(old_logp.detach() - rollout_logp.to(old_logp.device))
+        per_token = per_token * torch.clamp(tis_ratio, max=tis_cap)
     kl = torch.zeros_like(logp)
     if beta > 0.0:
         if ref_logp is None:
@@ -76,4 +92,7 @@ def grpo_loss(
             kl=float((kl * mask).sum() / count),
             ratio_mean=float((ratio * mask).sum() / count),
         )
+        if tis_ratio is not None:
+            stats.tis_ratio_mean = float((tis_ratio * mask).sum() / count)
+            stats.tis_clipped_fraction = float(((tis_ratio > tis_cap).to(mask.dtype) * mask).sum() / count)
     return loss, stats

@@ -49,7 +49,9 @@ def grpo_update(
     max_grad_norm: float = 1.0,
     sample_mask: torch.Tensor | None = None,
 ) -> dict[str, float]:
-    """`algo.num_iterations` optimizer steps on `batch`; returns loss, clip fraction, KL, grad norm.
+    """`algo.num_iterations` optimizer steps on `batch`; returns loss, clip fraction, KL, grad norm,
+    and the truncated importance sampling's mean ratio and clipped fraction (see `loss`) when
+    `batch.rollout_logprobs` is set and `algo.tis_cap` is not None.
 
     `sample_mask` (B,) picks the completions the loss counts (see `advantages.update_mask`); the
     others contribute nothing and the loss is normalised over the counted ones. With none counted,
@@ -61,6 +63,9 @@ def grpo_update(
     if counted.shape != (rows,):
         raise ValueError(f"sample_mask must have shape ({rows},), got {tuple(counted.shape)}")
     totals = {"loss": 0.0, "clip_fraction": 0.0, "kl": 0.0, "grad_norm": 0.0, "trained_samples": 0}
+    tis = batch.rollout_logprobs is not None and algo.tis_cap is not None
+    if tis:
+        totals.update(tis_ratio_mean=0.0, tis_clipped_fraction=0.0)
     if not counted.any():
         return totals
     totals["trained_samples"] = int(counted.sum())
@@ -92,12 +97,17 @@ def grpo_update(
                 aggregation=algo.loss_aggregation,
                 normalizer=normalizer,
                 sample_mask=counted[part],
+                rollout_logp=batch.rows(part).rollout_logprobs if tis else None,
+                tis_cap=algo.tis_cap,
             )
             loss.backward()
             share = float(counted[part].sum()) / totals["trained_samples"]
             totals["loss"] += float(loss.detach()) / algo.num_iterations
             totals["clip_fraction"] += stats.clip_fraction * share / algo.num_iterations
             totals["kl"] += stats.kl * share / algo.num_iterations
+            if tis:
+                totals["tis_ratio_mean"] += stats.tis_ratio_mean * share / algo.num_iterations
+                totals["tis_clipped_fraction"] += stats.tis_clipped_fraction * share / algo.num_iterations
         norm = torch.nn.utils.clip_grad_norm_(
             [p for p in policy.parameters() if p.requires_grad], max_grad_norm
         )

@@ -83,7 +83,43 @@ def _timed_grade(grading: Any, samples: list, items: list, notify: Notify | None
     return graded, time.perf_counter() - start
 
 
-def collect(
+@dataclass
+class PendingRollouts:
+    """A batch whose completions exist and whose grades are on their way (`result()` waits for them)."""
+
+    groups: list[list[Completion]]
+    futures: list[Future]
+    sampling_s: float
+    own_pool: ThreadPoolExecutor | None = None
+
+    def result(self, timeout_s: float | None = None) -> Rollouts:
+        """The graded batch; waits at most `timeout_s` for the grades (TimeoutError names the wait)."""
+        wait_start = time.perf_counter()
+        total = Graded()
+        grading_s = 0.0
+        try:
+            for future in self.futures:
+                left = None if timeout_s is None else max(0.0, timeout_s - (time.perf_counter() - wait_start))
+                try:
+                    graded, seconds = future.result(timeout=left)
+                except TimeoutError as exc:
+                    raise TimeoutError(f"grades of a rollout batch not back in {timeout_s:.0f} s") from exc
+                total.results.extend(graded.results)
+                total.regraded_samples += graded.regraded_samples
+                grading_s += seconds
+        finally:
+            if self.own_pool is not None:
+                self.own_pool.shutdown(wait=True)
+        waited = time.perf_counter() - wait_start
+        per_prompt: list[list[GraderResult]] = []
+        position = 0
+        for group in self.groups:
+            per_prompt.append(total.results[position : position + len(group)])
+            position += len(group)
+        return Rollouts(self.groups, per_prompt, self.sampling_s, grading_s, waited, total.regraded_samples)
+
+
+def start_collect(
     engine: RolloutEngine,
     grading: Any,
     lines: list[DatasetLine],
@@ -94,15 +130,12 @@ def collect(
     chunks: int = 2,
     pool: ThreadPoolExecutor | None = None,
     notify: Notify | None = None,
-) -> Rollouts:
-    """`settings.n` graded samples for each line; grading of chunk i overlaps generation of chunk i+1.
-
-    `notify` hears about grading retries.
-    """
+) -> PendingRollouts:
+    """Generate every chunk here, handing each to `pool` for grading as soon as it exists."""
     chunks = max(1, min(chunks, len(lines)))
     bounds = [round(i * len(lines) / chunks) for i in range(chunks + 1)]
-    own_pool = pool is None
-    pool = pool or ThreadPoolExecutor(1, thread_name_prefix="grading")
+    own_pool = None if pool is not None else ThreadPoolExecutor(1, thread_name_prefix="grading")
+    pool = pool or own_pool
     groups: list[list[Completion]] = []
     pending: list[Future] = []
     sampling = 0.0
@@ -126,21 +159,30 @@ def collect(
                     items.append(item)
             groups.extend(chunk_groups)
             pending.append(pool.submit(_timed_grade, grading, samples, items, notify))
-        wait_start = time.perf_counter()
-        total = Graded()
-        grading_s = 0.0
-        for future in pending:
-            graded, seconds = future.result()
-            total.results.extend(graded.results)
-            total.regraded_samples += graded.regraded_samples
-            grading_s += seconds
-        waited = time.perf_counter() - wait_start
-    finally:
-        if own_pool:
-            pool.shutdown(wait=True)
-    per_prompt: list[list[GraderResult]] = []
-    position = 0
-    for group in groups:
-        per_prompt.append(total.results[position : position + len(group)])
-        position += len(group)
-    return Rollouts(groups, per_prompt, sampling, grading_s, waited, total.regraded_samples)
+    except BaseException:
+        if own_pool is not None:
+            own_pool.shutdown(wait=True)
+        raise
+    return PendingRollouts(groups, pending, sampling, own_pool)
+
+
+def collect(
+    engine: RolloutEngine,
+    grading: Any,
+    lines: list[DatasetLine],
+    prompt_ids: list[list[int]],
+    settings: SamplingSettings,
+    *,
+    reasoning: bool = False,
+    chunks: int = 2,
+    pool: ThreadPoolExecutor | None = None,
+    notify: Notify | None = None,
+) -> Rollouts:
+    """`settings.n` graded samples for each line; grading of chunk i overlaps generation of chunk i+1.
+
+    `notify` hears about grading retries.
+    """
+    return start_collect(
+        engine, grading, lines, prompt_ids, settings, reasoning=reasoning, chunks=chunks, pool=pool,
+        notify=notify,
+    ).result()  # fmt: skip

@@ -60,6 +60,8 @@ class VLLMEngine:
             gpu_memory_utilization=gpu_memory_utilization or (0.3 if gpu else 0.2),
             enforce_eager=(not gpu) if enforce_eager is None else enforce_eager,
             enable_prefix_caching=True,
+            # logprobs after temperature, as the trainer computes them (for importance sampling)
+            logprobs_mode="processed_logprobs",
             **options,
         )
 
