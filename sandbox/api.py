@@ -14,7 +14,7 @@ import os
 from typing import Any, Literal, Protocol, get_args
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 BackendName = Literal["auto", "docker", "namespace", "process"]
 BACKEND_NAMES: tuple[str, ...] = get_args(BackendName)  # for command-line choices
@@ -25,7 +25,15 @@ class SandboxUnavailable(RuntimeError):
 
 
 class SandboxLimits(BaseModel):
-    """Limits with OpenAI-like defaults (python graders: 256 kB source, 2 GB memory, 1 GB disk, 2 min)."""
+    """Limits per grade, defaulting to OpenAI's published python-grader limits.
+
+    OpenAI's graders guide: source under 256 kB, no network, "the grading execution itself is
+    limited to 2 minutes", 2 GB of memory and 1 GB of disk, "a limit of 2 CPU cores". The batch
+    cap only stops a batch that runs away: each sample has its own deadline, and a batch's
+    samples are graded by `workers` workers in parallel. `image_tag` picks the sandbox
+    environment (`rft sandbox status` lists them; None: $RFTKIT_SANDBOX_IMAGE_TAG, else
+    OpenAI's published tag).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -34,12 +42,28 @@ class SandboxLimits(BaseModel):
     scratch_mb: int = 1024
     cpus: float = 2.0
     pids: int = 64
-    sample_timeout_s: float = 5.0
-    batch_timeout_s: float = 120.0
+    sample_timeout_s: float = 120.0
+    batch_timeout_s: float = 1800.0
     load_timeout_s: float = 30.0
     output_max_bytes: int = 64 * 1024
     grades_per_worker: int = 10_000
     workers: int | None = Field(default=None, description="pool size; None: the host's cores")
+    image_tag: str | None = Field(default=None, description="sandbox environment; None: the default")
+
+    @model_validator(mode="after")
+    def _batch_covers_a_sample(self) -> SandboxLimits:
+        if self.batch_timeout_s < self.sample_timeout_s:
+            raise ValueError(
+                f"batch_timeout_s ({self.batch_timeout_s:g}) is below sample_timeout_s "
+                f"({self.sample_timeout_s:g}): one slow sample would end the whole batch"
+            )
+        return self
+
+    def for_image(self, image_tag: str | None) -> SandboxLimits:
+        """These limits in the sandbox environment `image_tag` (None keeps this one's)."""
+        if image_tag is None or image_tag == self.image_tag:
+            return self
+        return self.model_copy(update={"image_tag": image_tag})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> SandboxLimits:

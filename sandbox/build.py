@@ -10,6 +10,7 @@ python3 is the venv's.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import paths
+from .corpora import build_nltk_data
 
 Progress = Callable[[str], None]
 ONLINE_BASE = "python:3.11-slim"
@@ -43,27 +45,94 @@ def _run(argv: list[str], progress: Progress, *, what: str) -> None:
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n" + "\n".join(tail[-15:]))
 
 
-def build_venv(progress: Progress, *, force: bool = False) -> bool:
-    """Create the grader venv; returns False when it was already up to date."""
-    if paths.venv_ready() and not force:
-        progress(f"venv {paths.venv_dir()} is up to date")
+def build_venv(progress: Progress, *, tag: str | None = None, force: bool = False) -> bool:
+    """Create the grader venv of one image tag; returns False when it was already up to date."""
+    tag = paths.resolve_tag(tag)
+    if paths.venv_ready(tag) and not force:
+        progress(f"venv {paths.venv_dir(tag)} ({tag}) is up to date")
         return False
     if not Path(paths.SYSTEM_PYTHON).exists():
         raise BuildError(f"{paths.SYSTEM_PYTHON} is missing (apt-get install python3 python3-venv)")
-    venv = paths.venv_dir()
+    venv = paths.venv_dir(tag)
     shutil.rmtree(venv, ignore_errors=True)
     venv.parent.mkdir(parents=True, exist_ok=True)
     for parent in (venv.parent, *venv.parent.parents):  # workers run as other uids: let them in
         if parent == Path.home() or str(parent) == "/":
             break
         parent.chmod(parent.stat().st_mode | 0o755)
-    progress(f"building the grader venv in {venv}")
+    progress(f"building the grader venv for image tag {tag} in {venv}")
     pip = [*_create_venv(venv, progress), "install", "--no-input", "--progress-bar", "off"]
-    _run([*pip, *paths.GRADER_PACKAGES], progress, what="installing the grader packages")
+    requirements = [arg for path in paths.requirement_files(tag) for arg in ("-r", str(path))]
+    _run([*pip, *requirements], progress, what=f"installing the packages of image tag {tag}")
+    python = str(venv / "bin" / "python3")
+    corpora = build_nltk_data(paths.nltk_data_dir(tag), python, progress)
+    _install_env_module(tag, python, corpora)
+    _run([python, "-I", "-m", paths.ENV_MODULE], progress, what=f"importing every package of {tag}")
     subprocess.run(["chmod", "-R", "a+rX", str(venv)], check=True)
-    paths.venv_stamp().write_text(paths.packages_fingerprint())
-    progress("venv ready")
+    paths.venv_stamp(tag).write_text(paths.packages_fingerprint(tag))
+    progress(f"venv for {tag} ready")
     return True
+
+
+_DIST_SCRIPT = """
+import importlib.metadata as md, json, sys
+wanted = set(json.loads(sys.argv[1]))
+norm = lambda name: name.lower().replace("_", "-")
+packages = {
+    norm(d.metadata["Name"]): d.version for d in md.distributions() if norm(d.metadata["Name"]) in wanted
+}
+modules = {
+    module: norm(dist)
+    for module, dists in md.packages_distributions().items()
+    for dist in dists
+    if norm(dist) in wanted and module.isidentifier() and not module.startswith("_")
+}
+print(json.dumps({"packages": packages, "modules": modules}))
+"""
+
+
+def _install_env_module(tag: str, python: str, corpora: dict[str, str]) -> None:
+    """Put `rftkit_sandbox_env` (its tag, packages, import hints) into the venv, started by a .pth."""
+    wanted = sorted(paths.pinned_packages(tag))
+    done = subprocess.run(
+        [python, "-I", "-c", _DIST_SCRIPT, json.dumps(wanted)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise BuildError(f"reading the installed packages failed: {done.stderr[-1500:]}")
+    found = json.loads(done.stdout)
+    absent = sorted(set(wanted) - set(found["packages"]))
+    if absent:
+        raise BuildError(f"the venv of {tag} lacks {', '.join(absent)} after pip install")
+    info = {"image_tag": tag, **found, "corpora": corpora}
+    target = site_packages(tag)
+    shutil.copy(paths.PACKAGE_DIR / "env_module.py", target / f"{paths.ENV_MODULE}.py")
+    (target / f"{paths.ENV_MODULE}.json").write_text(json.dumps(info, indent=1, sort_keys=True))
+    (target / "rftkit-sandbox-env.pth").write_text(
+        f"import {paths.ENV_MODULE}; {paths.ENV_MODULE}.install()\n"
+    )
+
+
+def add_requirements(name: str, requirements: Path, *, extends: str | None = None) -> str:
+    """Register a team's own image tag: `requirements` installed on top of the shipped tag `extends`."""
+    if not paths.TAG_PATTERN.fullmatch(name):
+        raise BuildError(f"image tag {name!r}: use letters, digits, '.', '_' and '-' (64 at most)")
+    if paths.is_shipped(name):
+        raise BuildError(f"image tag {name!r} is one of rftkit's own; name yours differently")
+    base = extends or paths.DEFAULT_IMAGE_TAG
+    if not paths.is_shipped(base):
+        shipped = ", ".join(t for t in paths.image_tags() if paths.is_shipped(t))
+        raise BuildError(f"--extends {base!r}: a team's image builds on a shipped tag ({shipped})")
+    try:
+        text = requirements.read_text()
+    except OSError as exc:
+        raise BuildError(f"cannot read the requirements file {requirements}: {exc}") from exc
+    includes = ("-r", "--requirement", "-e", "--editable")
+    if any(line.strip().startswith(includes) for line in text.splitlines()):
+        raise BuildError(f"{requirements}: list packages one per line (no -r/-e lines)")
+    target = paths.custom_requirements_dir() / f"{name}.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(f"{paths.EXTENDS_PREFIX}{base}\n# from {requirements.resolve()}\n{text}")
+    return name
 
 
 def _create_venv(venv: Path, progress: Progress) -> list[str]:
@@ -84,10 +153,10 @@ def _create_venv(venv: Path, progress: Progress) -> list[str]:
     return [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python3")]
 
 
-def site_packages() -> Path:
-    found = sorted(paths.venv_dir().glob("lib/python3*/site-packages"))
+def site_packages(tag: str | None = None) -> Path:
+    found = sorted(paths.venv_dir(tag).glob("lib/python3*/site-packages"))
     if not found:
-        raise BuildError(f"no site-packages in {paths.venv_dir()}")
+        raise BuildError(f"no site-packages in {paths.venv_dir(tag)}")
     return found[0]
 
 
@@ -102,13 +171,13 @@ def _docker():
     return client
 
 
-def image_ready(client=None) -> bool:
-    """Whether the image for the current fingerprint exists."""
+def image_ready(client=None, tag: str | None = None) -> bool:
+    """Whether the image of the tag's current fingerprint exists."""
     import docker
 
     try:
         client = client or docker.from_env(timeout=10)
-        client.images.get(paths.image_tag())
+        client.images.get(paths.docker_image(tag))
         return True
     except Exception:
         return False
@@ -143,7 +212,8 @@ def offline_base(client, progress: Progress) -> str:
         raise BuildError("no base image: cannot pull python:3.11-slim and debootstrap is not installed")
     with tempfile.TemporaryDirectory(prefix="rftkit-rootfs-", dir=paths.state_dir()) as tmp:
         rootfs = Path(tmp) / "rootfs"
-        argv = ["debootstrap", "--variant=minbase", "--include=python3", paths.host_suite(), str(rootfs)]
+        include = "--include=" + ",".join(paths.OFFLINE_BASE_PACKAGES)
+        argv = ["debootstrap", "--variant=minbase", include, paths.host_suite(), str(rootfs)]
         _run(argv, progress, what="debootstrap")
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
         tarball = Path(tmp) / "rootfs.tar"
@@ -178,25 +248,36 @@ def choose_base(client, progress: Progress, base: str) -> str:
     return offline_base(client, progress)
 
 
-def build_image(progress: Progress, *, base: str = "auto", force: bool = False) -> bool:
-    """Build the sandbox image; returns False when it was already up to date."""
+def build_image(
+    progress: Progress, *, tag: str | None = None, base: str = "auto", force: bool = False
+) -> bool:
+    """Build the sandbox image of one image tag; returns False when it was already up to date."""
     client = _docker()
-    tag = paths.image_tag()
-    if image_ready(client) and not force:
+    env_tag = paths.resolve_tag(tag)
+    tag = paths.docker_image(env_tag)
+    if image_ready(client, env_tag) and not force:
         progress(f"image {tag} is up to date")
         return False
-    if not paths.venv_ready():
-        raise BuildError("build the venv first (its packages go into the image)")
+    if not paths.venv_ready(env_tag):
+        raise BuildError(f"build the venv of {env_tag} first (its packages go into the image)")
     base_image = choose_base(client, progress, base)
     progress(f"building {tag} on {base_image}")
     with tempfile.TemporaryDirectory(prefix="rftkit-image-", dir=paths.state_dir()) as ctx:
         shutil.copy(paths.dockerfile(), Path(ctx) / "Dockerfile")
         ignore = shutil.ignore_patterns(
-            "__pycache__", "pip", "pip-*", "setuptools", "setuptools-*", "_distutils_hack"
+            "__pycache__",
+            "pip",
+            "pip-*",
+            "setuptools",
+            "setuptools-*",
+            "_distutils_hack",
+            "distutils-precedence.pth",
         )
         shutil.copytree(
-            site_packages(), Path(ctx) / "site-packages", ignore=ignore, copy_function=_link_or_copy
+            site_packages(env_tag), Path(ctx) / "site-packages", ignore=ignore, copy_function=_link_or_copy
         )
+        # copied, not linked: NLTK >= 3.10 refuses to read a file with more than one link
+        shutil.copytree(paths.nltk_data_dir(env_tag), Path(ctx) / "nltk_data")
         stream = client.api.build(
             path=ctx,
             tag=tag,
@@ -204,7 +285,7 @@ def build_image(progress: Progress, *, base: str = "auto", force: bool = False) 
             rm=True,
             forcerm=True,
             decode=True,
-            labels={"rftkit.sandbox.fingerprint": paths.fingerprint()},
+            labels={"rftkit.sandbox.fingerprint": paths.fingerprint(env_tag), "rftkit.sandbox.tag": env_tag},
         )
         for chunk in stream:
             if "error" in chunk:
@@ -212,7 +293,8 @@ def build_image(progress: Progress, *, base: str = "auto", force: bool = False) 
             line = str(chunk.get("stream", "")).rstrip()
             if line:
                 progress(f"  {line}")
-    client.images.get(tag).tag(paths.IMAGE_REPO, "latest")
+    if env_tag == paths.DEFAULT_IMAGE_TAG:
+        client.images.get(tag).tag(paths.IMAGE_REPO, "latest")
     with contextlib.suppress(Exception):  # older builds of the sandbox image, now untagged
         client.images.prune(filters={"dangling": True, "label": "rftkit.sandbox.fingerprint"})
     progress(f"image {tag} ready")

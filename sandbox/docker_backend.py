@@ -243,7 +243,7 @@ class DockerBackend:
     def _start(self, client: Any, limits: SandboxLimits, uid: int | None) -> DockerChannel:
         user = SHARED_UID if uid is None else uid
         container = client.containers.create(
-            paths.image_tag(),
+            paths.image_tag(limits.image_tag),
             command=[CONTAINER_PYTHON, "-I", "-c", RUNTIME_SOURCE],
             stdin_open=True,
             tty=False,

@@ -126,7 +126,7 @@ def _root_links() -> list[str]:
 
 def bwrap_argv(limits: SandboxLimits, python_argv: list[str]) -> list[str]:
     """The bubblewrap command line for one worker."""
-    venv = str(paths.venv_dir())
+    venv = str(paths.venv_dir(limits.image_tag))
     argv = [
         "bwrap",
         "--unshare-all",
@@ -190,7 +190,7 @@ def launch_argv(
     """
     keyctl = seccomp.syscall_number("keyctl")
     return [
-        str(paths.venv_python()),
+        str(paths.venv_python(limits.image_tag)),
         "-I",
         "-S",
         "-c",
@@ -282,7 +282,7 @@ class NamespaceBackend:
                 release_uid(uid)
 
         try:
-            python_argv = [str(paths.venv_python()), "-I", "-c", RUNTIME_SOURCE]
+            python_argv = [str(paths.venv_python(limits.image_tag)), "-I", "-c", RUNTIME_SOURCE]
             argv = launch_argv(limits, python_argv, uid=uid, procs_files=cgroup.procs_files if cgroup else [])
             channel = NamespaceChannel(
                 argv,

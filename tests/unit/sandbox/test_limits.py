@@ -14,8 +14,20 @@ def test_defaults_follow_openai_python_graders() -> None:
     limits = SandboxLimits()
     assert limits.source_max_bytes == 256 * 1024
     assert (limits.memory_mb, limits.scratch_mb, limits.cpus) == (2048, 1024, 2.0)
-    assert limits.batch_timeout_s == 120.0 and 1.0 <= limits.sample_timeout_s <= 10.0
-    assert limits.output_max_bytes > 0 and limits.workers is None
+    # "The grading execution itself is limited to 2 minutes": per sample, not per batch
+    assert limits.sample_timeout_s == 120.0 and limits.batch_timeout_s >= 10 * limits.sample_timeout_s
+    assert limits.output_max_bytes > 0 and limits.workers is None and limits.image_tag is None
+
+
+def test_a_batch_cap_below_one_sample_is_refused_and_image_tags_carry() -> None:
+    with pytest.raises(ValidationError) as info:
+        SandboxLimits(sample_timeout_s=60, batch_timeout_s=30)
+    assert "one slow sample would end the whole batch" in str(info.value)
+    limits = SandboxLimits(workers=1)
+    assert limits.for_image(None) is limits
+    tagged = limits.for_image("rftkit-2026-12")
+    assert (tagged.image_tag, tagged.workers, limits.image_tag) == ("rftkit-2026-12", 1, None)
+    assert SandboxLimits.from_env({"RFTKIT_SANDBOX_IMAGE_TAG": "2025-05-08"}).image_tag == "2025-05-08"
 
 
 def test_environment_then_per_grader_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
