@@ -107,15 +107,23 @@ class PythonGrader(ScoringGrader):
 
     @classmethod
     def review(cls, spec: GraderSpec, *, strict: bool = False) -> tuple[list[str], list[str]]:
+        """The upload policy's findings, then the imports tried in the sandbox image the grader names."""
+        from ...sandbox.imports import check_imports
         from ...sandbox.policy import check_source
 
         report = check_source(spec.source, strict=strict)  # type: ignore[attr-defined]
-        return list(report.errors), list(report.warnings)
+        errors, warnings = list(report.errors), list(report.warnings)
+        if not errors:
+            missing, unchecked = check_imports(spec.source, spec.image_tag)  # type: ignore[attr-defined]
+            errors += missing
+            warnings += unchecked
+        return errors, warnings
 
     def pool(self) -> Any:
         """The worker pool for this source (created on first use)."""
         with self._lock:
             if self._pool is None:
+                from ...sandbox.api import SandboxLimits
                 from ...sandbox.pools import get_pool
 
                 options = self.context.sandbox_options
@@ -125,7 +133,7 @@ class PythonGrader(ScoringGrader):
                     version=self.context.version,
                     source=self.spec.source,
                     backend=self.context.sandbox,
-                    limits=options.get("limits"),
+                    limits=SandboxLimits.coerce(options.get("limits")).for_image(self.spec.image_tag),
                 )
             return self._pool
 
