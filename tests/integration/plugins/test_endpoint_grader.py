@@ -58,7 +58,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.attempts[item.get("key", mode)] += 1
             attempt = self.server.attempts[item.get("key", mode)]
         if mode == "slow":
-            time.sleep(3)
+            time.sleep(8)
         if mode == "5xx" or (mode == "flaky" and attempt == 1):
             return self.answer(503, b'{"error": "overloaded"}')
         if mode == "4xx":
@@ -91,7 +91,7 @@ def spec_for(httpd: GraderServer, **extra: Any) -> dict[str, Any]:
         "type": "endpoint",
         "name": "e",
         "url": f"http://127.0.0.1:{httpd.server_address[1]}/grade",
-        "timeout_s": 1.0,
+        "timeout_s": 2.5,
         "retry_backoff_s": 0.01,
         **extra,
     }
@@ -109,7 +109,7 @@ def test_misbehaving_endpoint_costs_each_sample_only_its_own_reward(server: Grad
         results = grader.grade_batch(pairs)
     finally:
         grader.close()
-    assert time.monotonic() - start < 10  # concurrent: the slow sample does not hold up the rest
+    assert time.monotonic() - start < 20  # concurrent: the slow sample does not hold up the rest
     flags = [r.metadata.errors.raised() for r in results]
     assert [r.reward for r in results] == [1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]
     assert flags == [
