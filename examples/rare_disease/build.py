@@ -1,6 +1,6 @@
 """Build gene-disjoint RFT train/valid/test JSONL from GA4GH phenopacket cases.
 
-    python examples/rare_disease/build.py CASES.jsonl OUT_DIR [--test-only] [--seed S]
+    python examples/rare_disease/build.py CASES.jsonl OUT_DIR [--test-only] [--seed S] [--candidates N]
 
 CASES.jsonl is shaped like ../shared/data/phenopackets.jsonl. Genes are ordered by
 SHA-256 of `seed:gene` (stable across runs, machines and input order) and dealt in that
@@ -12,8 +12,11 @@ gene-grouped cross-validation folds by the same hash, for tuning a ranker off th
 With `--test-only` every case goes to test.jsonl; `--max-train-cases N` keeps N train cases
 (for a short run on a CPU), and `--max-report-chars N` leaves out cases whose case report is
 longer than N characters (for a model with a short context; genes are dealt first, so each
-split is a subset of the full one). Each line holds `messages` (system + user case report), the
-reference fields `gene`, `synonyms`, `disease`, `id`, and `response_format`. OUT_DIR/stats.json
+split is a subset of the full one). `--candidates N` builds the rerank variant: every prompt
+also lists `hpo-baseline`'s top N genes, each with the disease it best matches and the present
+phenotypes that disease explains (the ranker reads them from the plain prompt). Each line
+holds `messages` (system + user case report), the reference fields `gene`, `synonyms`,
+`disease`, `id`, and `response_format`. OUT_DIR/stats.json
 counts cases, genes, and cases whose causal gene has no HPO gene annotation, per split.
 """
 
@@ -29,7 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from rftkit.plugins.models.hpo_case import RESPONSE_FORMAT, Case, render_case_report, render_messages
+from rftkit.plugins.models.hpo_case import (
+    RESPONSE_FORMAT,
+    Candidate,
+    Case,
+    render_case_report,
+    render_messages,
+)
 
 SPLITS = ("train", "valid", "test")
 # A test split large enough that a figure holds on unseen genes (about 200 genes), with no gene
@@ -109,16 +118,41 @@ def assign_genes(
     return out
 
 
-def rft_line(case: Case, synonyms: list[str]) -> dict[str, Any]:
-    """One RFT dataset line: the prompt and the reference fields."""
+CandidateSource = Callable[[dict[str, Any], int], list[Candidate]]
+
+
+def rft_line(
+    case: Case, synonyms: list[str], candidates: int = 0, source: CandidateSource | None = None
+) -> dict[str, Any]:
+    """One RFT dataset line: the prompt and the reference fields.
+
+    With `candidates` > 0 (the rerank variant) the prompt also lists the classical ranker's top
+    genes, read by the ranker from the plain prompt (never from the reference fields).
+    """
+    messages = render_messages(case)
+    if candidates > 0:
+        messages = render_messages(case, (source or _baseline_candidates)({"messages": messages}, candidates))
     return {
-        "messages": render_messages(case),
+        "messages": messages,
         "gene": case.gene,
         "synonyms": synonyms,
         "disease": case.disease.model_dump() if case.disease else None,
         "id": case.id,
         "response_format": RESPONSE_FORMAT,
     }
+
+
+def _baseline_candidates(item: dict[str, Any], k: int) -> list[Candidate]:
+    """The default `hpo-baseline`'s top k genes, each with its disease and what it explains."""
+    from rftkit.plugins.models.hpo_disease import HpoDiseaseRanker
+
+    global _RANKER
+    if _RANKER is None:
+        _RANKER = HpoDiseaseRanker()
+    return [Candidate.model_validate(c) for c in _RANKER.candidates(item, k)]
+
+
+_RANKER: Any = None
 
 
 def _hpo_gene_ids() -> dict[str, int]:
@@ -139,7 +173,9 @@ def build(
     max_gene_share: float = DEFAULT_MAX_GENE_SHARE,
     max_train_cases: int | None = None,
     max_report_chars: int | None = None,
+    candidates: int = 0,
     gene_ids: Callable[[], dict[str, int]] = _hpo_gene_ids,
+    candidate_source: CandidateSource | None = None,
 ) -> dict[str, Any]:
     """Write train/valid/test.jsonl and stats.json into out_dir; return the stats."""
     counts: dict[str, int] = defaultdict(int)
@@ -151,7 +187,7 @@ def build(
         split_of = assign_genes(counts, seed, test_cases, valid_cases, max_gene_share)
     annotated = gene_ids()
     out_dir.mkdir(parents=True, exist_ok=True)
-    stats: dict[str, Any] = {"seed": seed, "test_only": test_only, "splits": {}}
+    stats: dict[str, Any] = {"seed": seed, "test_only": test_only, "candidates": candidates, "splits": {}}
     for split in SPLITS:
         chosen = [c for c in cases if split_of[c.gene] == split]
         too_long = 0
@@ -163,7 +199,15 @@ def build(
         chosen.sort(key=lambda c: c.id)
         _write_jsonl(
             out_dir / f"{split}.jsonl",
-            (rft_line(c, [f"NCBIGene:{annotated[c.gene]}"] if c.gene in annotated else []) for c in chosen),
+            (
+                rft_line(
+                    c,
+                    [f"NCBIGene:{annotated[c.gene]}"] if c.gene in annotated else [],
+                    candidates,
+                    candidate_source,
+                )
+                for c in chosen
+            ),
         )
         stats["splits"][split] = {
             "cases": len(chosen),
@@ -212,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
         help="leave out cases whose case report is longer than N characters (short-context models)",
     )
     parser.add_argument(
+        "--candidates",
+        type=int,
+        default=0,
+        help="the rerank variant: list hpo-baseline's top N genes (with the disease each best "
+        "matches and the phenotypes it explains) in every prompt (default 0: the plain prompt)",
+    )
+    parser.add_argument(
         "--max-gene-share",
         type=float,
         default=DEFAULT_MAX_GENE_SHARE,
@@ -219,8 +270,11 @@ def main(argv: list[str] | None = None) -> int:
         f"(default {DEFAULT_MAX_GENE_SHARE})",
     )
     args = parser.parse_args(argv)
-    if min(args.test_cases, args.valid_cases, args.max_train_cases or 0, args.max_report_chars or 0) < 0:
-        parser.error("--test-cases, --valid-cases, --max-train-cases and --max-report-chars must be >= 0")
+    sizes = (args.test_cases, args.valid_cases, args.max_train_cases or 0, args.max_report_chars or 0)
+    if min(*sizes, args.candidates) < 0:
+        parser.error(
+            "--test-cases, --valid-cases, --max-train-cases, --max-report-chars and --candidates must be >= 0"
+        )
     if not 0 < args.max_gene_share <= 1:
         parser.error("--max-gene-share must be in (0, 1]")
     try:
@@ -235,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             max_gene_share=args.max_gene_share,
             max_train_cases=args.max_train_cases,
             max_report_chars=args.max_report_chars,
+            candidates=args.candidates,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -28,6 +28,16 @@ INSTRUCTION = (
     '{"reasoning": "<short explanation>", "genes": ["GENE1", "GENE2", ...]}.'
 )
 
+CANDIDATES_HEADER = (
+    "Candidate genes from a classical phenotype-matching ranker, best first, each with the "
+    "disease it best matches and the present phenotypes that disease explains:"
+)
+RERANK_INSTRUCTION = (
+    "Rerank these candidates, most likely first (you may add other genes, up to 50 in all), "
+    "with a short explanation of your reasoning. Answer as JSON: "
+    '{"reasoning": "<short explanation>", "genes": ["GENE1", "GENE2", ...]}.'
+)
+
 RESPONSE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -120,21 +130,46 @@ def _term_line(term: Phenotype) -> str:
     return f"- {term.label} ({term.id})" if term.id else f"- {term.label}"
 
 
-def render_case_report(case: Case) -> str:
-    """The user message: sex, age, present and excluded phenotypes, and the instruction."""
+class Candidate(BaseModel):
+    """One gene a classical ranker proposes, for the rerank prompt."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    gene: str
+    disease: str = ""
+    explains: list[str] = Field(default_factory=list)
+
+
+def _candidate_line(rank: int, candidate: Candidate) -> str:
+    explains = "; ".join(candidate.explains) if candidate.explains else "none exactly"
+    return f"{rank}. {candidate.gene}: {candidate.disease or 'no disease named'}. Explains: {explains}"
+
+
+def render_case_report(case: Case, candidates: list[Candidate] | None = None) -> str:
+    """The user message: sex, age, present and excluded phenotypes, and the instruction.
+
+    With `candidates` (the rerank variant) a numbered list of a classical ranker's genes, each
+    with its best-matching disease and the present phenotypes that disease explains, comes
+    before the instruction, which then asks for a reranking.
+    """
     lines = [f"Patient: {_SEX_WORDS[case.sex]}, {format_age(case.age)}.", "", PRESENT_HEADER]
     lines += [_term_line(t) for t in case.present] or ["- none recorded"]
     lines += ["", EXCLUDED_HEADER]
     lines += [_term_line(t) for t in case.excluded] or ["- none recorded"]
-    lines += ["", INSTRUCTION]
+    if candidates is not None:
+        lines += ["", CANDIDATES_HEADER]
+        lines += [_candidate_line(i, c) for i, c in enumerate(candidates, start=1)] or ["(no candidates)"]
+        lines += ["", RERANK_INSTRUCTION]
+    else:
+        lines += ["", INSTRUCTION]
     return "\n".join(lines)
 
 
-def render_messages(case: Case) -> list[dict[str, str]]:
-    """The chat messages of one RFT item."""
+def render_messages(case: Case, candidates: list[Candidate] | None = None) -> list[dict[str, str]]:
+    """The chat messages of one RFT item (with `candidates`: the rerank variant)."""
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": render_case_report(case)},
+        {"role": "user", "content": render_case_report(case, candidates)},
     ]
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 from rftkit.plugins.models.hpo_case import (
+    CANDIDATES_HEADER,
     EXCLUDED_HEADER,
+    INSTRUCTION,
     PRESENT_HEADER,
+    RERANK_INSTRUCTION,
+    Candidate,
     Case,
     Phenotype,
     format_age,
@@ -92,3 +96,28 @@ def test_odd_but_usable_cases_are_still_asked() -> None:
     assert text.startswith("Patient: sex unknown, age newborn.")
     assert f"{PRESENT_HEADER}\n- none recorded" in text
     assert parse_case_report(text).present == []
+
+
+CANDIDATES = [
+    Candidate(
+        gene="TBX5",
+        disease="Holt-Oram syndrome",
+        explains=["Atrial septal defect", "Hypoplasia of the radius"],
+    ),
+    Candidate(gene="SALL4", disease="Duane-radial ray syndrome", explains=["Hypoplasia of the radius"]),
+    Candidate(gene="NKX2-5", disease="Atrial septal defect 7", explains=[]),
+]
+
+
+def test_the_rerank_variant_lists_the_candidates_with_what_each_explains() -> None:
+    text = render_messages(CASE, CANDIDATES)[1]["content"]
+    assert text.index(EXCLUDED_HEADER) < text.index(CANDIDATES_HEADER) < text.index(RERANK_INSTRUCTION)
+    assert "1. TBX5: Holt-Oram syndrome. Explains: Atrial septal defect; Hypoplasia of the radius" in text
+    assert "2. SALL4: Duane-radial ray syndrome. Explains: Hypoplasia of the radius" in text
+    assert "3. NKX2-5: Atrial septal defect 7. Explains: none exactly" in text
+    assert INSTRUCTION not in text and '"genes"' in text
+    # the phenotypes read back are the case's, not the candidates' explanations
+    query = parse_case_report(text)
+    assert query.present == CASE.present and query.excluded == CASE.excluded
+    assert render_messages(CASE, [])[1]["content"].endswith(RERANK_INSTRUCTION)
+    assert render_messages(CASE)[1]["content"] == render_messages(CASE, None)[1]["content"]

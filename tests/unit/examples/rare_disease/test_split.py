@@ -181,3 +181,28 @@ def test_max_report_chars_leaves_out_long_reports_and_keeps_the_gene_split(
         assert all(len(r["messages"][1]["content"]) <= 2000 for r in rows)
         left_out = [r for r in full if len(r["messages"][1]["content"]) > 2000]
         assert stats["splits"][split]["cases_left_out_report_too_long"] == len(left_out) > 0
+
+
+def test_the_rerank_variant_puts_candidates_from_the_prompt_alone_into_each_line(
+    build_module: ModuleType, cases_path: Path, tmp_path: Path
+) -> None:
+    from rftkit.plugins.models.hpo_case import CANDIDATES_HEADER, Candidate
+
+    seen: list[dict] = []
+
+    def source(item: dict, k: int) -> list[Candidate]:
+        seen.append(item)
+        return [Candidate(gene=f"G{i}", disease=f"D{i}", explains=["x"]) for i in range(k)]
+
+    source_file = tmp_path / "cases.jsonl"
+    source_file.write_text("\n".join(cases_path.read_text().splitlines()[:40]) + "\n")
+    cases = build_module.read_cases(source_file)
+    stats = build_module.build(
+        cases, tmp_path / "out", test_only=True, candidates=3, gene_ids=dict, candidate_source=source
+    )
+    assert stats["candidates"] == 3
+    rows = _read(tmp_path / "out" / "test.jsonl")
+    assert len(rows) == len(seen) == 40
+    assert all(set(item) == {"messages"} for item in seen)  # never the reference fields
+    text = rows[0]["messages"][1]["content"]
+    assert CANDIDATES_HEADER in text and "1. G0: D0. Explains: x" in text and "3. G2" in text

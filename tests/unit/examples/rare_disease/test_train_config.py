@@ -22,3 +22,15 @@ def test_train_yaml_validates_and_its_paths_resolve_to_the_example() -> None:
     header = (EXAMPLE / "train.yaml").read_text()
     assert "runs/rare/data-tiny --max-train-cases 256 --max-report-chars 2000" in header
     assert "make_warmup.py runs/rare/data/train.jsonl runs/rare/data-tiny/warmup.jsonl" in header
+
+
+def test_the_rerank_gpu_config_validates_and_builds_its_data_with_candidates() -> None:
+    config = load_config(EXAMPLE / "train_rerank_gpu.yaml")
+    assert config.grader.spec_file == str(EXAMPLE / "grader.json")
+    assert config.data.train_file == str(REPO / "runs" / "rare" / "data-rerank" / "train.jsonl")
+    assert config.data.valid_file == str(REPO / "runs" / "rare" / "data-rerank" / "valid.jsonl")
+    assert config.data.answer_field == "gene"
+    assert config.model.tiny is None and config.model.path and config.model.lora is not None
+    assert config.rollout.engine == "vllm"
+    header = (EXAMPLE / "train_rerank_gpu.yaml").read_text()
+    assert "build.py ../shared/data/phenopackets.jsonl runs/rare/data-rerank --candidates 20" in header
