@@ -9,7 +9,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ..evals.data import DatasetError
-from ..evals.metrics import RANKED_METRICS
 from ..evals.models import ModelArgError
 from ..evals.runner import RESULTS_FILE, SUMMARY_FILE, run_eval
 from ..evals.settings import EvalSettings
@@ -30,19 +29,20 @@ class BadInput(click.ClickException):
 def summary_table(summary: dict[str, Any]) -> Table:
     """The per-model metrics as a rich table."""
     models = summary["models"]
-    ranked = any("top1" in m for m in models.values())
+    rates = [rate["name"] for rate in summary["grader"].get("rates", [])]
     table = Table(
         title=f"{summary['n_items']} items x {summary['samples_per_item']} sample(s), 95% CI in brackets"
     )
-    columns = ["model", "n", "mean_reward", "pass_rate", *(RANKED_METRICS if ranked else ()), "errors"]
+    columns = ["model", "n", "mean_reward", "pass_rate", *rates, "errors", "invalid"]
     for column in columns:
         table.add_column(column, justify="left" if column == "model" else "right")
     for name, m in models.items():
         cells = [name, str(m["n"])]
-        for metric in columns[2:-1]:
+        for metric in columns[2:-2]:
             lo, hi = m[f"{metric}_ci"]
             cells.append(f"{m[metric]:.3f} [dim]({lo:.2f}-{hi:.2f})[/dim]")
         cells.append(str(m.get("samples_with_errors", 0)))
+        cells.append(str(m.get("invalid_samples", 0)))
         table.add_row(*cells)
     return table
 

@@ -339,14 +339,35 @@ class GradedBatch(msgspec.Struct, kw_only=True):
 class DeclaredMetrics(msgspec.Struct, frozen=True):
     """What a grader's results carry beyond the reward: `metadata.scores` and `metadata.passes` keys.
 
-    Evals, events and the report show exactly these, so no core code names a grader type.
+    Evals, events and the report show exactly these, so no core code names a grader type:
+    - `rates`: (summary name, pass flag, label) triples; each becomes a rate with its interval (a
+      sample with an error, or without the flag, counts as a miss). Default: every pass flag but
+      `pass` (which is the pass rate itself), under its own name.
+    - `distribution`: a score holding a 1-based position (0 or absent: not found), e.g. a rank;
+      the eval reports its mean where found, the report its spread.
     """
 
     scores: tuple[str, ...] = ()
     passes: tuple[str, ...] = ()
+    rates: tuple[tuple[str, str, str], ...] | None = None
+    distribution: str | None = None
+
+    def rate_flags(self) -> tuple[tuple[str, str, str], ...]:
+        """(summary name, pass flag, label) for every rate the eval reports."""
+        if self.rates is not None:
+            return self.rates
+        return tuple((flag, flag, flag) for flag in self.passes if flag != "pass")
 
     def __or__(self, other: DeclaredMetrics) -> DeclaredMetrics:
         def union(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
             return a + tuple(name for name in b if name not in a)
 
-        return DeclaredMetrics(union(self.scores, other.scores), union(self.passes, other.passes))
+        rates = None
+        if self.rates is not None or other.rates is not None:
+            rates = self.rate_flags() + tuple(r for r in other.rate_flags() if r not in self.rate_flags())
+        return DeclaredMetrics(
+            union(self.scores, other.scores),
+            union(self.passes, other.passes),
+            rates,
+            self.distribution or other.distribution,
+        )

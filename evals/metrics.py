@@ -5,8 +5,12 @@ samples (with one sample per item: that sample's value). With the same number of
 every item this equals the mean over all samples: the rate a single sample achieves.
 - `pass_rate`: samples that pass (grader's `passes["pass"]`, else reward >= the pass threshold;
   a sample with any error fails).
-- Ranked-list graders: `top1` (the reference ranked first), `top5` (within the first five),
-  `topmax` (anywhere in the list), as in OpenAI's rare-disease RFT demo.
+- The rates the grader declares (`DeclaredMetrics.rates`), each the share of samples whose pass
+  flag is set; for a ranked list `top1` (the reference ranked first), `top5` (within the first
+  k = 5), `topmax` (anywhere in the list), as in OpenAI's rare-disease RFT demo. A failed sample
+  is a miss. Where the grader declares a position score (a rank), its mean where found.
+- `invalid_samples`: samples with no valid reward (grading failed, or the model gave no answer);
+  they count as 0 in `mean_reward` (as in OpenAI's evals) and are left out of `mean_valid_reward`.
 - With several samples per item, `best_of_n` adds the same metrics where an item counts when
   ANY of its samples hits (top-max over samples, pass@n), and the best reward per item.
 
@@ -24,11 +28,11 @@ from collections.abc import Callable, Sequence
 from statistics import fmean
 from typing import Any
 
-from .records import SampleRecord
+from ..core.records import DeclaredMetrics
+from .records import SampleRecord, rate_field
 
 Z95 = 1.959963984540054
 BOOTSTRAP_RESAMPLES = 2000
-RANKED_METRICS = ("top1", "top5", "topmax")
 
 
 def wilson_interval(p: float, n: int, z: float = Z95) -> tuple[float, float]:
@@ -70,22 +74,21 @@ def _per_item(
     return [combine([value(record) for record in group]) for group in groups]
 
 
-def _metrics(groups: list[list[SampleRecord]], combine: Callable, ranked: bool) -> dict[str, Any]:
-    """mean_reward, pass_rate (+ top1/top5/topmax) with intervals, per-item values combined by `combine`."""
+def _metrics(groups: list[list[SampleRecord]], combine: Callable, rates: Sequence[str]) -> dict[str, Any]:
+    """mean_reward, pass_rate and the declared rates with intervals, per-item values combined by `combine`."""
     rewards = _per_item(groups, lambda r: r.reward, combine)
     out: dict[str, Any] = {
         "mean_reward": _r(fmean(rewards)),
         "mean_reward_ci": [_r(b) for b in bootstrap_mean_interval(rewards)],
     }
-    names = ("pass_rate", *RANKED_METRICS) if ranked else ("pass_rate",)
-    for name in names:
-        attr = "passed" if name == "pass_rate" else name
-        rate = _rate(_per_item(groups, lambda r, a=attr: float(bool(getattr(r, a))), combine))
+    for name in ("pass_rate", *rates):
+        attr = "passed" if name == "pass_rate" else rate_field(name)
+        rate = _rate(_per_item(groups, lambda r, a=attr: float(bool(getattr(r, a, False))), combine))
         out[name], out[f"{name}_ci"] = rate["value"], rate["ci"]
     return out
 
 
-def summarize_model(records: Sequence[SampleRecord], ranked: bool) -> dict[str, Any]:
+def summarize_model(records: Sequence[SampleRecord], declared: DeclaredMetrics) -> dict[str, Any]:
     """The summary.json entry of one model."""
     by_item: dict[int, list[SampleRecord]] = defaultdict(list)
     for record in records:
@@ -95,17 +98,21 @@ def summarize_model(records: Sequence[SampleRecord], ranked: bool) -> dict[str, 
         return {"n": 0, "n_items": 0}
     samples_per_item = max(len(g) for g in groups)
     errors = Counter(flag for record in records for flag in record.errors)
+    rates = [name for name, _flag, _label in declared.rate_flags()]
+    valid = [record.reward for record in records if record.valid]
     sub_keys = sorted({key for record in records for key in record.sub_rewards})
     summary: dict[str, Any] = {
         "n": len(records),
         "n_items": len(groups),
         "samples_per_item": samples_per_item,
-        **_metrics(groups, fmean, ranked),
+        **_metrics(groups, fmean, rates),
         "errors": dict(sorted(errors.items())),
         "samples_with_errors": sum(1 for record in records if record.errors),
+        "invalid_samples": len(records) - len(valid),
+        "mean_valid_reward": _r(fmean(valid)) if valid else None,
         "mean_latency_s": _r(fmean(record.latency_s for record in records)),
     }
-    if ranked:
+    if declared.distribution:
         ranks = [record.rank for record in records if record.rank is not None]
         summary["mean_rank_when_found"] = _r(fmean(ranks)) if ranks else None
     if sub_keys:
@@ -113,16 +120,13 @@ def summarize_model(records: Sequence[SampleRecord], ranked: bool) -> dict[str, 
             key: _r(fmean(record.sub_rewards.get(key, 0.0) for record in records)) for key in sub_keys
         }
     if samples_per_item > 1:
-        summary["best_of_n"] = _metrics(groups, max, ranked)
+        summary["best_of_n"] = _metrics(groups, max, rates)
     return summary
 
 
-def is_ranked(records: Sequence[SampleRecord]) -> bool:
-    """Whether the grader reported ranked-list flags (for any sample)."""
-    return any(record.top1 is not None for record in records)
-
-
-def summarize(records_by_model: dict[str, list[SampleRecord]]) -> dict[str, dict[str, Any]]:
-    """Per-model summaries; ranked-list metrics for every model once any sample carries them."""
-    ranked = any(is_ranked(records) for records in records_by_model.values())
-    return {name: summarize_model(records, ranked) for name, records in records_by_model.items()}
+def summarize(
+    records_by_model: dict[str, list[SampleRecord]], declared: DeclaredMetrics | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per-model summaries, each with the rates the grader declares."""
+    declared = declared or DeclaredMetrics()
+    return {name: summarize_model(records, declared) for name, records in records_by_model.items()}

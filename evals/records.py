@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.records import GraderResult, Sample
+from ..core.records import DeclaredMetrics, GraderResult, Sample
 from ..grading.answers import parse_json_answer
 from ..grading.answers import to_sample as answer_sample
 from ..grading.verdict import is_pass
@@ -16,12 +16,14 @@ from .generation import Generation
 # The model gave no answer (request failed after retries, plugin raised): the sample is not graded.
 GENERATION_ERROR = "generation_error"
 NOT_REFERENCE = ("messages", "response_format", "tools", "tool_choice")
-TOP1_KEYS = ("top1", "top_1", "top-1")
-TOP5_KEYS = ("top5", "top_5", "top-5")
-TOPMAX_KEYS = ("anywhere", "topmax", "top_max", "found")
 
 
 class SampleRecord(BaseModel):
+    """A results line. Beyond the fields below it holds one boolean per rate the grader declares
+    (`top1`, `topmax` ... for a ranked list), so `line["top1"]` reads like any other field."""
+
+    model_config = ConfigDict(extra="allow")
+
     model: str
     item_index: int
     sample_index: int
@@ -35,11 +37,10 @@ class SampleRecord(BaseModel):
     errors: list[str] = Field(default_factory=list)
     error_details: str | None = None
     passes: dict[str, bool] = Field(default_factory=dict)
+    scores: dict[str, float] = Field(default_factory=dict)
     passed: bool
-    rank: int | None = None
-    top1: bool | None = None
-    top5: bool | None = None
-    topmax: bool | None = None
+    valid: bool = True  # False: grading failed (or nothing to grade), the reward is no score
+    rank: int | None = None  # the declared distribution score (1-based position) where found
     finish_reason: str | None = None
     latency_s: float = 0.0
 
@@ -54,39 +55,25 @@ def to_sample(generation: Generation, item: Mapping[str, Any] | None = None) -> 
     )
 
 
-def _first(mapping: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        if key in mapping:
-            return mapping[key]
-    return None
+def rate_field(name: str) -> str:
+    """Where a declared rate goes in a results line: its name, unless a record field has it."""
+    return f"rate_{name}" if name in SampleRecord.model_fields else name
 
 
-def ranked_fields(result: GraderResult) -> dict[str, Any]:
-    """rank/top1/top5/topmax from a ranked-list grader's metadata; empty for other graders.
-
-    The 1-based `scores["rank"]` (0: absent) decides when given, so top5 holds whatever the grader's k;
-    else the grader's `passes` (top1, top5, anywhere).
-    """
-    passes, scores = result.metadata.passes, result.metadata.scores
-    rank = scores.get("rank")
-    if isinstance(rank, int | float) and not isinstance(rank, bool):
-        found = rank >= 1
-        return {
-            "rank": int(rank) if found else None,
-            "top1": rank == 1,
-            "top5": found and rank <= 5,
-            "topmax": found,
-        }
-    flags = {
-        "top1": _first(passes, TOP1_KEYS),
-        "top5": _first(passes, TOP5_KEYS),
-        "topmax": _first(passes, TOPMAX_KEYS),
+def declared_fields(result: GraderResult | None, declared: DeclaredMetrics) -> dict[str, Any]:
+    """The declared rates of one sample (a miss for a failed sample) and its distribution position."""
+    failed = result is None or bool(result.metadata.errors.raised())
+    passes = {} if result is None else result.metadata.passes
+    fields: dict[str, Any] = {
+        rate_field(name): not failed and bool(passes.get(flag))
+        for name, flag, _label in declared.rate_flags()
     }
-    if all(value is None for value in flags.values()):
-        return {}
-    top1 = bool(flags["top1"])
-    top5 = bool(flags["top5"]) or top1
-    return {"top1": top1, "top5": top5, "topmax": bool(flags["topmax"]) or top5}
+    scores = {} if result is None else result.metadata.scores
+    if declared.distribution and declared.distribution in scores:
+        position = scores[declared.distribution]
+        found = isinstance(position, int | float) and not isinstance(position, bool) and position >= 1
+        fields["rank"] = int(position) if found else None
+    return fields
 
 
 def make_record(
@@ -97,13 +84,13 @@ def make_record(
     generation: Generation,
     result: GraderResult | None,
     threshold: float | None = None,
-    ranked: bool = False,
+    declared: DeclaredMetrics | None = None,
 ) -> SampleRecord:
     """The results line for one sample; `result` is None when the model produced nothing to grade.
 
-    `ranked`: the grader ranks lists, so a sample without rank flags (an error) counts as a miss.
+    A failed sample counts as a miss for every rate the grader declares.
     """
-    misses = {"top1": False, "top5": False, "topmax": False} if ranked else {}
+    declared = declared or DeclaredMetrics()
     common: dict[str, Any] = {
         "model": model,
         "item_index": item_index,
@@ -115,16 +102,13 @@ def make_record(
         "output_json": parse_json_answer(generation.text),
         "finish_reason": generation.finish_reason,
         "latency_s": round(generation.latency_s, 4),
+        **declared_fields(result, declared),
     }
     if result is None:
         return SampleRecord(
-            **common,
-            reward=0.0,
-            errors=[GENERATION_ERROR],
-            error_details=generation.error,
-            passed=False,
-            **misses,
-        )
+            **common, reward=0.0, errors=[GENERATION_ERROR], error_details=generation.error, passed=False,
+            valid=False,
+        )  # fmt: skip
     return SampleRecord(
         **common,
         reward=result.reward,
@@ -132,6 +116,7 @@ def make_record(
         errors=result.metadata.errors.raised(),
         error_details=result.metadata.errors.details,
         passes=result.metadata.passes,
+        scores=result.metadata.scores,
         passed=is_pass(result, threshold),
-        **(ranked_fields(result) or misses),
+        valid=result.valid,
     )

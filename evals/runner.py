@@ -12,15 +12,17 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from ..core.records import DeclaredMetrics
 from ..grading.session import GradingSession, open_session
 from ..grading.spec_file import load_grader_file
 from ..grading.verdict import pass_rule
+from ..plugins.registry import grader_types, parse_spec
 from .data import load_items
 from .generation import EvalModel, Generation
 from .metrics import __doc__ as METRICS_DOC
 from .metrics import summarize
 from .models import ModelArgError, ModelOptions, open_model
-from .records import SampleRecord, make_record, ranked_fields, to_sample
+from .records import SampleRecord, make_record, to_sample
 from .settings import EvalSettings
 
 RESULTS_FILE = "results.jsonl"
@@ -51,16 +53,22 @@ def _progress(console: Console) -> Progress:
     )
 
 
+def declared_metrics(spec: dict[str, Any]) -> DeclaredMetrics | None:
+    """What the spec's results carry, as its grader type declares; None for a type not installed here."""
+    cls = grader_types().get(spec.get("type", ""))
+    return None if cls is None else cls.declared_metrics(parse_spec(spec))
+
+
 def grade_model(
     model: EvalModel,
     items: Sequence[Mapping[str, Any]],
     generations: list[list[Generation]],
     grading: GradingSession,
     run: EvalSettings,
-    ranked: bool,
+    declared: DeclaredMetrics | None,
     advance: Any,
-) -> list[SampleRecord]:
-    """Grade every sample that has an answer (in batches), and build the results lines."""
+) -> tuple[list[SampleRecord], DeclaredMetrics]:
+    """Grade every sample that has an answer (in batches); the results lines and the metrics they carry."""
     keys = [(i, j) for i, row in enumerate(generations) for j, gen in enumerate(row) if gen.error is None]
     results: dict[tuple[int, int], Any] = {}
     for start in range(0, len(keys), grading.batch_size):
@@ -69,8 +77,10 @@ def grade_model(
         graded = grading.grade(samples, [items[i] for i, _ in chunk])
         results.update(zip(chunk, graded, strict=True))
         advance(len(chunk))
-    ranked = ranked or any(ranked_fields(result) for result in results.values())
-    return [
+    if declared is None:  # a grader type this machine does not have: what its results carry
+        seen = {flag for result in results.values() for flag in result.metadata.passes}
+        declared = DeclaredMetrics(passes=tuple(sorted(seen)))
+    records = [
         make_record(
             model.name,
             i,
@@ -79,11 +89,12 @@ def grade_model(
             gen,
             results.get((i, j)),
             run.pass_threshold,
-            ranked,
+            declared,
         )
         for i, row in enumerate(generations)
         for j, gen in enumerate(row)
     ]
+    return records, declared
 
 
 def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any]:
@@ -91,7 +102,7 @@ def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any
     console = console or Console(stderr=True)
     items = load_items(run.data, run.max_items)
     spec = load_grader_file(run.grader)
-    ranked = spec.get("type") == "ranked_list"
+    declared = declared_metrics(spec)
     models = open_models(run.models, run.model_options())
     run.output_dir.mkdir(parents=True, exist_ok=True)
     records_by_model: dict[str, list[SampleRecord]] = {}
@@ -107,17 +118,20 @@ def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any
         ):
             # Model k is graded in the background while model k+1 generates.
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="grade") as grader:
-                pending: list[tuple[EvalModel, Future[list[SampleRecord]]]] = []
+                pending: list[tuple[EvalModel, Future[tuple[list[SampleRecord], DeclaredMetrics]]]] = []
                 for model in models:
                     task = progress.add_task(f"{model.name}: generate", total=total)
                     generations = model.generate(items, run.samples, lambda k, t=task: progress.advance(t, k))
                     graded = sum(1 for row in generations for gen in row if gen.error is None)
                     task = progress.add_task(f"{model.name}: grade", total=graded)
                     advance = partial(progress.advance, task)
-                    job = grader.submit(grade_model, model, items, generations, grading, run, ranked, advance)
+                    job = grader.submit(
+                        grade_model, model, items, generations, grading, run, declared, advance
+                    )
                     pending.append((model, job))
                 for model, job in pending:
-                    records = job.result()
+                    records, seen = job.result()
+                    declared = declared or seen  # an unknown type: the first model's results say
                     out.writelines(record.model_dump_json() + "\n" for record in records)
                     out.flush()
                     records_by_model[model.name] = records
@@ -125,6 +139,7 @@ def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any
     finally:
         for model in models:
             model.close()
+    shown = declared or DeclaredMetrics()
     summary = {
         "kind": "rft-eval",
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -136,9 +151,11 @@ def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any
             "type": spec.get("type"),
             "pass_rule": pass_rule(spec.get("pass_threshold"), run.pass_threshold),
             "graded_by": where,
+            "rates": [{"name": n, "label": label} for n, _f, label in shown.rate_flags()],
+            "distribution": shown.distribution,
         },
         "model_sources": {m.name: m.describe() for m in models},
-        "models": summarize(records_by_model),
+        "models": summarize(records_by_model, shown),
         "metrics": " ".join((METRICS_DOC or "").split()),
     }
     (run.output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

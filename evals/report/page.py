@@ -23,14 +23,7 @@ from .runs import EvalRunData, Runs, TrainingRunData
 
 # Nothing may be fetched: no network, no other files. Inline styles and scripts only.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
-METRIC_LABELS = {
-    "mean_reward": "Mean reward",
-    "pass_rate": "Pass rate",
-    "top1": "Top-1",
-    "top5": "Top-5",
-    "topmax": "Top-max",
-}
-RANKED = ("top1", "top5", "topmax")
+METRIC_LABELS = {"mean_reward": "Mean reward", "pass_rate": "Pass rate"}  # every grader's; then its own
 MAX_TEXT = 20_000  # characters of one output shown in the page
 PREVIEW = 110
 SMOOTH_FROM = 30  # steps; longer runs get a moving average over the noisy per-step train reward
@@ -72,12 +65,36 @@ def model_entries(runs: Runs) -> list[ModelEntry]:
     return entries
 
 
-def metrics_shown(entries: list[ModelEntry]) -> list[str]:
-    ranked = any("top1" in e.summary for e in entries)
-    return [m for m in METRIC_LABELS if m not in RANKED or ranked]
+def declared_rates(entries: list[ModelEntry]) -> dict[str, str]:
+    """The rates the runs' graders declare (summary.json `grader.rates`), name -> label.
+
+    A summary written without that list shows every metric that has an interval under its own name.
+    """
+    rates: dict[str, str] = {}
+    for e in entries:
+        declared = (e.run.summary.get("grader") or {}).get("rates")
+        if declared is None:
+            declared = [
+                {"name": k, "label": k}
+                for k in e.summary
+                if k not in METRIC_LABELS and f"{k}_ci" in e.summary and not k.endswith("_ci")
+            ]
+        rates.update({str(r["name"]): str(r.get("label") or r["name"]) for r in declared})
+    return rates
 
 
-def metrics_chart(entries: list[ModelEntry], metrics: list[str]) -> Markup:
+def metrics_shown(entries: list[ModelEntry]) -> dict[str, str]:
+    """Every metric the chart and the table show, name -> label: mean reward, pass rate, declared rates."""
+    return METRIC_LABELS | declared_rates(entries)
+
+
+def shows_positions(entries: list[ModelEntry]) -> bool:
+    """Whether the grader declares a position score (a rank): then the spread is drawn over positions."""
+    declared = any((e.run.summary.get("grader") or {}).get("distribution") for e in entries)
+    return declared or any(r.get("rank") for e in entries for r in e.run.records)
+
+
+def metrics_chart(entries: list[ModelEntry], metrics: dict[str, str]) -> Markup:
     series = [
         BarSeries(
             e.key,
@@ -87,7 +104,7 @@ def metrics_chart(entries: list[ModelEntry], metrics: list[str]) -> Markup:
         )
         for e in entries
     ]
-    return Markup(bar_chart([METRIC_LABELS[m] for m in metrics], series))
+    return Markup(bar_chart(list(metrics.values()), series))
 
 
 def distribution_view(entries: list[ModelEntry], ranked: bool) -> dict[str, Any] | None:
@@ -254,6 +271,7 @@ def sample_row(record: dict[str, Any], key: str) -> dict[str, Any]:
         "item": int(record.get("item_index", 0)),
         "index": int(record.get("sample_index", 0)),
         "passed": bool(record.get("passed")),
+        "valid": bool(record.get("valid", True)),
         "reward": float(record.get("reward", 0.0)),
         "prompt": _prompt(record),
         "reasoning": _collapsible(_reasoning(record)),
@@ -317,7 +335,7 @@ def render(runs: Runs, title: str = "rftkit report") -> str:
     """The whole report as one HTML string."""
     entries = model_entries(runs)
     metrics = metrics_shown(entries)
-    ranked = "top1" in metrics
+    ranked = shows_positions(entries)
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     counts = f"{_count(len(entries), 'model')} · {_count(len(runs.trainings), 'training run')}"
     return (
@@ -329,7 +347,7 @@ def render(runs: Runs, title: str = "rftkit report") -> str:
             subtitle=f"{counts} · {generated}",
             run_facts=run_facts(runs),
             entries=entries,
-            metrics=[(m, METRIC_LABELS[m]) for m in metrics],
+            metrics=list(metrics.items()),
             ranked=ranked,
             metrics_chart=metrics_chart(entries, metrics) if entries else None,
             distribution=distribution_view(entries, ranked) if entries else None,

@@ -92,7 +92,17 @@ class RankedListGrader(ScoringGrader):
     @classmethod
     def declared_metrics(cls, spec: GraderSpec) -> DeclaredMetrics:
         k = spec.k  # type: ignore[attr-defined]
-        ranked = DeclaredMetrics(scores=("rank", "list_length"), passes=("top1", f"top{k}", "anywhere"))
+        ranked = DeclaredMetrics(
+            scores=("rank", "list_length"),
+            passes=("top1", f"top{k}", "anywhere"),
+            # As in OpenAI's rare-disease demo: top-1, top-k and top-max (anywhere in the list).
+            rates=(
+                ("top1", "top1", "Top-1"),
+                (f"top{k}", f"top{k}", f"Top-{k}"),
+                ("topmax", "anywhere", "Top-max"),
+            ),
+            distribution="rank",
+        )
         return ranked | super().declared_metrics(spec)
 
     def credit(self, rank: int) -> float:

@@ -1,19 +1,27 @@
-"""Summary metrics: Wilson intervals, bootstrap, per-item aggregation, ranked flags, pass rules."""
+"""Summary metrics: Wilson intervals, bootstrap, per-item aggregation, declared rates, pass rules."""
 
 from __future__ import annotations
 
 import pytest
+from rftkit.core.records import DeclaredMetrics
 from rftkit.evals.generation import Generation
 from rftkit.evals.metrics import bootstrap_mean_interval, summarize, wilson_interval
-from rftkit.evals.records import make_record, ranked_fields
+from rftkit.evals.records import declared_fields, make_record
 from rftkit.grading.verdict import is_pass
 from rftkit.plugins.base import GraderErrors, GraderResult, ResultMetadata
+from rftkit.plugins.graders.ranked_list import RankedListGrader, RankedListSpec
+
+# What a ranked_list grader (k = 5) declares: the rates top1/top5/topmax and the rank as its position.
+RANKED = RankedListGrader.declared_metrics(RankedListSpec(type="ranked_list", input="x", reference="y"))
 
 ITEM = {"messages": [{"role": "user", "content": "q"}], "gene": "A"}
 
 
 def result(reward: float, rank: int | None = None, passes: dict | None = None, error: str | None = None):
+    """A result as a ranked_list grader (k = 5) writes it for `rank` (0: absent), or with `passes` given."""
     scores = {"rank": float(rank)} if rank is not None else {}
+    if rank is not None and passes is None:
+        passes = {"top1": rank == 1, "top5": 1 <= rank <= 5, "anywhere": rank >= 1}
     errors = GraderErrors(**({error: True} if error else {}))
     meta = ResultMetadata(name="g", type="t", scores=scores, passes=passes or {}, errors=errors)
     return GraderResult(reward=reward, metadata=meta)
@@ -21,7 +29,7 @@ def result(reward: float, rank: int | None = None, passes: dict | None = None, e
 
 def record(model: str, item: int, sample: int, res: GraderResult | None, ranked: bool = True):
     gen = Generation(text="x") if res is not None else Generation(error="boom")
-    return make_record(model, item, sample, ITEM, gen, res, ranked=ranked)
+    return make_record(model, item, sample, ITEM, gen, res, declared=RANKED if ranked else DeclaredMetrics())
 
 
 def test_wilson_matches_reference_values() -> None:
@@ -40,12 +48,28 @@ def test_bootstrap_is_deterministic_and_brackets_the_mean() -> None:
     assert bootstrap_mean_interval([0.3]) == (0.3, 0.3)
 
 
-def test_ranked_fields_from_rank_and_from_passes() -> None:
-    assert ranked_fields(result(0.49, rank=3)) == {"rank": 3, "top1": False, "top5": True, "topmax": True}
-    assert ranked_fields(result(0.0, rank=0)) == {"rank": None, "top1": False, "top5": False, "topmax": False}
+def test_declared_rates_from_the_graders_pass_flags() -> None:
+    assert declared_fields(result(0.49, rank=3), RANKED) == {
+        "rank": 3,
+        "top1": False,
+        "top5": True,
+        "topmax": True,
+    }
+    assert declared_fields(result(0.0, rank=0), RANKED) == {
+        "rank": None,
+        "top1": False,
+        "top5": False,
+        "topmax": False,
+    }
     only_passes = result(1.0, passes={"top1": True, "top5": True, "anywhere": True})
-    assert ranked_fields(only_passes) == {"top1": True, "top5": True, "topmax": True}
-    assert ranked_fields(result(1.0)) == {}
+    assert declared_fields(only_passes, RANKED) == {"top1": True, "top5": True, "topmax": True}
+    assert declared_fields(result(1.0), DeclaredMetrics()) == {}
+    # A failed sample is a miss, whatever flags it carries; undeclared graders get their flags as rates.
+    failed = result(1.0, passes={"top1": True}, error="python_grader_runtime_error")
+    assert declared_fields(failed, RANKED)["top1"] is False
+    assert declared_fields(result(1.0, passes={"exact": True}), DeclaredMetrics(passes=("exact",))) == {
+        "exact": True
+    }
 
 
 def test_pass_rules() -> None:
@@ -63,7 +87,7 @@ def test_summary_aggregates_per_item_and_best_of_n() -> None:
         record("m", 1, 0, result(0.0, rank=0)),
         record("m", 1, 1, result(0.7, rank=2)),
     ]
-    s = summarize({"m": records})["m"]
+    s = summarize({"m": records}, RANKED)["m"]
     assert (s["n"], s["n_items"], s["samples_per_item"]) == (4, 2, 2)
     assert s["top1"] == pytest.approx(0.25) and s["top5"] == pytest.approx(0.75)
     assert s["mean_reward"] == pytest.approx((1.0 + 0.49 + 0.0 + 0.7) / 4)
@@ -77,10 +101,11 @@ def test_summary_aggregates_per_item_and_best_of_n() -> None:
 
 def test_failed_generations_count_as_errors_and_misses() -> None:
     records = [record("m", 0, 0, result(1.0, rank=1)), record("m", 1, 0, None)]
-    s = summarize({"m": records})["m"]
+    s = summarize({"m": records}, RANKED)["m"]
     assert s["errors"] == {"generation_error": 1} and s["samples_with_errors"] == 1
     assert s["top1"] == pytest.approx(0.5) and s["topmax"] == pytest.approx(0.5)
     assert records[1].top1 is False and records[1].errors == ["generation_error"]
+    assert s["invalid_samples"] == 1 and s["mean_valid_reward"] == pytest.approx(1.0)  # no score, not a 0
 
 
 def test_plain_grader_has_no_ranked_metrics() -> None:
