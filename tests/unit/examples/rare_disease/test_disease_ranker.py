@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -259,3 +261,22 @@ def test_top_k_setting(index: DiseaseIndex, monkeypatch: pytest.MonkeyPatch) -> 
         HpoDiseaseRanker(index=index, top_k=0)
     monkeypatch.setenv("RFTKIT_HPO_TOP_K", "3")
     assert len(HpoDiseaseRanker(index=index).answer(_item([32]))["genes"]) == 3
+
+
+def test_rank_eval_scores_answers_like_the_grader_and_ties_by_expectation(
+    index: DiseaseIndex, example_script: Callable[[str], ModuleType]
+) -> None:
+    rank_eval = example_script("rank_eval")
+    model = HpoDiseaseRanker(index=index, top_k=5)
+    items = [
+        {**_item([11, 21, 23]), "gene": "TBX5"},  # first
+        {**_item([32]), "gene": "ID03"},  # in a block of 13 tied genes at the top
+        {**_item([41]), "gene": "NOTANNOTATED", "synonyms": []},  # unreachable
+        {**_item([41]), "gene": "x", "synonyms": ["nf1"]},  # found through a synonym
+    ]
+    rows, wall_ms, cpu_ms = rank_eval.score_model(model, items)
+    assert rows[0] == dict.fromkeys(["top1", "top5", "topmax", "exp_top1", "exp_top5", "exp_topmax"], 1.0)
+    assert rows[1]["exp_top1"] == pytest.approx(1 / 13) and rows[1]["exp_top5"] == pytest.approx(5 / 13)
+    assert rows[2]["topmax"] == 0.0 and rows[2]["exp_top1"] == 0.0
+    assert rows[3]["top1"] == 1.0
+    assert wall_ms > 0 and cpu_ms >= 0
