@@ -412,6 +412,10 @@ def _error_from_log(path: Path) -> str | None:
         return None
     for index in range(len(lines) - 1, -1, -1):
         if lines[index].startswith("error: "):
-            return "\n".join(lines[index : index + 12]).removeprefix("error: ").strip()
+            # the CLI's own advice ("run the same command again") is not for API users
+            kept = [
+                line for line in lines[index : index + 12] if not line.startswith("The newest checkpoint")
+            ]
+            return "\n".join(kept).removeprefix("error: ").strip()
     tail = [line for line in lines[-5:] if line.strip()]
     return " | ".join(tail) if tail else None

@@ -210,3 +210,26 @@ def test_kill_9_mid_job_and_restart_loses_nothing(tmp_path, sandbox) -> None:
         assert client.fine_tuning.jobs.checkpoints.list(first.id).data[0].step_number == 4
         assert done.fine_tuned_model in [m.id for m in client.models.list()]
         assert wait_for(client, second.id, {"succeeded"}).fine_tuned_model
+
+
+def test_a_failed_job_carries_a_readable_error(client_a, files) -> None:
+    broken = {
+        "type": "python",
+        "name": "broken",
+        "source": "def grade(sample, item):\n    raise ValueError('x')\n",
+    }
+    train, valid = files
+    method = {
+        "type": "reinforcement",
+        "reinforcement": {"grader": broken, "hyperparameters": {"batch_size": 4}},
+    }
+    job = client_a.fine_tuning.jobs.create(
+        model="tiny", training_file=train, validation_file=valid, method=method,
+        extra_body={"rftkit": {"overrides": {**FAST, "trainer.max_steps": 2}}},
+    )  # fmt: skip
+    failed = wait_for(client_a, job.id, {"failed"})
+    assert failed.error.code == "training_failed" and failed.finished_at
+    assert "no valid reward" in failed.error.message and "ValueError: x" in failed.error.message
+    assert "run the same command" not in failed.error.message
+    events = [e for e in client_a.fine_tuning.jobs.list_events(job.id) if e.level == "error"]
+    assert events and events[0].message.startswith("The job failed: ")
