@@ -1,6 +1,6 @@
 """Write a warm-up file for a tiny local model: train prompts answered by the classical baseline.
 
-    python examples/rare_disease/make_warmup.py TRAIN.jsonl OUT.jsonl [--cases N] [--genes K]
+    python examples/rare_disease/make_warmup.py TRAIN.jsonl OUT.jsonl [--cases N] [--genes K] [--orders K]
 
 A random-init tiny model knows neither the answer format nor any gene symbol. Before RFT it
 is fine-tuned (`model.tiny.warmup_file` in a `rft train` config) on up to N train prompts
@@ -15,20 +15,32 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import sys
 from pathlib import Path
 
 from rftkit.plugins.models.hpo_disease import HpoDiseaseRanker
 
 
-def warmup_lines(train: list[dict], cases: int, genes: int) -> list[dict]:
-    """The warm-up lines for the first `cases` train lines in SHA-256 order of their ids."""
+def warmup_lines(train: list[dict], cases: int, genes: int, orders: int = 0) -> list[dict]:
+    """The warm-up lines for the first `cases` train lines in SHA-256 order of their ids.
+
+    With `orders` > 0 each line holds that many shuffles of the baseline's genes (seeded by the
+    case id) as equally good replies: the model learns the format and which genes to name, but
+    not the baseline's order (for the rerank variant, so that RL has something to learn).
+    """
     chosen = sorted(train, key=lambda line: hashlib.sha256(str(line["id"]).encode()).hexdigest())[:cases]
     model = HpoDiseaseRanker(top_k=genes)
     out = []
     for line in chosen:
-        answer = {"reasoning": "closest phenotype match", "genes": model.answer(line)["genes"]}
-        out.append({"messages": line["messages"], "completions": [json.dumps(answer)]})
+        ranked = model.answer(line)["genes"]
+        if orders > 0:
+            rng = random.Random(hashlib.sha256(str(line["id"]).encode()).hexdigest())
+            lists = [rng.sample(ranked, len(ranked)) for _ in range(orders)]
+        else:
+            lists = [ranked]
+        completions = [json.dumps({"reasoning": "closest phenotype match", "genes": g}) for g in lists]
+        out.append({"messages": line["messages"], "completions": completions})
     return out
 
 
@@ -38,15 +50,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="warm-up JSONL to write")
     parser.add_argument("--cases", type=int, default=2000, help="train prompts to use (default 2000)")
     parser.add_argument("--genes", type=int, default=5, help="genes per answer (default 5)")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=0,
+        help="K > 0: K seeded shuffles of the genes as replies, not the baseline's order (default 0)",
+    )
     args = parser.parse_args(argv)
-    if args.cases < 1 or args.genes < 1:
-        parser.error("--cases and --genes must be at least 1")
+    if args.cases < 1 or args.genes < 1 or args.orders < 0:
+        parser.error("--cases and --genes must be at least 1, --orders at least 0")
     try:
         train = [json.loads(line) for line in args.train.read_text().splitlines() if line.strip()]
     except (OSError, json.JSONDecodeError) as exc:
         print(f"error: cannot read {args.train}: {exc}", file=sys.stderr)
         return 2
-    lines = warmup_lines(train, args.cases, args.genes)
+    lines = warmup_lines(train, args.cases, args.genes, args.orders)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("".join(json.dumps(line) + "\n" for line in lines))
     print(f"{len(lines)} warm-up lines -> {args.out}")

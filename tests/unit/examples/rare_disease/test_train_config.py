@@ -34,3 +34,14 @@ def test_the_rerank_gpu_config_validates_and_builds_its_data_with_candidates() -
     assert config.rollout.engine == "vllm"
     header = (EXAMPLE / "train_rerank_gpu.yaml").read_text()
     assert "build.py ../shared/data/phenopackets.jsonl runs/rare/data-rerank --candidates 20" in header
+
+
+def test_the_tiny_rerank_config_reads_the_rerank_data_and_its_shuffled_warmup() -> None:
+    config = load_config(EXAMPLE / "train_rerank_tiny.yaml")
+    data = REPO / "runs" / "rare" / "data-tiny-rerank"
+    assert config.data.train_file == str(data / "train.jsonl")
+    assert config.data.valid_file == str(data / "valid.jsonl")
+    assert config.model.tiny is not None and config.model.tiny.warmup_file == str(data / "warmup.jsonl")
+    header = (EXAMPLE / "train_rerank_tiny.yaml").read_text()
+    assert "runs/rare/data-tiny-rerank --max-train-cases 256 --max-report-chars 1100 --candidates 5" in header
+    assert "runs/rare/data-tiny-rerank/warmup.jsonl --cases 256 --orders 8" in header

@@ -29,3 +29,19 @@ def test_warmup_lines_answer_in_the_response_format_and_are_stable(
         answer = json.loads(completion)
         assert set(answer) == {"reasoning", "genes"} and len(answer["genes"]) == 4
         assert line["messages"] in [t["messages"] for t in train]
+
+
+def test_warmup_orders_shuffle_the_same_genes_per_case_stably(
+    example_script: Callable[[str], ModuleType],
+) -> None:
+    module = example_script("make_warmup")
+    train = [_line(f"case-{i}", t) for i, t in enumerate(["HP:0001631", "HP:0007565"])]
+    plain = module.warmup_lines(train, cases=2, genes=5)
+    shuffled = module.warmup_lines(train, cases=2, genes=5, orders=6)
+    assert module.warmup_lines(train, cases=2, genes=5, orders=6) == shuffled
+    for one, many in zip(plain, shuffled, strict=True):
+        (reply,) = one["completions"]
+        ranked = json.loads(reply)["genes"]
+        lists = [json.loads(c)["genes"] for c in many["completions"]]
+        assert len(lists) == 6 and all(sorted(g) == sorted(ranked) for g in lists)
+        assert any(g != ranked for g in lists)
