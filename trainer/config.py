@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .agent.config import AgentConfig
+
 Auto = Literal["auto"]
 
 
@@ -167,6 +169,7 @@ class RunConfig(Section):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    agent: AgentConfig | None = None  # tools and multi-turn episodes (see trainer/agent); None: one reply
     output_dir: str | None = None  # the run folder, when --output-dir is not given
     progress: bool = True  # a progress bar (false: log lines only, as with --no-progress)
 

@@ -31,6 +31,7 @@ import yaml
 
 from ..grading.session import GradingSession
 from . import checkpoints
+from .agent.episode import tool_metrics
 from .algo.advantages import group_advantages, update_mask
 from .algo.update import grpo_update
 from .base_model import prepare_base_model
@@ -147,6 +148,7 @@ class RunState:
     start_step: int = 0
     best: float | None = None
     version: int = 0  # policy version the rollout engine holds (updates applied)
+    agent: Any = None  # agent hook: the EpisodeRunner when the config has `agent:` (trainer/agent)
 
 
 class RFTTrainer:
@@ -196,6 +198,8 @@ class RFTTrainer:
             events.close()
             if state is not None:
                 state.engine.close()
+                if state.agent is not None:  # agent hook: tool clients and sandbox pools
+                    state.agent.close()
 
     # ---------------------------------------------------------------- setup
     def _load_data(self) -> tuple[list[DatasetLine], list[DatasetLine]]:
@@ -261,8 +265,13 @@ class RFTTrainer:
         elif events.path.exists():
             events.path.unlink()  # nothing to resume from: a fresh run
 
-        train_ids = [chat_prompt_ids(tokenizer, x.chat()) for x in train]
-        valid_ids = [chat_prompt_ids(tokenizer, x.chat()) for x in valid]
+        agent = None  # agent hook: episodes with tools instead of single replies
+        if cfg.agent is not None:
+            from .agent.episode import EpisodeRunner
+
+            agent = EpisodeRunner(cfg.agent, tokenizer, train + valid)
+        train_ids = [chat_prompt_ids(tokenizer, x.chat(), agent and agent.tools_for(x)) for x in train]
+        valid_ids = [chat_prompt_ids(tokenizer, x.chat(), agent and agent.tools_for(x)) for x in valid]
         context = cfg.rollout.max_model_len or policy.config.max_position_embeddings
         check_prompt_lengths(cfg.data.train_file, train, train_ids, context, plan.max_tokens)
         check_prompt_lengths(cfg.data.valid_file, valid, valid_ids, context, plan.max_tokens)
@@ -279,7 +288,7 @@ class RFTTrainer:
         )
         state = RunState(
             plan, base, tokenizer, policy, reference, optimizer, scheduler, engine, engine_name,
-            Prompts(train, train_ids), Prompts(valid, valid_ids), start_step, best, start_step,
+            Prompts(train, train_ids), Prompts(valid, valid_ids), start_step, best, start_step, agent,
         )  # fmt: skip
         if start_step:
             self._sync(state)
@@ -294,7 +303,7 @@ class RFTTrainer:
         rolled = collect(
             state.engine, grading, prompts.lines, prompts.ids, settings,
             reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
-            notify=grading.notify,
+            notify=grading.notify, agent=state.agent,
         )  # fmt: skip
         check_invalid_share(rolled.results, self.config.grader.max_invalid_fraction, what)
         return rolled
@@ -329,7 +338,7 @@ class RFTTrainer:
         pending = start_collect(
             state.engine, grading, prompts.lines, prompts.ids, settings,
             reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
-            notify=grading.notify,
+            notify=grading.notify, agent=state.agent,
         )  # fmt: skip
         return pending, (epoch, prompts)
 
@@ -377,7 +386,8 @@ class RFTTrainer:
         completions = [c.token_ids for group in rolled.groups for c in group]
         prompt_ids = [ids for ids in prompts.ids for _ in range(plan.samples_per_prompt)]
         logprobs = [c.logprobs for group in rolled.groups for c in group]
-        batch = TokenBatch.build(prompt_ids, completions, state.tokenizer.pad_token_id, logprobs)
+        masks = [getattr(c, "loss_mask", None) for group in rolled.groups for c in group]  # agent: tools' = 0
+        batch = TokenBatch.build(prompt_ids, completions, state.tokenizer.pad_token_id, logprobs, masks)
         begin = time.perf_counter()
         # transformers' engine samples the live policy: the producer must not sample mid-update
         shared = state.engine.lock if state.engine_name != "vllm" and pipeline is not None else None
@@ -403,6 +413,7 @@ class RFTTrainer:
             "rollout_wait_share": rollout_wait / step_s if step_s else 0.0,
             "grading_wait_share": rolled.grading_wait_s / step_s if step_s else 0.0,
             **summarize(rolled.results, "train"),
+            **tool_metrics(rolled.groups),  # agent hook: tool_calls_per_rollout, ... ({} without tools)
             **update,
             "learning_rate": state.scheduler.get_last_lr()[0],
             "completion_tokens_mean": float(np.mean([len(c) for c in completions])),
@@ -428,7 +439,8 @@ class RFTTrainer:
             top_p=cfg.rollout.top_p, max_tokens=plan.max_tokens, seed=cfg.trainer.seed + 7,
         )  # fmt: skip
         rolled = self._collect(state, grading, pool, state.valid, settings, f"step {step}: validation")
-        return summarize(rolled.results, "valid"), time.perf_counter() - begin
+        stats = {**summarize(rolled.results, "valid"), **tool_metrics(rolled.groups, "valid")}
+        return stats, time.perf_counter() - begin
 
     def _validate_and_save(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, event: dict[str, Any]

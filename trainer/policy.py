@@ -102,7 +102,9 @@ class TokenBatch:
         completions: list[list[int]],
         pad_id: int,
         logprobs: list[list[float] | None] | None = None,
+        masks: list[list[int] | None] | None = None,
     ) -> TokenBatch:
+        """`masks[i]` (per completion token, optional): 0 leaves a token out of the loss (a tool's)."""
         width = max(len(p) + len(c) for p, c in zip(prompts, completions, strict=True))
         ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
         attention = torch.zeros_like(ids)
@@ -111,6 +113,8 @@ class TokenBatch:
             ids[row, : len(p) + len(c)] = torch.tensor(p + c)
             attention[row, : len(p) + len(c)] = 1
             completion[row, len(p) : len(p) + len(c)] = 1
+            if masks is not None and masks[row] is not None:
+                completion[row, len(p) : len(p) + len(c)] = torch.tensor(masks[row], dtype=torch.long)
         rollout = None
         if logprobs is not None and all(lp is not None for lp in logprobs):
             rollout = torch.zeros((len(prompts), max(width - 1, 0)), dtype=torch.float32)

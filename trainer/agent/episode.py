@@ -23,46 +23,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from ...core.records import GraderResult, Sample
 from ...grading.answers import to_sample
 from ..data.schema import DatasetLine
 from ..rollout.collect import PendingRollouts
 from ..rollout.engine import Completion, RolloutEngine, SamplingSettings
 from ..rollout.grading_retry import Graded, Notify, grade_with_regrade
+from .config import AgentConfig
 from .parse import make_parser
-from .tools import Toolbox, ToolCall, ToolResult, ToolSpec, parse_tools
+from .tools import Toolbox, ToolCall, ToolResult, parse_tools
 
 DROPPED_FLAG = "other_error"
-
-
-class ToolServerConfig(BaseModel):
-    """A tool server the run starts itself (before the first rollout) and stops at the end."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    command: list[str] = Field(min_length=1)  # run in the config file's folder
-    ready_url: str | None = None  # polled (GET) until it answers, before training starts
-    ready_timeout_s: float = Field(60.0, gt=0)
-
-
-class AgentConfig(BaseModel):
-    """`agent:` in a run config: tools, episode limits, and how tool calls are read from replies."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tools: list[dict[str, Any]] = Field(default_factory=list)  # OpenAI function tools + server_url/python
-    max_episode_steps: int = Field(4, ge=1)  # model turns per episode at most
-    max_episode_tokens: int = Field(1024, ge=1)  # the episode's tokens (model and tools) at most
-    max_tool_message_tokens: int = Field(256, ge=1)  # a tool result is cut to this many tokens
-    parser: str = "json"  # `json` (<tool_call>{...}</tool_call>) or a vLLM tool-call parser name
-    sandbox: str = "auto"  # where Python tools run
-    max_concurrency: int = Field(32, ge=1)  # tool calls in flight at once
-    servers: list[ToolServerConfig] = Field(default_factory=list)
-
-    def tool_specs(self) -> list[ToolSpec]:
-        return parse_tools(self.tools)
 
 
 @dataclass

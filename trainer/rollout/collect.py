@@ -130,8 +130,18 @@ def start_collect(
     chunks: int = 2,
     pool: ThreadPoolExecutor | None = None,
     notify: Notify | None = None,
+    agent: Any = None,
 ) -> PendingRollouts:
-    """Generate every chunk here, handing each to `pool` for grading as soon as it exists."""
+    """Generate every chunk here, handing each to `pool` for grading as soon as it exists.
+
+    With `agent` (a trainer.agent EpisodeRunner) each sample is a multi-turn episode instead.
+    """
+    if agent is not None:  # agent rollouts: the episode runner generates, calls tools and grades
+        from ..agent.episode import start_agent_collect
+
+        return start_agent_collect(
+            agent, engine, grading, lines, prompt_ids, settings, reasoning=reasoning, pool=pool, notify=notify
+        )
     chunks = max(1, min(chunks, len(lines)))
     bounds = [round(i * len(lines) / chunks) for i in range(chunks + 1)]
     own_pool = None if pool is not None else ThreadPoolExecutor(1, thread_name_prefix="grading")
@@ -177,6 +187,7 @@ def collect(
     chunks: int = 2,
     pool: ThreadPoolExecutor | None = None,
     notify: Notify | None = None,
+    agent: Any = None,
 ) -> Rollouts:
     """`settings.n` graded samples for each line; grading of chunk i overlaps generation of chunk i+1.
 
@@ -184,5 +195,5 @@ def collect(
     """
     return start_collect(
         engine, grading, lines, prompt_ids, settings, reasoning=reasoning, chunks=chunks, pool=pool,
-        notify=notify,
+        notify=notify, agent=agent,
     ).result()  # fmt: skip
