@@ -1,7 +1,9 @@
-"""Builds the sandboxes' parts, idempotently: the grader venv and the Docker image.
+"""Builds the sandboxes' parts, idempotently: per image tag, the grader venv and the Docker image.
 
-The venv (system python3 + grader packages) serves the namespace backend directly, and its
-site-packages go into the image, so the Docker build needs no network. The image's base is
+Each tag's venv (system python3 + the packages of `sandbox/requirements/<tag>.txt`, or of a
+team's file on top of a shipped tag, + NLTK's corpora in `<venv>/nltk_data`, + the
+`rftkit_sandbox_env` module) serves the namespace backend directly, and its site-packages and
+nltk_data go into that tag's image, so the Docker build needs no network. The image's base is
 python:3.11-slim when it is present or can be pulled and the host's python3 is 3.11 too, else an
 offline rootfs of the host's Debian release (debootstrap, then `docker import`), so the image's
 python3 is the venv's.
