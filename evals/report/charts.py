@@ -194,3 +194,55 @@ def line_chart(
                 )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def downsample(points: Sequence[tuple[float, float]], limit: int = 400) -> list[tuple[float, float]]:
+    """At most `limit` points that keep the curve's shape (largest-triangle-three-buckets).
+
+    The first and last points stay; every bucket between keeps the point that spans the largest
+    triangle with its neighbours, so peaks and dips survive where a plain stride would drop them.
+    """
+    n = len(points)
+    if limit < 3 or n <= limit:
+        return list(points)
+    kept = [points[0]]
+    size = (n - 2) / (limit - 2)
+    a = 0
+    for i in range(limit - 2):
+        lo, hi = int(i * size) + 1, min(int((i + 1) * size) + 1, n - 1)
+        nxt_lo, nxt_hi = hi, min(int((i + 2) * size) + 1, n)
+        tail = points[nxt_lo:nxt_hi] or [points[-1]]
+        cx = sum(p[0] for p in tail) / len(tail)
+        cy = sum(p[1] for p in tail) / len(tail)
+        ax, ay = points[a]
+        best, best_area = lo, -1.0
+        for j in range(lo, hi):
+            x, y = points[j]
+            area = abs((ax - cx) * (y - ay) - (ax - x) * (cy - ay))
+            if area > best_area:
+                best, best_area = j, area
+        kept.append(points[best])
+        a = best
+    kept.append(points[-1])
+    return kept
+
+
+def share_bar(parts: Sequence[tuple[str, float]], width: int = 880, height: int = 34) -> str:
+    """One horizontal bar split into labelled shares (e.g. a step's time: sampling, grading, ...)."""
+    total = sum(max(0.0, v) for _, v in parts) or 1.0
+    out = [f'<svg class="chart share" viewBox="0 0 {width} {height}" role="img" '
+           f'xmlns="http://www.w3.org/2000/svg" font-family="system-ui, sans-serif">']  # fmt: skip
+    x = 0.0
+    for index, (label, value) in enumerate(parts):
+        w = width * max(0.0, value) / total
+        if w <= 0:
+            continue
+        tip = escape(f"{label}: {100 * value / total:.1f}%")
+        out.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="{height}" fill="{color(index)}">'
+                   f"<title>{tip}</title></rect>")  # fmt: skip
+        if w > 70:
+            out.append(f'<text x="{x + 6:.1f}" y="{height / 2 + 4:.1f}" font-size="12" fill="#fff">'
+                       f"{escape(label)} {100 * value / total:.0f}%</text>")  # fmt: skip
+        x += w
+    out.append("</svg>")
+    return "".join(out)

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from . import errors, files, graders, jobs, models
 from .context import HttpContext
+from .dashboard import router as dashboard_router
 
 
 def create_app(ctx: HttpContext) -> FastAPI:
@@ -20,4 +21,5 @@ def create_app(ctx: HttpContext) -> FastAPI:
     errors.install(app)
     for module in (graders, files, jobs, models):
         app.include_router(module.router, prefix="/v1")
+    app.include_router(dashboard_router)  # the live dashboard at / (issue 17)
     return app
