@@ -3,6 +3,11 @@
     with open_session(spec, address=None) as session:      # None: an embedded local service
         results = session.grade(samples, items)
 
+`address` may list several replicas of one service: the grader is uploaded to each (replicas
+sharing a store find it there; ids agree either way), and grading goes through one channel that
+spreads requests over them round-robin and resends a request whose replica died to another
+(see `replicas`).
+
 Every client of grading (`rft train`, `rft eval`, the TRL adapter) opens its session here, so
 they all upload the same way, batch the same way and treat the service's failures the same
 way. While the service is unavailable, overloaded (a full queue) or past a deadline, `grade`
@@ -27,6 +32,7 @@ from ..core.records import GraderResult, Sample
 from ..grader_service.client import GraderClient, GraderServiceError, RetryPolicy
 from ..grader_service.embedded import start_local_service
 from ..plugins.registry import grader_types, parse_spec
+from .replicas import ReplicaClient
 
 Notify = Callable[[str], None]
 T = TypeVar("T")
@@ -165,11 +171,27 @@ def check_spec(spec: dict[str, Any], *, remote: bool) -> None:
     parse_spec(spec)
 
 
+def _upload_to_each(
+    addresses: Sequence[str], token: str | None, spec: dict[str, Any], wait: OutageWait
+) -> tuple[str, str]:
+    """Upload `spec` to every replica (those sharing a store find it there); their (id, version)."""
+    uploaded: dict[str, tuple[str, str]] = {}
+    for replica in addresses:
+        with GraderClient(replica, token, retry=RetryPolicy(attempts=1)) as direct:
+            uploaded[replica] = wait.call(lambda c=direct: c.create_grader(spec))
+    if len(set(uploaded.values())) > 1:
+        raise RuntimeError(
+            f"grader replicas disagree on the grader's id and version ({uploaded}): are they replicas "
+            "of one service (the same tokens file and rftkit version)?"
+        )
+    return next(iter(uploaded.values()))
+
+
 @contextmanager
 def open_session(
     spec: dict[str, Any],
     *,
-    address: str | None = None,
+    address: str | Sequence[str] | None = None,
     token: str | None = None,
     sandbox: str = "auto",
     data_dir: Path | None = None,
@@ -182,16 +204,22 @@ def open_session(
 
     A spec whose type is installed here is validated before anything starts (GraderSpecError).
     """
-    check_spec(spec, remote=address is not None)
+    check_spec(spec, remote=bool(address))
     with ExitStack() as stack:
-        where = f"grader service at {address}"
-        if address is None:
+        addresses = [address] if isinstance(address, str) else list(address or [])
+        where = f"grader service at {', '.join(addresses)}"
+        if not addresses:
             service = stack.enter_context(start_local_service(data_dir=data_dir, sandbox=sandbox))
-            address, token = service.address, service.token
-            where = f"embedded grader service at {address}"
-            notify(f"started an embedded grader service on {address}")
-        # One attempt per call: the session does the (longer, reported) waiting itself.
-        client = stack.enter_context(GraderClient(address, token, retry=RetryPolicy(attempts=1)))
+            addresses, token = [service.address], service.token
+            where = f"embedded grader service at {service.address}"
+            notify(f"started an embedded grader service on {service.address}")
         wait = OutageWait(max_wait_s=retry_max_wait_s, notify=notify, what=what)
-        grader_id, version = wait.call(lambda: client.create_grader(spec))
+        # One attempt per call: the session does the (longer, reported) waiting itself.
+        once = RetryPolicy(attempts=1)
+        if len(addresses) == 1:
+            client = stack.enter_context(GraderClient(addresses[0], token, retry=once))
+            grader_id, version = wait.call(lambda: client.create_grader(spec))
+        else:
+            client = stack.enter_context(ReplicaClient(addresses, token, retry=once))
+            grader_id, version = _upload_to_each(addresses, token, spec, wait)
         yield GradingSession(client, grader_id, version, where=where, batch_size=batch_size, wait=wait)

@@ -93,7 +93,9 @@ class RolloutConfig(Section):
 class GraderConfig(Section):
     spec: dict[str, Any] | None = None  # an OpenAI grader JSON object
     spec_file: ConfigPath | None = None  # or a grader file: .json, .yaml or .py (grade(sample, item))
-    address: str | None = None  # host:port of `rft serve`; None: start an embedded local service
+    # host:port of `rft serve`, or a list of replicas of one service (round-robin with fail-over);
+    # None: start `cluster.grader_replicas` local replicas (one: the embedded service)
+    address: str | list[str] | None = None
     token: str | None = None  # bearer token for grader.address (default: $RFT_TOKEN)
     sandbox: str = "auto"  # for the embedded service
     batch_size: int = Field(256, ge=1)  # samples per GradeBatch call
@@ -159,6 +161,12 @@ class CheckpointConfig(Section):
     keep_best: int = Field(3, ge=1)  # by valid reward; the newest is always kept too for resuming
 
 
+class ClusterConfig(Section):
+    """How many of each role `rft train` starts on this machine (see trainer/roles/)."""
+
+    grader_replicas: int = Field(1, ge=1)  # local `rft serve` replicas (when grader.address is unset)
+
+
 class RunConfig(Section):
     model: ModelConfig
     data: DataConfig
@@ -169,6 +177,7 @@ class RunConfig(Section):
     hyperparameters: Hyperparameters = Field(default_factory=Hyperparameters)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     agent: AgentConfig | None = None  # tools and multi-turn episodes (see trainer/agent); None: one reply
     output_dir: str | None = None  # the run folder, when --output-dir is not given
     progress: bool = True  # a progress bar (false: log lines only, as with --no-progress)

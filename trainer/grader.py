@@ -11,6 +11,7 @@ from typing import Any
 from ..grading.session import GradingSession, Notify, open_session
 from ..grading.spec_file import load_grader_file
 from .config import GraderConfig
+from .roles.graders import start_grader_replicas
 
 
 def load_spec(config: GraderConfig) -> dict[str, Any]:
@@ -22,18 +23,22 @@ def load_spec(config: GraderConfig) -> dict[str, Any]:
 
 @contextmanager
 def open_grading(
-    config: GraderConfig, *, data_dir: Path | None = None, notify: Notify = print
+    config: GraderConfig, *, replicas: int = 1, data_dir: Path | None = None, notify: Notify = print
 ) -> Iterator[GradingSession]:
-    """A session on `grader.address` (token: `grader.token` or $RFT_TOKEN), or on an embedded service."""
-    with open_session(
-        load_spec(config),
-        address=config.address,
-        token=config.token or (os.environ.get("RFT_TOKEN") if config.address else None),
-        sandbox=config.sandbox,
-        data_dir=data_dir,
-        batch_size=config.batch_size,
-        retry_max_wait_s=config.retry_max_wait_s,
-        notify=notify,
-        what="training",
-    ) as session:
+    """A session on `grader.address` (token: `grader.token` or $RFT_TOKEN), else on `replicas` local
+    `rft serve` replicas (one: the embedded service)."""
+    options = {
+        "sandbox": config.sandbox, "batch_size": config.batch_size, "notify": notify,
+        "retry_max_wait_s": config.retry_max_wait_s, "what": "training",
+    }  # fmt: skip
+    spec = load_spec(config)
+    if config.address is None and replicas > 1:
+        with start_grader_replicas(replicas, sandbox=config.sandbox, data_dir=data_dir) as group:
+            store = "one shared store" if group.shared_store else "a store each"
+            notify(f"started {replicas} grader replicas on {', '.join(group.addresses)} ({store})")
+            with open_session(spec, address=group.addresses, token=group.token, **options) as session:
+                yield session
+        return
+    token = config.token or (os.environ.get("RFT_TOKEN") if config.address else None)
+    with open_session(spec, address=config.address, token=token, data_dir=data_dir, **options) as session:
         yield session

@@ -169,7 +169,7 @@ class RFTTrainer:
         progress: Progress | None = None
         try:
             # The grader first: a spec the service refuses fails the run before any model is built.
-            with open_grading(cfg.grader, notify=self.echo) as grading:
+            with open_grading(cfg.grader, replicas=cfg.cluster.grader_replicas, notify=self.echo) as grading:
                 state = self._setup(events)
                 progress = Progress(state.plan.steps, state.start_step, enabled=cfg.progress)
                 grading.notify = progress.log
