@@ -243,12 +243,13 @@ class GraderResult(msgspec.Struct, kw_only=True, omit_defaults=True):
         return meta.passes == {"pass": self.reward >= pass_threshold}
 
     def to_plain(self) -> dict[str, Any]:
-        """The result as `rft graders run` prints it (OpenAI's run-result shape, all fields) and `valid`."""
+        """The result as `rft graders run` prints it: OpenAI's run-result shape with every field, and
+        rftkit's `metadata.valid` (False: the grading failed, the reward is no score)."""
         plain = {
             "reward": self.reward,
             "sub_rewards": dict(self.sub_rewards),
-            "metadata": msgspec.to_builtins(self.metadata) | {"errors": self._all_errors()},
-            "valid": self.valid,
+            "metadata": msgspec.to_builtins(self.metadata)
+            | {"errors": self._all_errors(), "valid": self.valid},
         }
         for key in ("execution_time", "scores", "passes", "token_usage", "sampled_model_name", "label"):
             plain["metadata"].setdefault(key, getattr(self.metadata, key))
@@ -329,9 +330,9 @@ class GradedBatch(msgspec.Struct, kw_only=True):
         bare_here = offset - len(self.results)
         bare_there = len(other.rewards) - len(other.results)
         if bare_here + bare_there:
-            self.execution_time = (
-                self.execution_time * bare_here + other.execution_time * bare_there
-            ) / (bare_here + bare_there)
+            self.execution_time = (self.execution_time * bare_here + other.execution_time * bare_there) / (
+                bare_here + bare_there
+            )
         self.rewards.extend(other.rewards)
         self.results.update({offset + i: r for i, r in other.results.items()})
 

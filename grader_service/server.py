@@ -8,24 +8,21 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from pathlib import Path
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..core.records import GradedBatch, Sample
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
 from . import codec
-from .auth import Authenticator, Unauthenticated, is_loopback, load_tokens
+from .auth import Authenticator, Unauthenticated, load_tokens
 from .metrics import ServiceMetrics
 from .pb import grader_pb2 as pb
 from .pb import grader_pb2_grpc as pb_grpc
@@ -39,57 +36,16 @@ from .runtime import (
     grade_in_chunks,
     pool_sizes,
 )
+from .settings import ServiceSettings
 from .store import GraderNotFound, GraderRecord, GraderStore, content_version
 
 log = logging.getLogger("rftkit.grader_service")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GraderService"].full_name
-MB = 1024 * 1024
 
 
 class InvalidRequest(ValueError):
     """A request that is wrong as a whole."""
-
-
-class ServiceConfig(BaseModel):
-    """Everything `rft serve` takes; checked before anything binds."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "127.0.0.1"
-    port: int = Field(50051, ge=0, le=65535)
-    data_dir: Path = Path("rft-data")
-    sandbox: str = "auto"
-    tokens_file: Path | None = None
-    insecure_local: bool = False
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    metrics_port: int | None = Field(None, ge=0, le=65535)
-    max_queue: int = Field(64, ge=0)
-    concurrency: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
-    max_message_mb: float = Field(64.0, gt=0)
-    shutdown_grace_s: float = Field(30.0, ge=0)
-    loaded_graders: int = Field(64, ge=1)
-    strict_uploads: bool = False
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ServiceConfig:
-        if self.insecure_local and not is_loopback(self.host):
-            raise ValueError(
-                f"--insecure-local serves without tokens and is only allowed on loopback; host {self.host!r} "
-                "is not (use --host 127.0.0.1, or give --tokens)"
-            )
-        if self.tokens_file is None and not self.insecure_local:
-            raise ValueError(
-                "give --tokens FILE (bearer tokens -> tenants), or --insecure-local for development"
-            )
-        if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("give both --tls-cert and --tls-key, or neither")
-        return self
-
-    @property
-    def max_message_bytes(self) -> int:
-        return int(self.max_message_mb * MB)
 
 
 def spec_from_source(source: pb.GraderSource, *, strict: bool = False) -> tuple[dict[str, Any], list[str]]:
@@ -163,7 +119,7 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
 class GraderServicer(pb_grpc.GraderServiceServicer):
     """rft.grader.v1.GraderService over a store, the loaded graders and the grading queue."""
 
-    def __init__(self, config: ServiceConfig, store: GraderStore, metrics: ServiceMetrics) -> None:
+    def __init__(self, config: ServiceSettings, store: GraderStore, metrics: ServiceMetrics) -> None:
         self.config = config
         self.store = store
         self.metrics = metrics
@@ -450,7 +406,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
 class GraderServer:
     """The service on a port, with health, reflection and (optionally) a metrics endpoint."""
 
-    def __init__(self, config: ServiceConfig) -> None:
+    def __init__(self, config: ServiceSettings) -> None:
         self.config = config
         self.metrics = ServiceMetrics()
         self.store = GraderStore(config.data_dir)

@@ -30,10 +30,10 @@ def spec_from_text(text: str, where: str, suffix: str) -> dict[str, Any]:
         data = yaml.safe_load(text) if suffix in (".yaml", ".yml") else json.loads(text)
     except json.JSONDecodeError as exc:
         raise GraderFileError(
-            f"{where}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            f"{where} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
     except yaml.YAMLError as exc:
-        raise GraderFileError(f"{where}: not valid YAML ({exc})") from exc
+        raise GraderFileError(f"{where} is not valid YAML ({exc})") from exc
     except RecursionError as exc:
         raise GraderFileError(f"{where}: nested too deeply to be a grader spec") from exc
     if isinstance(data, dict) and "type" not in data and isinstance(data.get("grader"), dict):
@@ -53,7 +53,7 @@ def load_grader_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise GraderFileError(
-            f"{path}: no such grader file; give a .json or .yaml grader spec "
+            f"{path}: no such file; give a grader file: a .json or .yaml grader spec "
             "or a .py file defining grade(sample, item)"
         )
     suffix = path.suffix.lower()

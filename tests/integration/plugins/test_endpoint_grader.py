@@ -181,4 +181,5 @@ def test_rft_graders_run(server: GraderServer, tmp_path: Path) -> None:
     assert json.loads(good.stdout)["reward"] == 1.0
     bad = subprocess.run([*run, "--item", '{"mode": "badjson"}'], capture_output=True, text=True, timeout=60)
     result = json.loads(bad.stdout)
-    assert result["metadata"]["errors"]["invalid_reward_error"] is True and result["valid"] is False
+    assert result["metadata"]["errors"]["invalid_reward_error"] is True
+    assert result["metadata"]["valid"] is False

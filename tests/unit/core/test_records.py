@@ -57,7 +57,7 @@ def test_valid_follows_the_flag_rule(flag: str) -> None:
     assert result.valid is (flag in SAMPLE_FAULT_FLAGS)
     assert result.valid is not (flag in NO_SCORE_FLAGS)
     assert GraderResult(reward=0.0, metadata=_meta()).valid
-    assert result.to_plain()["valid"] is result.valid
+    assert result.to_plain()["metadata"]["valid"] is result.valid
 
 
 def test_failure_refuses_an_unknown_flag() -> None:
@@ -75,8 +75,8 @@ def test_merged_errors_name_the_child() -> None:
 def test_to_plain_has_every_field() -> None:
     plain = GraderResult(reward=1.0, metadata=_meta()).to_plain()
     assert set(plain["metadata"]["errors"]) == set(GraderErrors.__struct_fields__)
-    assert set(plain["metadata"]) == set(ResultMetadata.__struct_fields__)
-    assert plain["sub_rewards"] == {} and plain["valid"] is True
+    assert set(plain["metadata"]) == {*ResultMetadata.__struct_fields__, "valid"}
+    assert plain["sub_rewards"] == {} and plain["metadata"]["valid"] is True
 
 
 TEXTS = ["", "plain answer", "42", " -3.5e2 ", '{"a": [1, 2]}', "\n\t[1, 2]", "true", "null", "NaN",

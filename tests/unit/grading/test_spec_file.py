@@ -26,7 +26,7 @@ def test_bad_grader_files(tmp_path: Path, text: str, message: str) -> None:
     bad.write_text(text)
     with pytest.raises(GraderFileError, match=message):
         load_grader_file(bad)
-    with pytest.raises(GraderFileError, match="no such grader file"):
+    with pytest.raises(GraderFileError, match="no such file"):
         load_grader_file(tmp_path / "missing.json")
 
 
@@ -46,5 +46,5 @@ def test_unknown_kinds_and_deep_nesting_are_refused(tmp_path: Path) -> None:
         load_grader_file(toml)
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    with pytest.raises(GraderFileError, match="deep.json"):
+    with pytest.raises(GraderFileError, match=r"deep\.json"):
         load_grader_file(deep)
