@@ -23,11 +23,13 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
+from ....core.records import Sample
 from ....evals.report import page as report
 from ....evals.report.charts import LineSeries, Mark, color, downsample, line_chart, share_bar
 from ....evals.report.runs import Runs
 from ..context import HttpContext, context
 from ..errors import APIError
+from ..graders import checked_spec, grade, run_result
 from ..jobs import FINISHED, cancel_job, pause_job, resume_job
 from . import evaldata, jobdata
 from .auth import COOKIE, MAX_AGE_S, Viewer, csrf_ok, tenant_for_token, viewer
@@ -66,10 +68,10 @@ def _ctx(request: Request) -> HttpContext:
     return context(request)
 
 
-def render(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+def render(request: Request, name: str, http_status: int = 200, **values: Any) -> HTMLResponse:
     """A template as a response, with the headers every dashboard page gets."""
     html = environment().get_template(name).render(request=request, **values)
-    return HTMLResponse(html, status_code=status, headers=_headers())
+    return HTMLResponse(html, status_code=http_status, headers=_headers())
 
 
 def _headers() -> dict[str, str]:
@@ -84,14 +86,14 @@ def _fragment(request: Request) -> bool:
     )
 
 
-def _signin(request: Request, message: str | None = None, status: int = 200) -> Response:
+def _signin(request: Request, message: str | None = None, http_status: int = 200) -> Response:
     if _fragment(request):  # an htmx request of a signed-out page: send the whole window to sign in
         return Response(status_code=401, headers={"HX-Redirect": "/"})
-    return render(request, "signin.html", status, who=None, message=message, next=request.url.path)
+    return render(request, "signin.html", http_status, who=None, message=message, next=request.url.path)
 
 
 def _not_found(request: Request, who: Viewer, what: str) -> HTMLResponse:
-    return render(request, "error.html", 404, who=who, title="Not found",
+    return render(request, "error.html", 404, who=who, section="", title="Not found",
                   message=f"No {what} of yours has that id.")  # fmt: skip
 
 
@@ -428,7 +430,7 @@ def item_page(request: Request, name: str, item: int, a: str = "", b: str = "") 
 
 
 def _grader_client(ctx: HttpContext, who: Viewer) -> Any:
-    from ...client import GraderClient
+    from ...client import GraderClient  # gRPC: imported when the graders page is first used
 
     address = str(ctx.extra.get("grpc_address") or "")
     host, _, port = address.rpartition(":")
@@ -472,8 +474,6 @@ def graders_page(request: Request, grader: str = "") -> Response:
 @router.post("/graders/try")
 async def graders_try(request: Request) -> Response:
     """Grade one sample with a spec (graders/run's own path: the same queue and warm graders)."""
-    from ...core.records import Sample
-    from ..graders import checked_spec, grade, run_result
 
     who = viewer(request)
     if who is None:
