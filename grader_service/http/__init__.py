@@ -9,11 +9,23 @@ Same tenants and tokens as the gRPC API; state in SQLite or PostgreSQL (SQLAlche
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
-from .context import HttpSettings
-from .server import HttpServer, start_http_server
+from .settings import HttpSettings
+
+if TYPE_CHECKING:
+    from .server import HttpServer, start_http_server
 
 __all__ = ["HttpServer", "HttpSettings", "parse_base_models", "start_http_server"]
+
+
+def __getattr__(name: str) -> Any:
+    """The server parts load on first use (FastAPI, uvicorn, SQLAlchemy), not with the settings."""
+    if name in ("HttpServer", "start_http_server"):
+        from . import server
+
+        return getattr(server, name)
+    raise AttributeError(name)
 
 
 def parse_base_models(values: Iterable[str]) -> dict[str, str]:

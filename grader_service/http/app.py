@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from . import errors, files, graders, jobs, models
+from . import chat, errors, evals, files, graders, jobs, models
 from .context import HttpContext
 from .dashboard import router as dashboard_router
 
@@ -19,7 +19,7 @@ def create_app(ctx: HttpContext) -> FastAPI:
     )
     app.state.ctx = ctx
     errors.install(app)
-    for module in (graders, files, jobs, models):
+    for module in (graders, files, jobs, models, chat, evals):
         app.include_router(module.router, prefix="/v1")
     app.include_router(dashboard_router)  # the live dashboard at / (issue 17)
     return app

@@ -2,69 +2,26 @@
 
 from __future__ import annotations
 
+import secrets
+import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..auth import LOCAL_TENANT, Authenticator, Unauthenticated
 from .errors import APIError
+from .settings import HttpSettings
 
 if TYPE_CHECKING:
     from ..runtime import Admission, LoadedGraders
     from .db import Database
+    from .evalrunner import EvalRunner
     from .files import FileStore
+    from .pool import ModelPool
     from .runner import JobRunner
 
-MB = 1024 * 1024
-
-
-class HttpSettings(BaseModel):
-    """The HTTP API's own settings (the tenants, tokens and sandbox come from the gRPC service)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    data_dir: Path = Path("rft-data")
-    database_url: str | None = None  # None: sqlite:///DATA_DIR/http/rftkit.db
-    base_models: dict[str, str] = Field(default_factory=dict)  # NAME -> model dir or rftkit config file
-    sandbox: str = "auto"
-    strict_uploads: bool = False
-    max_upload_mb: float = Field(512.0, gt=0)
-    max_running_jobs: int = Field(1, ge=1)  # jobs training at once on this machine
-    max_active_jobs_per_tenant: int = Field(4, ge=1)  # queued + running + paused
-    grade_timeout_s: float = Field(120.0, gt=0)  # graders.run: longest wait for a grading slot
-    open_access: bool = False  # no tokens file (--insecure-local): every caller is tenant "local"
-
-    @field_validator("base_models")
-    @classmethod
-    def _sources_exist(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, source in value.items():
-            if not name or any(c in name for c in ": /"):
-                raise ValueError(f"base model name {name!r} must be non-empty, without ':', '/' or spaces")
-            path = Path(source)
-            if not (path.is_dir() and (path / "config.json").is_file()) and not path.is_file():
-                raise ValueError(
-                    f"--base-model {name}={source}: not a model directory (with config.json) "
-                    "nor an rftkit config file"
-                )
-        return value
-
-    @property
-    def root(self) -> Path:
-        """Where the HTTP API keeps its files, database and job runs."""
-        return self.data_dir / "http"
-
-    @property
-    def url(self) -> str:
-        return self.database_url or f"sqlite:///{(self.root / 'rftkit.db').resolve()}"
-
-    @property
-    def max_upload_bytes(self) -> int:
-        return int(self.max_upload_mb * MB)
+__all__ = ["Ctx", "HttpContext", "HttpSettings", "Tenant", "context", "tenant_of"]
 
 
 @dataclass
@@ -78,7 +35,36 @@ class HttpContext:
     db: Database
     files: FileStore
     runner: JobRunner | None = None
+    eval_runner: EvalRunner | None = None
+    pool: ModelPool | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    _internal: dict[str, str] = field(default_factory=dict)  # secret -> tenant, this process only
+    _internal_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def internal_token(self, tenant: str) -> str:
+        """A bearer token for `tenant` that only this server process knows (its eval runs call the
+        server's own /v1/chat/completions with it); never stored, gone at a restart."""
+        with self._internal_lock:
+            for secret, owner in self._internal.items():
+                if owner == tenant:
+                    return secret
+            secret = "rft-internal-" + secrets.token_urlsafe(32)
+            self._internal[secret] = tenant
+            return secret
+
+    def internal_tenant(self, header: str | None) -> str | None:
+        if not header or not self._internal:
+            return None
+        scheme, _, token = header.partition(" ")
+        return self._internal.get(token.strip()) if scheme.lower() == "bearer" else None
+
+    @property
+    def self_url(self) -> str:
+        """The API's own /v1 URL, as this machine reaches it."""
+        host = self.settings.host
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.extra.get('http_port', self.settings.port)}/v1"
 
 
 def context(request: Request) -> HttpContext:
@@ -91,6 +77,9 @@ def tenant_of(request: Request) -> str:
     if ctx.settings.open_access:
         return LOCAL_TENANT
     header = request.headers.get("authorization")
+    internal = ctx.internal_tenant(header)
+    if internal is not None:
+        return internal
     try:
         return ctx.auth.tenant([] if header is None else [("authorization", header)])
     except Unauthenticated as exc:

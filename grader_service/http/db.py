@@ -152,6 +152,74 @@ class CheckpointRow(Base):
         }
 
 
+class EvalRow(Base):
+    __tablename__ = "evals"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    data_source_config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    testing_criteria: Mapped[list[Any]] = mapped_column(JSON)
+    eval_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    created_at: Mapped[int] = mapped_column(Integer)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class EvalRunRow(Base):
+    __tablename__ = "eval_runs"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    eval_id: Mapped[str] = mapped_column(String(64), ForeignKey("evals.id"), index=True)
+    tenant: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    model: Mapped[str | None] = mapped_column(String(1024), nullable=True)
+    status: Mapped[str] = mapped_column(
+        String(32), index=True
+    )  # queued in_progress completed failed canceled
+    data_source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON, nullable=True)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    result_counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    per_testing_criteria_results: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    per_model_usage: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    run_dir: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class OutputItemRow(Base):
+    __tablename__ = "eval_run_output_items"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    run_id: Mapped[str] = mapped_column(String(64), ForeignKey("eval_runs.id"), index=True)
+    eval_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # pass | fail | error
+    datasource_item_id: Mapped[int] = mapped_column(Integer)
+    datasource_item: Mapped[dict[str, Any]] = mapped_column(JSON)
+    results: Mapped[list[Any]] = mapped_column(JSON)
+    sample: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[int] = mapped_column(Integer)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "object": "eval.run.output_item",
+            "id": self.id,
+            "run_id": self.run_id,
+            "eval_id": self.eval_id,
+            "created_at": self.created_at,
+            "status": self.status,
+            "datasource_item_id": self.datasource_item_id,
+            "datasource_item": self.datasource_item,
+            "results": self.results,
+            "sample": self.sample,
+        }
+
+
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ...trainer.data.loader import DatasetError, load_dataset
 from .context import Ctx, HttpContext, Tenant, context
@@ -125,6 +125,27 @@ def _check_length(request: Request) -> None:
         )
 
 
+def _check_storage(ctx: HttpContext, tenant: str, size: int) -> None:
+    """413 when the tenant's files would pass --max-storage-mb-per-tenant."""
+    limit_mb = ctx.settings.max_storage_mb_per_tenant
+    if limit_mb is None:
+        return
+    with ctx.db.session() as session:
+        used = session.scalar(
+            select(func.coalesce(func.sum(FileRow.bytes), 0)).where(
+                FileRow.tenant == tenant, FileRow.deleted.is_(False)
+            )
+        )
+    limit = int(limit_mb * 1024 * 1024)
+    if used + size > limit:
+        raise APIError(
+            413,
+            f"Storage limit reached: this tenant keeps {used} bytes of files and the limit is {limit} "
+            "(--max-storage-mb-per-tenant); delete files it no longer needs.",
+            code="storage_limit_exceeded",
+        )
+
+
 @router.post("/files", dependencies=[Depends(_check_length)])
 def create_file(
     file: Annotated[UploadFile, File()],
@@ -153,6 +174,7 @@ def create_file(
                     )
                 digest.update(chunk)
                 out.write(chunk)
+        _check_storage(ctx, tenant, size)
         lines = check_fine_tune_file(tmp) if purpose == "fine-tune" else check_evals_file(tmp)
         sha = digest.hexdigest()
         ctx.files.put(tmp, sha)

@@ -19,6 +19,7 @@ from ..runtime import Admission, LoadedGraders
 from .app import create_app
 from .context import HttpContext, HttpSettings
 from .db import Database, now
+from .evalrunner import EvalRunner
 from .files import FileStore
 from .runner import JobRunner
 
@@ -51,14 +52,20 @@ class HttpServer:
             time.sleep(0.01)
         if self.ctx.runner is not None:
             self.ctx.runner.start()
+        if self.ctx.eval_runner is not None:
+            self.ctx.eval_runner.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the job runner (running jobs are stopped, to resume at the next start), then uvicorn."""
         if self.ctx.runner is not None:
             self.ctx.runner.stop()
+        if self.ctx.eval_runner is not None:
+            self.ctx.eval_runner.stop()
         self._server.should_exit = True
         self._thread.join(timeout)
         self._sock.close()
+        if self.ctx.pool is not None:
+            self.ctx.pool.close()
         self.ctx.db.close()
 
 
@@ -80,11 +87,13 @@ def start_http_server(
     ctx.extra["started_at"] = now()
     ctx.extra["grpc_address"] = grpc_address
     ctx.runner = JobRunner(ctx, Path(settings.root / "jobs"))
+    ctx.eval_runner = EvalRunner(ctx)
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))
+        ctx.extra["http_port"] = sock.getsockname()[1]
     except OSError:
         sock.close()
         db.close()

@@ -32,6 +32,7 @@ class HttpService:
     http_port: int = 0
     grpc_port: int = 0
     tokens: bool = True  # False: no tokens file (give --insecure-local in args)
+    env: dict[str, str] = field(default_factory=dict)  # added to the server's environment
     log: Path = field(init=False)
 
     @property
@@ -53,7 +54,9 @@ class HttpService:
             "--exit-with-parent", str(os.getpid()),
         ]  # fmt: skip
         with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.env}
+            )
         deadline = time.monotonic() + timeout
         while not ready.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -84,9 +87,9 @@ class HttpService:
 
 
 @contextmanager
-def http_service(workdir: Path, *args: str) -> Iterator[HttpService]:
+def http_service(workdir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[HttpService]:
     workdir.mkdir(parents=True, exist_ok=True)
-    service = HttpService(workdir, workdir / "data", list(args)).start()
+    service = HttpService(workdir, workdir / "data", list(args), env=dict(env or {})).start()
     try:
         yield service
     finally:
