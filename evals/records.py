@@ -47,6 +47,10 @@ class SampleRecord(BaseModel):
 
 def to_sample(generation: Generation, item: Mapping[str, Any] | None = None) -> Sample:
     """The sample a grader sees of one generation (the same rule as in training)."""
+    if getattr(generation, "messages", None):  # agent hook: an episode (evals/agent.py) shows its messages
+        from .agent import episode_sample
+
+        return episode_sample(generation, item)  # type: ignore[arg-type]
     return answer_sample(
         generation.text,
         response_format=(item or {}).get("response_format"),

@@ -17,6 +17,7 @@ from ..grading.session import GradingSession, open_session
 from ..grading.spec_file import load_grader_file
 from ..grading.verdict import pass_rule
 from ..plugins.registry import grader_types, parse_spec
+from .agent import agent_config_for, agent_models
 from .data import load_items
 from .generation import EvalModel, Generation
 from .metrics import __doc__ as METRICS_DOC
@@ -104,6 +105,7 @@ def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any
     spec = load_grader_file(run.grader)
     declared = declared_metrics(spec)
     models = open_models(run.models, run.model_options())
+    models = agent_models(models, agent_config_for(items, run.agent_config), items)  # agent hook: episodes
     run.output_dir.mkdir(parents=True, exist_ok=True)
     records_by_model: dict[str, list[SampleRecord]] = {}
     total = len(items) * run.samples

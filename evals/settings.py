@@ -76,6 +76,13 @@ class EvalSettings(BaseSettings):
         description="How model directories are sampled: auto is vLLM when installed, else transformers.",
     )
     grade_batch_size: int = Field(256, ge=1, description="Samples per grading request.")
+    agent_config: Path | None = Field(  # agent hook: episodes with tools (evals/agent.py)
+        None,
+        description="Run multi-turn episodes with tools: a YAML file with an `agent:` section (a run "
+        "config, e.g. examples/agent/config.yaml); its tool servers start for the eval. Without it, "
+        "episodes run when the data lines' tools name a server_url or python source.",
+        json_schema_extra={"metavar": "YAML"},
+    )
 
     def model_options(self) -> ModelOptions:
         """The sampling and transport options every model of the run shares."""

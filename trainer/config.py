@@ -165,6 +165,10 @@ class ClusterConfig(Section):
     """How many of each role `rft train` starts on this machine (see trainer/roles/)."""
 
     grader_replicas: int = Field(1, ge=1)  # local `rft serve` replicas (when grader.address is unset)
+    # vLLM OpenAI-compatible servers started as their own processes; 0: vLLM inside the trainer's
+    # process (rollout.engine decides which engine)
+    rollout_servers: int = Field(0, ge=0)
+    server_start_timeout_s: float = Field(600.0, gt=0)  # per rollout server (first start compiles)
 
 
 class RunConfig(Section):
@@ -247,6 +251,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
             raise ConfigError(f"{path}: the top level must be a mapping")
         base = path.resolve().parent
     _resolve_paths(data, base)
+    if isinstance(data.get("agent"), dict):  # agent hook: tool servers and python_file run from here
+        data["agent"].setdefault("base_dir", str(base))
     cli: dict[str, Any] = {}
     for assignment in overrides:
         apply_override(cli, assignment)

@@ -29,9 +29,10 @@ from ..data.schema import DatasetLine
 from ..rollout.collect import PendingRollouts
 from ..rollout.engine import Completion, RolloutEngine, SamplingSettings
 from ..rollout.grading_retry import Graded, Notify, grade_with_regrade
-from .config import AgentConfig
+from .config import AgentConfig, resolve_tools
 from .parse import make_parser
-from .tools import Toolbox, ToolCall, ToolResult, parse_tools
+from .servers import ToolServers
+from .tools import Toolbox, ToolCall, ToolResult
 
 DROPPED_FLAG = "other_error"
 
@@ -61,12 +62,21 @@ class EpisodeRunner:
     def __init__(self, config: AgentConfig, tokenizer: Any, lines: list[DatasetLine] = ()) -> None:
         self.config = config
         self.tokenizer = tokenizer
-        specs = {tool.name: tool for tool in config.tool_specs()}
+        self.servers = ToolServers(config.servers, config.base_dir)  # agent.servers, started here
+        try:
+            self._setup(lines)
+        except BaseException:
+            self.servers.close()
+            raise
+
+    def _setup(self, lines: list[DatasetLine]) -> None:
+        config, addresses = self.config, self.servers.addresses
+        specs = {tool.name: tool for tool in config.tool_specs(addresses)}
         for line in lines:  # tools a line serves itself join the toolbox; bare names pick configured ones
             served = [
                 t for t in _tools_of(line) if isinstance(t, dict) and ("server_url" in t or "python" in t)
             ]
-            for tool in parse_tools(served):
+            for tool in resolve_tools(served, addresses):
                 if tool.name in specs and specs[tool.name] != tool:
                     raise ValueError(
                         f"line {line.line_number}: tool {tool.name!r} is defined twice, differently"
@@ -75,7 +85,7 @@ class EpisodeRunner:
         self.toolbox = Toolbox(
             list(specs.values()), sandbox=config.sandbox, max_concurrency=config.max_concurrency
         )
-        self.parse = make_parser(config.parser, tokenizer, self.toolbox.specs())
+        self.parse = make_parser(config.parser, self.tokenizer, self.toolbox.specs())
 
     def tools_for(self, line: DatasetLine) -> list[dict[str, Any]]:
         """The tools (OpenAI format) offered to the model for this line: its own list, else all."""
@@ -211,7 +221,11 @@ class EpisodeRunner:
         return sample
 
     def close(self) -> None:
-        self.toolbox.close()
+        """Close tool clients and sandbox pools, and stop the servers this runner started."""
+        try:
+            self.toolbox.close()
+        finally:
+            self.servers.close()
 
 
 def dropped_result(episode: EpisodeCompletion) -> GraderResult:
