@@ -1,5 +1,8 @@
-"""agent.servers: a run's own tool servers start on a free loopback port and stop with the runner;
-tools reach them through `{name}` in server_url; python_file reads a tool's source from the config's folder."""
+"""agent.servers: a run's own tool servers start on a free loopback port and stop with the runner.
+
+Tools reach them through `{name}` in server_url; python_file reads a tool's source from the
+config's folder.
+"""
 
 from __future__ import annotations
 
@@ -52,7 +55,8 @@ def test_a_server_starts_on_a_free_port_and_stops(tmp_path: Path) -> None:
 
 
 def test_a_server_that_exits_fails_with_its_output(tmp_path: Path) -> None:
-    config = ToolServerConfig(name="bad", command=[sys.executable, "-c", "print('no table'); raise SystemExit(3)"])
+    command = [sys.executable, "-c", "print('no table'); raise SystemExit(3)"]
+    config = ToolServerConfig(name="bad", command=command)
     with pytest.raises(ToolServerError, match=r"(?s)exited with status 3.*no table"):
         ToolServers([config], tmp_path)
 
