@@ -13,6 +13,7 @@ import click
 from pydantic import ValidationError
 
 from ..grader_service.auth import TokenFileError, is_loopback
+from ..grader_service.http.settings import HttpSettings
 from ..grader_service.settings import ServiceSettings
 from ..grader_service.store import DataDirInUse
 from .options import options_from, settings_from
@@ -30,6 +31,7 @@ def _config_error(exc: ValidationError) -> str:
 
 @click.command("serve")
 @options_from(ServiceSettings)
+@options_from(HttpSettings, skip=HttpSettings.FROM_SERVICE)  # the HTTP API's limits and chat models
 def serve(**given: object) -> None:
     """Run the gRPC grader service (rft.grader.v1) with health and reflection.
 
@@ -50,7 +52,7 @@ def serve(**given: object) -> None:
     except (OSError, RuntimeError) as exc:
         server.stop(0)
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
-    http = _start_http(config, server) if config.http_port is not None else None
+    http = _start_http(config, server, given) if config.http_port is not None else None
 
     stop = threading.Event()
     received: list[str] = []
@@ -100,20 +102,21 @@ def serve(**given: object) -> None:
     log.info("stopped")
 
 
-def _start_http(config: ServiceSettings, server: GraderServer) -> HttpServer:
+def _start_http(config: ServiceSettings, server: GraderServer, given: dict[str, object]) -> HttpServer:
     """The HTTP API beside the gRPC service: same tenants, graders and grading queue."""
-    from ..grader_service.http import HttpSettings, parse_base_models, start_http_server
+    from ..grader_service.http import parse_base_models, start_http_server
 
     try:
-        settings = HttpSettings(
+        settings = settings_from(
+            HttpSettings, {k: given.get(k) for k in HttpSettings.option_names()},
             host=config.host, port=config.http_port, data_dir=config.data_dir,
             database_url=config.database_url, base_models=parse_base_models(config.base_models),
             sandbox=config.sandbox,
             strict_uploads=config.strict_uploads, open_access=config.tokens_file is None,
         )  # fmt: skip
-    except (ValidationError, ValueError) as exc:
+    except (click.UsageError, ValueError) as exc:
         server.stop(0)
-        raise click.UsageError(_config_error(exc) if isinstance(exc, ValidationError) else str(exc)) from exc
+        raise click.UsageError(str(exc)) from exc
     servicer = server.servicer
     try:
         return start_http_server(

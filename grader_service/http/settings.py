@@ -42,6 +42,9 @@ class HttpSettings(BaseSettings):
     strict_uploads: bool = False
     open_access: bool = False  # no tokens file (--insecure-local): every caller is tenant "local"
     max_upload_mb: float = Field(512.0, gt=0, description="Largest file a tenant may upload, in MB.")
+    max_storage_mb_per_tenant: float | None = Field(
+        None, gt=0, description="Total size of the files one tenant may keep, in MB [default: no limit]."
+    )
     max_running_jobs: int = Field(
         1,
         ge=1,
@@ -51,9 +54,6 @@ class HttpSettings(BaseSettings):
         4, ge=1, description="Fine-tuning jobs one tenant may have queued, running or paused at once."
     )
     max_running_evals: int = Field(1, ge=1, description="Eval runs running at once on this machine.")
-    max_storage_mb_per_tenant: float | None = Field(
-        None, gt=0, description="Total size of the files one tenant may keep, in MB [default: no limit]."
-    )
     max_active_evals_per_tenant: int = Field(
         4, ge=1, description="Eval runs one tenant may have queued or running at once."
     )
