@@ -10,11 +10,11 @@ in [0, 1].
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal, Protocol, get_args
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BackendName = Literal["auto", "docker", "namespace", "process"]
 BACKEND_NAMES: tuple[str, ...] = get_args(BackendName)  # for command-line choices
@@ -37,18 +37,29 @@ class SandboxLimits(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    source_max_bytes: int = 256 * 1024
-    memory_mb: int = 2048
-    scratch_mb: int = 1024
-    cpus: float = 2.0
-    pids: int = 64
-    sample_timeout_s: float = 120.0
-    batch_timeout_s: float = 1800.0
-    load_timeout_s: float = 30.0
-    output_max_bytes: int = 64 * 1024
-    grades_per_worker: int = 10_000
-    workers: int | None = Field(default=None, description="pool size; None: the host's cores")
-    image_tag: str | None = Field(default=None, description="sandbox environment; None: the default")
+    source_max_bytes: int = Field(256 * 1024, ge=1, description="Largest grader source accepted, in bytes.")
+    memory_mb: int = Field(2048, ge=16, description="Memory per worker (address space and cgroup), in MiB.")
+    scratch_mb: int = Field(1024, ge=1, description="Writable scratch space (/tmp) per worker, in MiB.")
+    cpus: float = Field(2.0, gt=0, description="CPU share per worker (cgroup or docker quota), in cores.")
+    pids: int = Field(64, ge=1, description="Processes and threads per worker.")
+    sample_timeout_s: float = Field(120.0, gt=0, description="Seconds one grade() call may take.")
+    batch_timeout_s: float = Field(
+        1800.0, gt=0, description="Seconds a whole batch may take (a runaway stop)."
+    )
+    load_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a worker may take to start and load the grader."
+    )
+    output_max_bytes: int = Field(64 * 1024, ge=0, description="Printed output kept per sample, in bytes.")
+    grades_per_worker: int = Field(
+        10_000, ge=1, description="Grades before a worker is replaced by a fresh one."
+    )
+    workers: int | None = Field(
+        default=None, ge=1, description="Workers per pool [default: the host's cores]."
+    )
+    image_tag: str | None = Field(
+        default=None,
+        description="Sandbox environment (`rft sandbox status` lists them) [default: OpenAI's tag].",
+    )
 
     @model_validator(mode="after")
     def _batch_covers_a_sample(self) -> SandboxLimits:
@@ -66,15 +77,9 @@ class SandboxLimits(BaseModel):
         return self.model_copy(update={"image_tag": image_tag})
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> SandboxLimits:
+    def from_env(cls) -> SandboxLimits:
         """Defaults, overridden by RFTKIT_SANDBOX_<FIELD> variables (e.g. RFTKIT_SANDBOX_MEMORY_MB=1024)."""
-        environ = dict(os.environ if environ is None else environ)
-        found = {
-            name: environ[f"RFTKIT_SANDBOX_{name.upper()}"]
-            for name in cls.model_fields
-            if f"RFTKIT_SANDBOX_{name.upper()}" in environ
-        }
-        return cls.model_validate(found)
+        return SandboxEnvironment()
 
     @classmethod
     def coerce(cls, limits: SandboxLimits | dict[str, Any] | None) -> SandboxLimits:
@@ -83,6 +88,12 @@ class SandboxLimits(BaseModel):
             return limits
         base = cls.from_env()
         return cls.model_validate({**base.model_dump(), **limits}) if limits else base
+
+
+class SandboxEnvironment(BaseSettings, SandboxLimits):
+    """The service-wide sandbox limits, read from RFTKIT_SANDBOX_<FIELD> environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="RFTKIT_SANDBOX_", extra="ignore")
 
 
 ErrorKind = Literal["runtime", "timeout", "resource", "crash", "unavailable"]

@@ -19,7 +19,9 @@ def test_defaults_follow_openai_python_graders() -> None:
     assert limits.output_max_bytes > 0 and limits.workers is None and limits.image_tag is None
 
 
-def test_a_batch_cap_below_one_sample_is_refused_and_image_tags_carry() -> None:
+def test_a_batch_cap_below_one_sample_is_refused_and_image_tags_carry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with pytest.raises(ValidationError) as info:
         SandboxLimits(sample_timeout_s=60, batch_timeout_s=30)
     assert "one slow sample would end the whole batch" in str(info.value)
@@ -27,13 +29,15 @@ def test_a_batch_cap_below_one_sample_is_refused_and_image_tags_carry() -> None:
     assert limits.for_image(None) is limits
     tagged = limits.for_image("rftkit-2026-12")
     assert (tagged.image_tag, tagged.workers, limits.image_tag) == ("rftkit-2026-12", 1, None)
-    assert SandboxLimits.from_env({"RFTKIT_SANDBOX_IMAGE_TAG": "2025-05-08"}).image_tag == "2025-05-08"
+    monkeypatch.setenv("RFTKIT_SANDBOX_IMAGE_TAG", "2025-05-08")
+    assert SandboxLimits.from_env().image_tag == "2025-05-08"
 
 
 def test_environment_then_per_grader_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     env = {"RFTKIT_SANDBOX_MEMORY_MB": "512", "RFTKIT_SANDBOX_SAMPLE_TIMEOUT_S": "1.5", "OTHER": "x"}
-    assert SandboxLimits.from_env(env).memory_mb == 512
-    monkeypatch.setenv("RFTKIT_SANDBOX_MEMORY_MB", "512")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert SandboxLimits.from_env().memory_mb == 512
     monkeypatch.setenv("RFTKIT_SANDBOX_WORKERS", "3")
     coerced = SandboxLimits.coerce({"memory_mb": 256})
     assert (coerced.memory_mb, coerced.workers) == (256, 3)  # the grader's dict wins over the service's
@@ -43,9 +47,11 @@ def test_environment_then_per_grader_overrides(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.parametrize("bad", [{"RFTKIT_SANDBOX_MEMORY_MB": "lots"}, {"RFTKIT_SANDBOX_CPUS": "two"}])
-def test_bad_environment_values_are_refused(bad: dict[str, str]) -> None:
+def test_bad_environment_values_are_refused(bad: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in bad.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
-        SandboxLimits.from_env(bad)
+        SandboxLimits.from_env()
 
 
 def test_unknown_limit_names_are_refused() -> None:
