@@ -6,9 +6,12 @@
 
 TRL calls `reward_fn(prompts=, completions=, completion_ids=, <dataset columns>=, trainer_state=)`.
 Each completion (a string, or a list of chat messages whose last assistant message is the answer)
-becomes a sample; the dataset columns of its row become the item (`{{item.answer}}` etc.). The
-whole batch goes to the service in one GradeBatch call. A sample whose grading failed scores 0 (or
-None with `on_error="none"`, which TRL leaves out of the reward mean).
+becomes a sample with the answer rule every rftkit client uses (`<think>` blocks are reasoning,
+not answer); the dataset columns of its row become the item (`{{item.answer}}` etc.). The whole
+batch goes to the service in one GradeBatch call, and an outage is waited out as in training. A
+sample whose grading failed has no reward: it gets None, which TRL leaves out of the reward mean
+(`on_error="zero"` gives the old 0 instead). A sample whose own output is at fault (not JSON
+where JSON was asked) keeps its real 0.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from ..grader_service.client import GraderClient, GraderLike
+from .answers import final_answer
+from .session import OutageWait
 
 log = logging.getLogger("rftkit.grader_service.trl")
 
@@ -61,29 +66,34 @@ class RemoteReward:
         grader: GraderLike,
         *,
         version: str | None = None,
-        on_error: Literal["zero", "none"] = "zero",
+        on_error: Literal["zero", "none"] = "none",
         name: str | None = None,
+        wait: OutageWait | None = None,
     ) -> None:
         self.client = client
         self.grader = grader
         self.version = version
         self.on_error = on_error
+        self.wait = wait or OutageWait(notify=log.warning, what="the reward function")
         self.__name__ = name or (
             f"remote_{grader}" if isinstance(grader, str) and len(grader) < 40 else "remote"
         )
         self.errors = 0
 
     def __call__(self, prompts: list[Any], completions: list[Any], **kwargs: Any) -> list[float | None]:
-        samples = [completion_text(c) for c in completions]
+        samples = [final_answer(completion_text(c)) for c in completions]
         items = rows_to_items(len(samples), kwargs)
-        rewards, failed = self.client.rewards(self.grader, samples, items, version=self.version)
+        graded = self.wait.call(
+            lambda: self.client.grade_columns(self.grader, samples, items, version=self.version)
+        )
+        failed = [index for index, valid in enumerate(graded.valid()) if not valid]
         if failed:
             self.errors += len(failed)
             log.warning("%d of %d samples could not be graded (%s)", len(failed), len(samples), self.__name__)
             log_metric = kwargs.get("log_metric")
             if callable(log_metric):
                 log_metric(f"{self.__name__}/errors", float(len(failed)))
-        out: list[float | None] = list(rewards)
+        out: list[float | None] = list(graded.rewards)
         if self.on_error == "none":
             for index in failed:
                 out[index] = None
@@ -97,7 +107,7 @@ def remote_reward(
     *,
     version: str | None = None,
     tls_ca: str | None = None,
-    on_error: Literal["zero", "none"] = "zero",
+    on_error: Literal["zero", "none"] = "none",
     **client_options: Any,
 ) -> RemoteReward:
     """A reward function for TRL's GRPOTrainer that grades on the service at `address`.

@@ -53,3 +53,36 @@ def test_grpo_trainer_trains_on_the_remote_reward(tmp_path, sandbox) -> None:
     assert all(0.0 <= entry["reward"] <= 1.0 for entry in logged)
     assert graded >= 2 * 4  # every completion of both steps was graded by the service
     assert reward_fn.errors == 0
+
+
+CRASHING_SOURCE = """\
+def grade(sample, item):
+    if sample["output_text"] == "crash":
+        raise ValueError("this grader cannot read it")
+    return float(sample["output_text"] == item["answer"])
+"""
+JSON_SPEC = {"type": "string_check", "name": "json", "input": "{{sample.output_json.answer}}",
+             "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip
+
+
+@pytest.mark.timeout(120)
+def test_failed_gradings_are_none_for_trl_and_real_zeros_stay_zero(sandbox) -> None:
+    from rftkit.grading.trl_adapter import remote_reward
+
+    with start_local_service(sandbox=sandbox) as service:
+        grader_id, _ = service.client().create_grader(CRASHING_SOURCE, name="crashy")
+        reward_fn = remote_reward(service.address, grader_id, token=service.token)
+        completions = ["7", "crash", "<think>seven</think> 7", "8"]
+        rewards = reward_fn(prompts=["q"] * 4, completions=completions, answer=["7"] * 4)
+        assert rewards == [1.0, None, 1.0, 0.0]  # the crash has no reward; the think block is not answer
+        assert reward_fn.errors == 1
+        zero_fn = remote_reward(service.address, grader_id, token=service.token, on_error="zero")
+        assert zero_fn(prompts=["q"], completions=["crash"], answer=["7"]) == [0.0]
+        # A sample whose own output is at fault (not JSON where JSON is read) keeps a real 0.
+        parse_fn = remote_reward(service.address, JSON_SPEC, token=service.token)
+        assert parse_fn(
+            prompts=["q", "q"], completions=["not json", '{"answer": "7"}'], answer=["7", "7"]
+        ) == [
+            0.0,
+            1.0,
+        ]
