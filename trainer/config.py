@@ -169,6 +169,9 @@ class ClusterConfig(Section):
     # process (rollout.engine decides which engine)
     rollout_servers: int = Field(0, ge=0)
     server_start_timeout_s: float = Field(600.0, gt=0)  # per rollout server (first start compiles)
+    # CUDA_VISIBLE_DEVICES of each rollout server, e.g. ["1", "2,3"] (tensor parallel over 2); None:
+    # what the environment gives (on CPU: the host's cores)
+    rollout_devices: list[str] | None = None
 
 
 class RunConfig(Section):

@@ -157,6 +157,7 @@ class RFTTrainer:
         self.output_dir = output_dir
         self.echo = echo
         self.ckpt_root = output_dir / "checkpoints"
+        self.layout: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ run
     def run(self) -> dict[str, Any]:
@@ -171,6 +172,8 @@ class RFTTrainer:
             # The grader first: a spec the service refuses fails the run before any model is built.
             with open_grading(cfg.grader, replicas=cfg.cluster.grader_replicas, notify=self.echo) as grading:
                 state = self._setup(events)
+                self.layout = self._layout(state, grading)
+                self.echo("layout: " + json.dumps(self.layout))
                 progress = Progress(state.plan.steps, state.start_step, enabled=cfg.progress)
                 grading.notify = progress.log
                 if state.start_step == 0:
@@ -299,6 +302,21 @@ class RFTTrainer:
             self._sync(state)
         return state
 
+    def _layout(self, state: RunState, grading: GradingSession) -> dict[str, Any]:
+        """The roles this run started (or reached), for the log and DIR/summary.json."""
+        cfg = self.config
+        servers = getattr(state.engine.engine, "servers", None)
+        addresses = getattr(grading.client, "addresses", None) or [grading.where]
+        return {
+            "trainer_ranks": 1,
+            "rollout_servers": len(servers) if servers else 0,
+            "grader_replicas": len(addresses),
+            "rollout": [s.url for s in servers] if servers else f"{state.engine_name} in the trainer process",
+            "grader": grading.where,
+            "max_staleness": cfg.rollout.max_staleness,
+            "trainer_device": str(next(state.policy.parameters()).device),
+        }
+
     def _start_rollout_servers(self, base: Path, dtype: str) -> RolloutEngine:
         """`cluster.rollout_servers` vLLM servers (own processes), weights pushed through DIR/weights."""
         from .roles.rollout_servers import start_servers
@@ -313,7 +331,7 @@ class RFTTrainer:
             gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
             enforce_eager=not torch.cuda.is_available() if cfg.rollout.enforce_eager is None
             else cfg.rollout.enforce_eager,
-            deadline_s=cfg.cluster.server_start_timeout_s,
+            deadline_s=cfg.cluster.server_start_timeout_s, devices=cfg.cluster.rollout_devices,
         )  # fmt: skip
         self.echo("rollout servers: " + ", ".join(s.url for s in servers))
         return ServerEngine(
@@ -507,6 +525,8 @@ class RFTTrainer:
         state.tokenizer.save_pretrained(final)
         kept = checkpoints.list_checkpoints(self.ckpt_root)
         summary = {
+            **{key: self.layout[key] for key in ("trainer_ranks", "rollout_servers", "grader_replicas")},
+            "layout": self.layout,
             "final_model": str(final),
             "base_model": str(state.base),
             "best_valid_reward_mean": state.best,

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -163,10 +164,23 @@ def free_port() -> int:
 
 
 def start_servers(
-    count: int, model_dir: str, *, deadline_s: float = 600.0, **options: object
+    count: int, model_dir: str, *, deadline_s: float = 600.0, devices: list[str] | None = None, **options: Any
 ) -> list[VLLMServer]:
-    """`count` servers on free ports, started together and waited for; all stopped if one fails."""
-    servers = [VLLMServer(model_dir, port=free_port(), **options) for _ in range(count)]  # type: ignore[arg-type]
+    """`count` servers on free ports (server i on `devices[i]`), started together and waited for;
+    all stopped if one fails."""
+    if devices is not None and len(devices) != count:
+        raise ValueError(
+            f"cluster.rollout_devices names {len(devices)} device sets for {count} rollout servers"
+        )
+    servers = [
+        VLLMServer(
+            model_dir,
+            port=free_port(),
+            env={"CUDA_VISIBLE_DEVICES": devices[i]} if devices else None,
+            **options,
+        )
+        for i in range(count)
+    ]
     try:
         for server in servers:
             server.start()
