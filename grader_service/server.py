@@ -6,6 +6,7 @@ One thread per RPC (a bounded pool sized to the grading slots plus the queue), g
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -21,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from ..core.records import GradedBatch, Sample
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
+from ..sandbox.backends import get_backend
 from . import codec
 from .auth import Authenticator, Unauthenticated, load_tokens
 from .metrics import ServiceMetrics
@@ -415,6 +417,8 @@ class GraderServer:
         except BaseException:
             self.store.close()
             raise
+        with contextlib.suppress(SandboxUnavailable):
+            get_backend(config.sandbox)  # opening a backend sweeps what killed services left behind
         self.health = health.HealthServicer()
         threads = config.concurrency + config.max_queue + 8
         self._server = grpc.server(
