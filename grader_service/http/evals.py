@@ -418,6 +418,7 @@ def retrieve_run(eval_id: str, run_id: str, ctx: Ctx, tenant: Tenant) -> dict[st
 
 
 @router.post("/evals/{eval_id}/runs/{run_id}")
+@router.post("/evals/{eval_id}/runs/{run_id}/cancel")
 def cancel_run(eval_id: str, run_id: str, ctx: Ctx, tenant: Tenant) -> dict[str, Any]:
     found = _run(ctx, tenant, eval_id, run_id)
     with ctx.db.session() as session:
