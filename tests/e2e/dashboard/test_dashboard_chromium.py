@@ -77,7 +77,8 @@ def eval_run(folder: Path) -> tuple[dict, list[dict]]:
         mine = [r for r in records if r["model"] == model]
         rate = sum(r["passed"] for r in mine) / len(mine)
         models[model] = {"n": len(mine), "mean_reward": rate,
-                         "mean_reward_ci": [max(0, rate - 0.2), rate + 0.1], "pass_rate": rate, "pass_rate_ci": [max(0, rate - 0.2), min(1, rate + 0.2)],
+                         "mean_reward_ci": [max(0, rate - 0.2), rate + 0.1], "pass_rate": rate,
+                         "pass_rate_ci": [max(0, rate - 0.2), min(1, rate + 0.2)],
                          "samples_with_errors": sum(bool(r["errors"]) for r in mine)}  # fmt: skip
     summary = {"models": models, "grader": {"name": "exact_word", "type": "string_check", "rates": []}}
     (folder / "summary.json").write_text(json.dumps(summary))

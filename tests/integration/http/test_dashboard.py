@@ -97,7 +97,7 @@ def test_sign_in_keeps_the_token_in_an_httponly_cookie(service) -> None:
         assert signed.status_code == 303
         cookie = signed.headers["set-cookie"].lower()
         assert "rft_token=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
-        assert anonymous.get("/").text.count('data-tenant>team-a<') == 1
+        assert anonymous.get("/").text.count("data-tenant>team-a<") == 1
         assert "Content-Security-Policy" in anonymous.get("/").headers
         static = anonymous.get("/static/htmx.min.js")
         assert static.status_code == 200 and static.headers["content-type"].startswith("text/javascript")
