@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
 
@@ -35,6 +36,23 @@ def reference_logprobs(
         return _logprobs(policy, batch, slices, temperature)
 
 
+@dataclass(frozen=True)
+class ShardOf:
+    """What a rank needs to know about the whole batch it holds a shard of."""
+
+    world_size: int
+    counted: int  # completions counted in the whole batch
+    normalizer: float  # the whole batch's loss normaliser (tokens, or completions)
+
+
+def batch_normalizer(batch: TokenBatch, sample_mask: torch.Tensor, aggregation: str) -> float:
+    """The loss normaliser of a whole batch (see `loss`): counted tokens, or counted completions."""
+    counted = sample_mask.bool().cpu()
+    if aggregation == "token":
+        return float((batch.completion_mask[:, 1:].float() * counted.unsqueeze(1)).sum().clamp(min=1.0))
+    return float(counted.sum())
+
+
 def grpo_update(
     policy: Any,
     optimizer: torch.optim.Optimizer,
@@ -48,6 +66,7 @@ def grpo_update(
     grad_accumulation: int = 1,
     max_grad_norm: float = 1.0,
     sample_mask: torch.Tensor | None = None,
+    shard: ShardOf | None = None,
 ) -> dict[str, float]:
     """`algo.num_iterations` optimizer steps on `batch`; returns loss, clip fraction, KL, grad norm,
     and the truncated importance sampling's mean ratio and clipped fraction (see `loss`) when
@@ -57,6 +76,10 @@ def grpo_update(
     others contribute nothing and the loss is normalised over the counted ones. With none counted,
     nothing changes: no optimizer or scheduler step (AdamW's momentum and weight decay would
     otherwise still move the weights).
+
+    `shard`: this rank's rows of a batch split over trainer ranks (FSDP2 averages gradients over
+    ranks; the loss is normalised over the whole batch and scaled by the world size, so the ranks
+    together take the gradient of the whole batch). Every rank runs the same passes.
     """
     rows = batch.input_ids.shape[0]
     counted = torch.ones(rows, dtype=torch.bool) if sample_mask is None else sample_mask.bool().cpu()
@@ -66,15 +89,18 @@ def grpo_update(
     tis = batch.rollout_logprobs is not None and algo.tis_cap is not None
     if tis:
         totals.update(tis_ratio_mean=0.0, tis_clipped_fraction=0.0)
-    if not counted.any():
+    if (shard.counted if shard is not None else int(counted.sum())) == 0:
         return totals
-    totals["trained_samples"] = int(counted.sum())
+    totals["trained_samples"] = int(counted.sum()) if shard is None else shard.counted
     slices = _micro_slices(rows, grad_accumulation)
     mask_all = batch.completion_mask[:, 1:].float() * counted.unsqueeze(1).to(batch.completion_mask.device)
-    if algo.loss_aggregation == "token":
+    if shard is not None:
+        normalizer = shard.normalizer
+    elif algo.loss_aggregation == "token":
         normalizer = float(mask_all.sum().clamp(min=1.0))
     else:
         normalizer = float(counted.sum())
+    grad_scale = 1.0 if shard is None else float(shard.world_size)
     old = _logprobs(policy, batch, slices, temperature) if algo.num_iterations > 1 else None
     ref = reference_logprobs(policy, reference, batch, slices, temperature) if algo.beta > 0 else None
     dev = next(policy.parameters()).device
@@ -100,7 +126,7 @@ def grpo_update(
                 rollout_logp=batch.rows(part).rollout_logprobs if tis else None,
                 tis_cap=algo.tis_cap,
             )
-            loss.backward()
+            (loss * grad_scale).backward()
             share = float(counted[part].sum()) / totals["trained_samples"]
             totals["loss"] += float(loss.detach()) / algo.num_iterations
             totals["clip_fraction"] += stats.clip_fraction * share / algo.num_iterations
