@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -29,7 +29,7 @@ RFT = [sys.executable, "-c", "from rftkit.cli.main import main; main()"]
 class ChatDouble(BaseHTTPRequestHandler):
     """The test double's request handler (rules above); every chat request body lands in `requests`."""
 
-    requests: list[dict[str, Any]] = []
+    requests: ClassVar[list[dict[str, Any]]] = []
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -56,8 +56,8 @@ class ChatDouble(BaseHTTPRequestHandler):
         elif body["model"] == "agent" and body.get("tools"):
             key = re.search(r"key (\w+)", last["content"]).group(1)  # type: ignore[union-attr]
             call = {"name": "lookup", "arguments": json.dumps({"key": key})}
-            message = {"role": "assistant", "content": None,
-                       "tool_calls": [{"id": f"call_{key}", "type": "function", "function": call}]}  # fmt: skip
+            calls = [{"id": f"call_{key}", "type": "function", "function": call}]
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
             finish = "tool_calls"
         self._send({
             "id": "chatcmpl-double", "object": "chat.completion", "created": 0, "model": body["model"],
@@ -78,7 +78,8 @@ def chat_url() -> Iterator[str]:
 
 def _eval(out: Path, *args: str, timeout: int = 240) -> dict[str, Any]:
     command = [*RFT, "eval", "--data", str(EXAMPLE / "valid.jsonl"), "--grader", str(EXAMPLE / "grader.json"),
-               "--agent-config", str(EXAMPLE / "config.yaml"), "-o", str(out), "--max-items", "8", *args]  # fmt: skip
+               "--agent-config", str(EXAMPLE / "config.yaml"), "-o", str(out), "--max-items", "8",
+               *args]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return json.loads((out / "summary.json").read_text())
@@ -101,7 +102,9 @@ def test_chat_tool_calling_episodes_through_the_example_tool_server(chat_url: st
     assert len(rows) == 16 and all(r["sub_rewards"] == {"answer": 1.0, "called": 1.0} for r in rows)
     # What the endpoint saw: OpenAI's tools (no serving details), then the tool's result as a tool message.
     first = next(r for r in ChatDouble.requests if r["model"] == "agent" and len(r["messages"]) == 1)
-    assert first["tools"][0]["function"]["name"] == "lookup" and "server_url" not in json.dumps(first["tools"])
+    assert first["tools"][0]["function"]["name"] == "lookup" and "server_url" not in json.dumps(
+        first["tools"]
+    )
     second = next(r for r in ChatDouble.requests if r["model"] == "agent" and len(r["messages"]) == 3)
     call, result = second["messages"][1:]
     assert call["tool_calls"][0]["function"]["name"] == "lookup"
