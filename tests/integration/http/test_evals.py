@@ -201,3 +201,64 @@ def test_chat_completions_refusals(client_a) -> None:
             model="tiny", messages=[{"role": "user", "content": "hi"}], stop=["x"]
         )
     assert caught.value.body["param"] == "stop"
+
+
+def test_chat_with_the_base_model_plain_and_streamed(client_a) -> None:
+    messages = [{"role": "user", "content": "Which item is last?\ng,x,w,a,k"}]
+    reply = client_a.chat.completions.create(
+        model="tiny", messages=messages, n=2, temperature=0, max_completion_tokens=4
+    )
+    assert reply.object == "chat.completion" and reply.id.startswith("chatcmpl-") and reply.model == "tiny"
+    first, second = reply.choices
+    assert first.message.role == "assistant" and first.message.content == second.message.content  # greedy
+    assert first.finish_reason in ("stop", "length")
+    assert reply.usage.prompt_tokens > 5 and reply.usage.total_tokens == (
+        reply.usage.prompt_tokens + reply.usage.completion_tokens
+    )
+    chunks = list(
+        client_a.chat.completions.create(
+            model="tiny", messages=messages, temperature=0, max_completion_tokens=4, stream=True,
+            stream_options={"include_usage": True},
+        )
+    )  # fmt: skip
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == first.message.content
+    assert chunks[-1].usage.prompt_tokens == reply.usage.prompt_tokens
+
+
+def test_a_run_survives_kill_9_of_the_server(tmp_path) -> None:
+    """A completions run in progress when the server dies starts over at the restart and completes once."""
+    from rftkit.grader_service.http.testing import ROOT, HttpService
+    from rftkit.grader_service.testing import TOKEN_A
+
+    tiny = ROOT / "examples" / "tiny" / "config.yaml"
+    service = HttpService(
+        tmp_path, tmp_path / "data", ["--sandbox", "process", "--base-model", f"tiny={tiny}"],
+        env={"RFT_HTTP_CHAT_ENGINE": "transformers"},
+    ).start()  # fmt: skip
+    try:
+        client = service.client(TOKEN_A)
+        evaluation = client.evals.create(
+            data_source_config={"type": "custom", "item_schema": {"type": "object"}}, testing_criteria=[EXACT]
+        )
+        content = [{"item": {"q": "Which item is first?\nl,v,h,a,k", "answer": "l"}},
+                   {"item": {"q": "Which item is last?\ng,x,w,a,k", "answer": "k"}}]  # fmt: skip
+        run = client.evals.runs.create(evaluation.id, data_source={
+            "type": "completions", "model": "tiny", "source": {"type": "file_content", "content": content},
+            "input_messages": {"type": "template", "template": [{"role": "user", "content": "{{item.q}}"}]},
+            "sampling_params": {"max_completion_tokens": 4},
+        })  # fmt: skip
+        deadline = time.monotonic() + 60
+        while client.evals.runs.retrieve(run.id, eval_id=evaluation.id).status == "queued":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        service.kill9()
+        service.start()
+        done = wait_run(client, evaluation.id, run.id, timeout=240)
+        assert done.status == "completed", (done.error, service.log_text()[-3000:])
+        assert done.result_counts.total == 2 and done.result_counts.errored == 0
+        items = list(client.evals.runs.output_items.list(run.id, eval_id=evaluation.id))
+        assert sorted(i.datasource_item_id for i in items) == [0, 1]
+        assert all(i.sample.model == "tiny" and i.sample.output for i in items)
+    finally:
+        service.stop()
