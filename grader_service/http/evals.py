@@ -273,6 +273,12 @@ def model_target(ctx: HttpContext, tenant: str, model: str) -> str | None:
         return None
     path = Path(model).expanduser()
     if path.is_absolute() and (path / "config.json").is_file():
+        if path.resolve().is_relative_to(ctx.settings.data_dir.resolve()):  # other tenants' runs live there
+            raise invalid(
+                "a model directory inside the server's data dir is not allowed; name the model instead "
+                "(ft:... for a fine-tuned model or checkpoint)",
+                param="data_source.model",
+            )
         return f"model={path}"
     known = ", ".join(sorted(ctx.settings.base_models)) or "none"
     raise APIError(

@@ -82,7 +82,7 @@ def test_eval_crud_and_tenants(client_a, client_b) -> None:
         client_a.evals.retrieve(second.id)
 
 
-def test_create_refuses_bad_evals_and_runs(client_a) -> None:
+def test_create_refuses_bad_evals_and_runs(client_a, service, tmp_path) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client_a.evals.create(
             data_source_config={"type": "custom", "item_schema": SCHEMA},
@@ -130,6 +130,30 @@ def test_create_refuses_bad_evals_and_runs(client_a) -> None:
             },
         )
     assert caught.value.body["param"] == "model"
+    inside = service.data_dir / "http" / "jobs" / "ftjob-other" / "final"  # e.g. another tenant's model
+    inside.mkdir(parents=True)
+    (inside / "config.json").write_text("{}")
+    with pytest.raises(openai.BadRequestError) as caught:
+        runs.create(
+            evaluation.id,
+            data_source={"type": "completions", "model": str(inside),
+                         "source": {"type": "file_content", "content": LINES}},
+        )  # fmt: skip
+    assert caught.value.body["param"] == "data_source.model" and "data dir" in caught.value.body["message"]
+    # a model directory elsewhere is accepted (and this run is canceled at once)
+    outside = tmp_path / "my-model"
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    run = runs.create(
+        evaluation.id,
+        data_source={"type": "completions", "model": str(outside),
+                     "source": {"type": "file_content", "content": LINES}},
+    )  # fmt: skip
+    assert run.model == str(outside)
+    assert runs.cancel(run.id, eval_id=evaluation.id).status == "canceled"
+    time.sleep(2)
+    assert runs.retrieve(run.id, eval_id=evaluation.id).status == "canceled"
+    assert runs.output_items.list(run.id, eval_id=evaluation.id).data == []
     with pytest.raises(openai.BadRequestError) as caught:
         runs.create(
             evaluation.id,

@@ -54,6 +54,14 @@ def test_quickstart_runs_end_to_end(tmp_path) -> None:
             for item in passed:
                 assert item.sample.output[0].content == item.datasource_item["answer"]
         assert "failed #" in out or runs[model].result_counts.failed == 0
+        # a checkpoint answers by its name too
+        job = client.fine_tuning.jobs.list().data[0]
+        checkpoint = client.fine_tuning.jobs.checkpoints.list(job.id).data[0].fine_tuned_model_checkpoint
+        chat = client.chat.completions.create(
+            model=checkpoint, messages=[{"role": "user", "content": "Which item is first?\nl,v,h,a,k"}],
+            max_completion_tokens=4, temperature=0,
+        )  # fmt: skip
+        assert chat.model == checkpoint and chat.choices[0].message.content is not None
         # the chat model is the tenant's own: another tenant cannot call it, nor see the eval
         other = service.client(TOKEN_B)
         with pytest.raises(Exception) as caught:
