@@ -39,8 +39,11 @@ from pydantic_core import PydanticUndefined
 # (import path "module:Class", page heading). Order is the order on the page.
 MODELS: list[tuple[str, str]] = [
     ("rftkit.trainer.config:RunConfig", "`rft train` config file"),
-    ("rftkit.sandbox.api:SandboxLimits", "Sandbox limits"),
+    ("rftkit.grader_service.settings:ServiceSettings", "`rft serve` settings"),
+    ("rftkit.grader_service.http.settings:HttpSettings", "`rft serve` HTTP API settings"),
     ("rftkit.evals.settings:EvalSettings", "`rft eval` settings"),
+    # The limits' environment form: SandboxLimits' fields, each with its RFTKIT_SANDBOX_<FIELD>.
+    ("rftkit.sandbox.api:SandboxEnvironment", "Sandbox limits"),
 ]
 # The click root group, and the pages written.
 CLI_ROOT = "rftkit.cli.main:main"
