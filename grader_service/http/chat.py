@@ -29,7 +29,8 @@ from .pool import ModelLoadError, ModelPool, Reply
 router = APIRouter()
 REPLY_TIMEOUT_S = 600.0
 DEFAULT_MAX_TOKENS = 256
-_base_lock = threading.Lock()
+_base_lock = threading.Lock()  # building a base model (minutes, the first time)
+_pool_lock = threading.Lock()
 
 
 class Message(BaseModel):
@@ -116,7 +117,7 @@ def model_dir(ctx: HttpContext, tenant: str, name: str) -> Path:
 
 def pool_of(ctx: HttpContext) -> ModelPool:
     if ctx.pool is None:
-        with _base_lock:
+        with _pool_lock:
             if ctx.pool is None:
                 s = ctx.settings
                 ctx.pool = ModelPool(engine=s.chat_engine, max_loaded=s.chat_max_loaded, idle_s=s.chat_idle_s,

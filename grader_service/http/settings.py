@@ -26,21 +26,30 @@ class HttpSettings(BaseSettings):
         "host", "port", "data_dir", "database_url", "base_models", "sandbox", "strict_uploads", "open_access",
     )  # fmt: skip
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="Address to listen on (rft serve's --host).")
     port: int = Field(
         8000, ge=0, le=65535,
         description="Serve the OpenAI-compatible HTTP API on this port (0: a free port).",
         json_schema_extra={"flag": "--http-port"},
     )  # fmt: skip
-    data_dir: Path = Path("rft-data")
+    data_dir: Path = Field(
+        Path("rft-data"), description="State under DATA_DIR/http (rft serve's --data-dir)."
+    )
     database_url: str | None = Field(
         None, description="Where the HTTP API keeps its state: a SQLAlchemy URL (postgresql://...) "
         "[default: sqlite in the data dir].",
     )  # fmt: skip
-    base_models: dict[str, str] = Field(default_factory=dict)  # NAME -> model dir or rftkit config file
-    sandbox: str = "auto"
-    strict_uploads: bool = False
-    open_access: bool = False  # no tokens file (--insecure-local): every caller is tenant "local"
+    base_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="NAME -> a model dir or an rftkit config file (rft serve's --base-model).",
+    )
+    sandbox: str = Field("auto", description="Where Python graders run (rft serve's --sandbox).")
+    strict_uploads: bool = Field(
+        False, description="Refuse what the upload policy warns about (--strict-uploads)."
+    )
+    open_access: bool = Field(
+        False, description='No tokens file (--insecure-local): every caller is tenant "local".'
+    )
     max_upload_mb: float = Field(512.0, gt=0, description="Largest file a tenant may upload, in MB.")
     max_storage_mb_per_tenant: float | None = Field(
         None, gt=0, description="Total size of the files one tenant may keep, in MB [default: no limit]."
