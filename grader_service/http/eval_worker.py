@@ -32,13 +32,13 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(raw) for raw in path.read_text(encoding="utf-8").splitlines() if raw.strip()]
 
 
-def _content(content: Any, item: dict[str, Any]) -> str:
-    """A template message's content rendered against the item (text parts joined)."""
+def _content(content: Any, item: dict[str, Any] | None) -> str:
+    """A message's content as text (parts joined); rendered against `item` when it is a template."""
     if isinstance(content, dict):
         content = content.get("text", "")
     elif isinstance(content, list):
         content = "".join(p.get("text", "") if isinstance(p, dict) else str(p) for p in content)
-    return render(str(content), Sample(), item)
+    return str(content) if item is None else render(str(content), Sample(), item)
 
 
 def input_messages(spec: dict[str, Any], item: dict[str, Any]) -> list[dict[str, str]]:
@@ -52,7 +52,8 @@ def input_messages(spec: dict[str, Any], item: dict[str, Any]) -> list[dict[str,
         if not isinstance(value, list):
             raise ValueError(f"{spec['item_reference']} is not a list of messages")
         return [
-            {"role": str(m.get("role", "user")), "content": _content(m.get("content", ""), {})} for m in value
+            {"role": str(m.get("role", "user")), "content": _content(m.get("content", ""), None)}
+            for m in value
         ]
     messages = []
     for message in spec["template"]:
