@@ -38,7 +38,8 @@ def test_limits_are_flags_with_environment_variables(tmp_path) -> None:
     a usage error naming the flag."""
     service = HttpService(
         tmp_path, tmp_path / "data", ["--sandbox", "process", "--insecure-local", "--max-upload-mb", "0.001"],
-        tokens=False, env={"RFT_HTTP_MAX_STORAGE_MB_PER_TENANT": "0.0015"},
+        tokens=False,
+        env={"RFT_HTTP_MAX_STORAGE_MB_PER_TENANT": "0.0015", "RFT_HTTP_MAX_ACTIVE_EVALS_PER_TENANT": "1"},
     )  # fmt: skip
     service.start()
     try:
@@ -51,6 +52,16 @@ def test_limits_are_flags_with_environment_variables(tmp_path) -> None:
         with pytest.raises(openai.APIStatusError) as caught:  # over the 1 kB per file
             client.files.create(file=("c.jsonl", line * 2), purpose="evals")
         assert caught.value.status_code == 413 and caught.value.body["code"] == "file_too_large"
+        evaluation = client.evals.create(
+            data_source_config={"type": "custom", "item_schema": {"type": "object"}},
+            testing_criteria=[{"type": "string_check", "name": "x", "input": "{{item.a}}", "reference": "b",
+                               "operation": "eq"}],
+        )  # fmt: skip
+        source = {"type": "jsonl", "source": {"type": "file_content", "content": [{"item": {"a": "b"}}]}}
+        client.evals.runs.create(evaluation.id, data_source=source)
+        with pytest.raises(openai.RateLimitError) as caught:  # one active eval run per tenant here
+            client.evals.runs.create(evaluation.id, data_source=source)
+        assert "the limit is 1" in caught.value.body["message"]
     finally:
         assert service.stop() == 0
     command = [sys.executable, "-m", "rftkit.cli.serve", "--insecure-local", "--port", "0",
