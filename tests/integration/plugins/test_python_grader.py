@@ -165,8 +165,17 @@ def test_rewards_are_finite_in_unit_interval_for_arbitrary_text(texts: list[str]
             "    return len(text) / 50 if len(text) % 3 else float(text.count('a') or 'nan')\n",
         )
     grader = _SHARED["grader"]
-    for result in grader.grade_batch([(Sample(output_text=t), {}) for t in texts]):
+    for text, result in zip(
+        texts, grader.grade_batch([(Sample(output_text=t), {}) for t in texts]), strict=True
+    ):
         assert math.isfinite(result.reward) and 0.0 <= result.reward <= 1.0
+        # The grader's own rule decides which samples are errors, and nothing else is.
+        raw = len(text) / 50 if len(text) % 3 else float(text.count("a") or "nan")
+        expect_error = not (math.isfinite(raw) and 0.0 <= raw <= 1.0)
+        assert result.metadata.errors.invalid_reward_error is expect_error, (text, result.metadata.errors)
+        assert result.valid is not expect_error
+        if not expect_error:
+            assert result.reward == raw
 
 
 def teardown_module() -> None:

@@ -1,4 +1,6 @@
-"""Property: for arbitrary text, every in-process grader type gives a finite reward in [0, 1]."""
+"""Property: for arbitrary text, every in-process grader type gives a finite reward in [0, 1] — and
+gives it as a real score: the only error flags arbitrary input may raise are the ones that say the
+input itself was not what the grader reads (a grader that errors on every input fails these tests)."""
 
 from __future__ import annotations
 
@@ -22,7 +24,17 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 COSINE_SETTINGS = settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def assert_bounded(result: GraderResult) -> None:
+def allowed_flags(name: str) -> set[str]:
+    """The flags arbitrary input may legitimately raise: a ranked list whose reference names nothing
+    (after normalising) is the item's fault; a JSON-reading grader's sample may not be JSON."""
+    allowed = {"sample_parse_error"} if name == "ranked_list/json" else set()
+    if name.startswith(("ranked_list", "multi")):
+        allowed.add("invalid_variable_error")  # checked precisely by the ranked-list unit tests
+    return allowed
+
+
+def assert_bounded(result: GraderResult, allowed: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    assert set(result.metadata.errors.raised()) <= allowed, result.metadata.errors
     assert isinstance(result.reward, float)
     assert math.isfinite(result.reward) and 0.0 <= result.reward <= 1.0
     for value in result.sub_rewards.values():
@@ -70,7 +82,7 @@ _BUILT = {name: build_grader(spec) for name, spec in GRADERS.items()}
 @given(text=TEXT, ref=TEXT, syn=st.lists(TEXT, max_size=3))
 def test_reward_is_finite_in_unit_interval(name: str, text: str, ref: str, syn: list[str]) -> None:
     grader = _BUILT[name]
-    assert_bounded(grader.grade(Sample(output_text=text), {"ref": ref, "syn": syn}))
+    assert_bounded(grader.grade(Sample(output_text=text), {"ref": ref, "syn": syn}), allowed_flags(name))
 
 
 @SETTINGS
@@ -78,7 +90,7 @@ def test_reward_is_finite_in_unit_interval(name: str, text: str, ref: str, syn: 
 def test_ranked_list_on_arbitrary_json(value: object, ref: object) -> None:
     grader = _BUILT["ranked_list/json"]
     result = grader.grade(Sample(output_text=json.dumps(value)), {"ref": ref, "syn": []})
-    assert_bounded(result)
+    assert_bounded(result, allowed_flags("ranked_list/json"))
 
 
 @COSINE_SETTINGS
