@@ -80,7 +80,7 @@ def train(
     from ..grading.spec_file import GraderFileError
     from ..grading.verdict import exit_code_for
     from ..plugins.registry import GraderSpecError
-    from ..trainer.loop import InvalidBatchError, RFTTrainer, TrainingError
+    from ..trainer.loop import InvalidBatchError, RFTTrainer, TrainerRanksFailed, TrainingError
 
     try:
         RFTTrainer(config, Path(folder), echo=lambda m: click.echo(m)).run()
@@ -93,7 +93,7 @@ def train(
     except GraderServiceError as exc:  # e.g. the service refused the grader spec
         click.echo(f"error: the grader service refused the run: {exc}", err=True)
         raise SystemExit(exit_code_for(exc.code)) from exc
-    except (GradingUnavailable, ServiceStartError, InvalidBatchError) as exc:  # not the user's input: 1
+    except (GradingUnavailable, ServiceStartError, InvalidBatchError, TrainerRanksFailed) as exc:  # 1
         click.echo(
             f"error: {exc}\nThe newest checkpoint is kept: run the same command again to resume.", err=True
         )

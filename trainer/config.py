@@ -80,6 +80,9 @@ class RolloutConfig(Section):
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(256, ge=1)  # at reasoning_effort medium
     reasoning: bool = True  # <think>...</think> is reasoning, not answer (as in rft eval)
+    # OpenAI's response_format (json_schema / json_object) or a bare JSON schema for every line that
+    # names none: vLLM decodes under it (structured outputs), the reply is parsed into output_json
+    response_format: dict[str, Any] | None = None
     gpu_memory_utilization: float | None = None  # vLLM; None: 0.2 on CPU, 0.3 on GPU (colocated)
     kv_cache_memory_bytes: int | None = None  # vLLM; a fixed KV cache size instead of a memory fraction
     enforce_eager: bool | None = None  # vLLM; None: True on CPU
@@ -164,6 +167,9 @@ class CheckpointConfig(Section):
 class ClusterConfig(Section):
     """How many of each role `rft train` starts on this machine (see trainer/roles/)."""
 
+    # torchrun ranks the policy is FSDP2-sharded over (gloo on CPU, NCCL on GPUs); rank 0 also
+    # runs the loop. 1: one process, no torch.distributed
+    trainer_ranks: int = Field(1, ge=1)
     grader_replicas: int = Field(1, ge=1)  # local `rft serve` replicas (when grader.address is unset)
     # vLLM OpenAI-compatible servers started as their own processes; 0: vLLM inside the trainer's
     # process (rollout.engine decides which engine)

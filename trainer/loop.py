@@ -54,6 +54,7 @@ from .policy import (
 )
 from .progress import Progress
 from .resolve import Resolved, resolve
+from .roles.ranks import TrainerRanks
 from .rollout.collect import (
     InvalidBatchError,
     PendingRollouts,
@@ -70,7 +71,11 @@ class TrainingError(RuntimeError):
     """A run that cannot start or go on; the message says why."""
 
 
-__all__ = ["InvalidBatchError", "RFTTrainer", "TrainingError"]
+class TrainerRanksFailed(RuntimeError):
+    """A trainer rank died (or failed); the newest checkpoint is kept for the same command to resume."""
+
+
+__all__ = ["InvalidBatchError", "RFTTrainer", "TrainerRanksFailed", "TrainingError"]
 
 
 def check_prompt_lengths(
@@ -152,8 +157,11 @@ class RunState:
 
 
 class RFTTrainer:
-    def __init__(self, config: RunConfig, output_dir: Path, *, echo: Any = print) -> None:
+    def __init__(
+        self, config: RunConfig, output_dir: Path, *, echo: Any = print, ranks: TrainerRanks | None = None
+    ) -> None:
         self.config = config
+        self.ranks = ranks  # rank 0 of `cluster.trainer_ranks` torchrun ranks (None: one process)
         self.output_dir = output_dir
         self.echo = echo
         self.ckpt_root = output_dir / "checkpoints"
@@ -162,6 +170,8 @@ class RFTTrainer:
     # ------------------------------------------------------------------ run
     def run(self) -> dict[str, Any]:
         cfg = self.config
+        if cfg.cluster.trainer_ranks > 1 and self.ranks is None:
+            return self._run_ranks()
         self.output_dir.mkdir(parents=True, exist_ok=True)
         events = EventLog(self.output_dir)
         ahead = cfg.rollout.max_staleness
@@ -195,6 +205,9 @@ class RFTTrainer:
                         progress.update(step, event["train_reward_mean"], state.best)
             return self._finish(state)
         finally:
+            if self.ranks is not None:
+                with contextlib.suppress(Exception):  # a dead rank: torchrun stops the others
+                    self.ranks.stop()
             if progress is not None:
                 progress.close()
             pool.shutdown(wait=False)
@@ -203,6 +216,27 @@ class RFTTrainer:
                 state.engine.close()
                 if state.agent is not None:  # agent hook: tool clients and sandbox pools
                     state.agent.close()
+
+    def _run_ranks(self) -> dict[str, Any]:
+        """Start `cluster.trainer_ranks` ranks under torchrun (this run is their rank 0) and wait."""
+        import subprocess
+
+        from .roles.ranks import launch_command
+
+        if self.config.model.lora is not None:
+            raise TrainingError("cluster.trainer_ranks > 1 trains full weights only for now; drop model.lora")
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        config_path = self.output_dir / "run_config.json"
+        config_path.write_text(self.config.model_dump_json(indent=2), encoding="utf-8")
+        command = launch_command(self.config.cluster.trainer_ranks, config_path, self.output_dir)
+        self.echo(f"starting {self.config.cluster.trainer_ranks} trainer ranks: {' '.join(command)}")
+        code = subprocess.run(command, check=False).returncode
+        if code != 0:
+            raise TrainerRanksFailed(
+                f"the trainer ranks stopped (torchrun exited with {code}: a rank failed or was killed; "
+                "its log is above)"
+            )
+        return json.loads((self.output_dir / "summary.json").read_text())
 
     # ---------------------------------------------------------------- setup
     def _load_data(self) -> tuple[list[DatasetLine], list[DatasetLine]]:
@@ -254,19 +288,34 @@ class RFTTrainer:
         params = [p for p in policy.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=plan.learning_rate, weight_decay=cfg.trainer.weight_decay)
         scheduler = get_constant_schedule_with_warmup(optimizer, cfg.trainer.warmup_steps)
-        start_step, best = 0, None
+        start_step, best, saved, latest = 0, None, None, None
         existing = checkpoints.list_checkpoints(self.ckpt_root)
         if existing:
             latest = existing[-1]
             self.echo(f"Resuming from checkpoint {latest.path} (step {latest.step} of {plan.steps})")
             checkpoints.load_model_weights(policy, latest.path)
             saved = checkpoints.load_state(latest.path)
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
+            if self.ranks is None:
+                optimizer.load_state_dict(saved["optimizer"])
+                scheduler.load_state_dict(saved["scheduler"])
             start_step, best = saved["step"], saved.get("best_valid_reward_mean")
             events.truncate_after(start_step)
         elif events.path.exists():
             events.path.unlink()  # nothing to resume from: a fresh run
+        if self.ranks is not None:
+            # FSDP2 over every rank; `policy` stays rank 0's full copy (weight sync, checkpoints)
+            import copy
+
+            info = {
+                "base": str(base), "learning_rate": plan.learning_rate,
+                "resume": str(latest.path) if latest else None,
+                "scheduler": saved["scheduler"] if saved else None,
+            }  # fmt: skip
+            self.ranks.reference = reference
+            self.ranks.broadcast_info(info)
+            _, optimizer, scheduler = self.ranks.build(
+                {**info, "optimizer": saved["optimizer"] if saved else None}, copy.deepcopy(policy)
+            )
 
         agent = None  # agent hook: episodes with tools instead of single replies
         if cfg.agent is not None:
@@ -286,6 +335,12 @@ class RFTTrainer:
             "seed": cfg.trainer.seed,
         }
         dtype_name = str(dtype).removeprefix("torch.")
+        if self.ranks is not None and engine_name == "vllm" and not cfg.cluster.rollout_servers:
+            raise TrainingError(
+                "with cluster.trainer_ranks > 1, vLLM runs as its own server: set cluster.rollout_servers "
+                "(vLLM inside a torchrun rank would join the trainer's process group), or use "
+                "rollout.engine: transformers"
+            )
         if cfg.cluster.rollout_servers:
             engine_name = "vllm"
             rollout = self._start_rollout_servers(base, dtype_name)
@@ -308,7 +363,7 @@ class RFTTrainer:
         servers = getattr(state.engine.engine, "servers", None)
         addresses = getattr(grading.client, "addresses", None) or [grading.where]
         return {
-            "trainer_ranks": 1,
+            "trainer_ranks": self.ranks.world_size if self.ranks is not None else 1,
             "rollout_servers": len(servers) if servers else 0,
             "grader_replicas": len(addresses),
             "rollout": [s.url for s in servers] if servers else f"{state.engine_name} in the trainer process",
@@ -348,7 +403,7 @@ class RFTTrainer:
         rolled = collect(
             state.engine, grading, prompts.lines, prompts.ids, settings,
             reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
-            notify=grading.notify, agent=state.agent,
+            notify=grading.notify, response_format=self.config.rollout.response_format, agent=state.agent,
         )  # fmt: skip
         check_invalid_share(rolled.results, self.config.grader.max_invalid_fraction, what)
         return rolled
@@ -383,7 +438,7 @@ class RFTTrainer:
         pending = start_collect(
             state.engine, grading, prompts.lines, prompts.ids, settings,
             reasoning=self.config.rollout.reasoning, chunks=2 if self._overlap(state) else 1, pool=pool,
-            notify=grading.notify, agent=state.agent,
+            notify=grading.notify, response_format=self.config.rollout.response_format, agent=state.agent,
         )  # fmt: skip
         return pending, (epoch, prompts)
 
@@ -437,12 +492,16 @@ class RFTTrainer:
         # transformers' engine samples the live policy: the producer must not sample mid-update
         shared = state.engine.lock if state.engine_name != "vllm" and pipeline is not None else None
         with shared or contextlib.nullcontext():
-            update = grpo_update(
-                state.policy, state.optimizer, state.scheduler, batch, advantages.flatten(), cfg.algo,
-                reference=state.reference, temperature=cfg.rollout.temperature,
-                grad_accumulation=cfg.trainer.grad_accumulation, max_grad_norm=cfg.trainer.max_grad_norm,
-                sample_mask=update_mask(valid).flatten(),
-            )  # fmt: skip
+            if self.ranks is not None:
+                update, weights = self.ranks.update(batch, advantages.flatten(), update_mask(valid).flatten())
+                state.policy.load_state_dict(weights)
+            else:
+                update = grpo_update(
+                    state.policy, state.optimizer, state.scheduler, batch, advantages.flatten(), cfg.algo,
+                    reference=state.reference, temperature=cfg.rollout.temperature,
+                    grad_accumulation=cfg.trainer.grad_accumulation, max_grad_norm=cfg.trainer.max_grad_norm,
+                    sample_mask=update_mask(valid).flatten(),
+                )  # fmt: skip
         training_s = time.perf_counter() - begin
         if pipeline is None:
             sync_wait, sync_s = 0.0, self._sync(state)
@@ -498,8 +557,9 @@ class RFTTrainer:
         value = stats["valid_reward_mean"]
         state.best = value if state.best is None else max(state.best, value)
         step = event["step"]
+        optimizer = self.ranks.optimizer_state() if self.ranks is not None else state.optimizer.state_dict()
         saved = {
-            "optimizer": state.optimizer.state_dict(), "scheduler": state.scheduler.state_dict(),
+            "optimizer": optimizer, "scheduler": state.scheduler.state_dict(),
             "step": step, "epoch": event["epoch"], "data_position": step * state.plan.batch_size,
             "best_valid_reward_mean": state.best,
         }  # fmt: skip

@@ -111,3 +111,107 @@ def launch_command(ranks: int, config_path: Path, output_dir: Path) -> list[str]
         "--max-restarts=0", "-m", "rftkit.trainer.roles.rank", "--config", str(config_path),
         "--output-dir", str(output_dir),
     ]  # fmt: skip
+
+
+class TrainerRanks:
+    """What every rank does together; rank 0 calls these from the loop, the others from `follow`.
+
+    Rank 0 sends each collective's inputs first (`broadcast`), so the other ranks need nothing
+    but this object: they build the same policy and optimizer, then answer rank 0's messages.
+    """
+
+    def __init__(self, config: Any, mesh: Any) -> None:
+        self.config = config
+        self.mesh = mesh
+        self.rank, self.world_size = world()
+        self.train_policy: Any = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.scheduler: Any = None
+        self.reference: Any = None
+
+    # ------------------------------------------------------------ both
+    def build(self, info: dict[str, Any], policy: Any) -> tuple[Any, torch.optim.Optimizer, Any]:
+        """Shard `policy` (full weights, the checkpoint's when resuming) and make its optimizer."""
+        from transformers import get_constant_schedule_with_warmup
+
+        cfg = self.config
+        self.train_policy = shard(policy, self.mesh)
+        params = [p for p in self.train_policy.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=info["learning_rate"], weight_decay=cfg.trainer.weight_decay
+        )
+        self.scheduler = get_constant_schedule_with_warmup(self.optimizer, cfg.trainer.warmup_steps)
+        if info.get("resume"):
+            load_optimizer_state(self.train_policy, self.optimizer, info.get("optimizer") or {})
+            self.scheduler.load_state_dict(info["scheduler"])
+        return self.train_policy, self.optimizer, self.scheduler
+
+    def _update(self, message: dict[str, Any]) -> dict[str, float]:
+        from ..algo.update import ShardOf, grpo_update
+
+        cfg = self.config
+        batch, advantages, mask = message["batch"], message["advantages"], message["mask"]
+        rows = shard_rows(batch.input_ids.shape[0], self.rank, self.world_size)
+        whole = ShardOf(self.world_size, message["counted"], message["normalizer"])
+        stats = grpo_update(
+            self.train_policy, self.optimizer, self.scheduler, batch.rows(rows), advantages[rows], cfg.algo,
+            reference=self.reference, temperature=cfg.rollout.temperature,
+            grad_accumulation=cfg.trainer.grad_accumulation, max_grad_norm=cfg.trainer.max_grad_norm,
+            sample_mask=mask[rows], shard=whole,
+        )  # fmt: skip
+        summed = all_reduce_sum({k: v for k, v in stats.items() if k not in ("grad_norm", "trained_samples")})
+        return {**stats, **summed, "trained_samples": message["counted"]}
+
+    # ------------------------------------------------------------ rank 0
+    def broadcast_info(self, info: dict[str, Any]) -> None:
+        """What the other ranks build from: the base model, the learning rate, the checkpoint."""
+        broadcast({"kind": "build", **info})
+
+    def update(
+        self, batch: Any, advantages: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[dict[str, float], dict]:
+        """The whole batch's update over every rank; (its stats, the new full weights). Rank 0."""
+        from ..algo.update import batch_normalizer
+
+        normalizer = batch_normalizer(batch, mask, self.config.algo.loss_aggregation)
+        message = {
+            "kind": "update", "batch": batch, "advantages": advantages, "mask": mask,
+            "counted": int(mask.sum()), "normalizer": normalizer,
+        }  # fmt: skip
+        broadcast(message)
+        stats = self._update(message)
+        return stats, full_weights(self.train_policy)
+
+    def optimizer_state(self) -> dict[str, Any]:
+        broadcast({"kind": "optimizer"})
+        return full_optimizer_state(self.train_policy, self.optimizer)
+
+    def stop(self) -> None:
+        broadcast({"kind": "stop"})
+
+    # ------------------------------------------------------------ the others
+    def follow(self) -> None:
+        """Ranks 1..N-1: build what rank 0 says, then answer its messages until it says stop."""
+        from .. import checkpoints
+        from ..policy import is_lora, load_policy, load_reference, resolve_dtype
+
+        info = broadcast()
+        if info.get("kind") != "build":  # rank 0 stopped before building anything
+            return
+        cfg = self.config
+        dtype = resolve_dtype(cfg.model.dtype)
+        policy = load_policy(info["base"], cfg.model, dtype)
+        if info.get("resume"):
+            checkpoints.load_model_weights(policy, Path(info["resume"]))
+        if cfg.algo.beta > 0 and not is_lora(policy):
+            self.reference = load_reference(info["base"], dtype)
+        self.build(info, policy)
+        while True:
+            message = broadcast()
+            if message["kind"] == "update":
+                self._update(message)
+                full_weights(self.train_policy)
+            elif message["kind"] == "optimizer":
+                full_optimizer_state(self.train_policy, self.optimizer)
+            elif message["kind"] == "stop":
+                return

@@ -12,17 +12,18 @@ which are valid, and `check_invalid_share` stops a run whose batch is mostly inv
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 from typing import Any
 
 from ...core.records import GraderResult
 from ...grading.answers import to_sample
 from ..data.schema import DatasetLine
-from .engine import Completion, RolloutEngine, SamplingSettings
+from .engine import Completion, RolloutEngine, SamplingSettings, json_schema_of
 from .grading_retry import Graded, Notify, grade_with_regrade, is_valid
 
 
@@ -119,6 +120,24 @@ class PendingRollouts:
         return Rollouts(self.groups, per_prompt, self.sampling_s, grading_s, waited, total.regraded_samples)
 
 
+def _generate_by_schema(
+    engine: RolloutEngine,
+    prompts: list[list[int]],
+    formats: list[dict[str, Any] | None],
+    settings: SamplingSettings,
+) -> list[list[Completion]]:
+    """`engine.generate`, one call per distinct JSON schema (usually one), results in prompt order."""
+    schemas = [json_schema_of(f) for f in formats]
+    keys = [json.dumps(s, sort_keys=True) if s is not None else "" for s in schemas]
+    out: list[list[Completion]] = [[] for _ in prompts]
+    for key in dict.fromkeys(keys):
+        picked = [i for i, k in enumerate(keys) if k == key]
+        call = replace(settings, json_schema=schemas[picked[0]]) if key else settings
+        for index, group in zip(picked, engine.generate([prompts[i] for i in picked], call), strict=True):
+            out[index] = group
+    return out
+
+
 def start_collect(
     engine: RolloutEngine,
     grading: Any,
@@ -131,8 +150,12 @@ def start_collect(
     pool: ThreadPoolExecutor | None = None,
     notify: Notify | None = None,
     agent: Any = None,
+    response_format: dict[str, Any] | None = None,
 ) -> PendingRollouts:
     """Generate every chunk here, handing each to `pool` for grading as soon as it exists.
+
+    A line's `response_format` (else `response_format`) constrains its decoding to the JSON schema
+    it names (the engine's structured outputs) and has its reply parsed into `output_json`.
 
     With `agent` (a trainer.agent EpisodeRunner) each sample is a multi-turn episode instead.
     """
@@ -157,15 +180,14 @@ def start_collect(
                 chunk_settings = SamplingSettings(
                     **{**settings.__dict__, "seed": settings.seed * 1009 + index}
                 )
-            chunk_groups = engine.generate(prompt_ids[lo:hi], chunk_settings)
+            formats = [line.response_format or response_format for line in lines[lo:hi]]
+            chunk_groups = _generate_by_schema(engine, prompt_ids[lo:hi], formats, chunk_settings)
             sampling += time.perf_counter() - start
             samples, items = [], []
-            for line, group in zip(lines[lo:hi], chunk_groups, strict=True):
+            for line, form, group in zip(lines[lo:hi], formats, chunk_groups, strict=True):
                 item = line.item()
                 for completion in group:
-                    samples.append(
-                        to_sample(completion.text, reasoning=reasoning, response_format=line.response_format)
-                    )
+                    samples.append(to_sample(completion.text, reasoning=reasoning, response_format=form))
                     items.append(item)
             groups.extend(chunk_groups)
             pending.append(pool.submit(_timed_grade, grading, samples, items, notify))
@@ -188,6 +210,7 @@ def collect(
     pool: ThreadPoolExecutor | None = None,
     notify: Notify | None = None,
     agent: Any = None,
+    response_format: dict[str, Any] | None = None,
 ) -> Rollouts:
     """`settings.n` graded samples for each line; grading of chunk i overlaps generation of chunk i+1.
 
@@ -195,5 +218,5 @@ def collect(
     """
     return start_collect(
         engine, grading, lines, prompt_ids, settings, reasoning=reasoning, chunks=chunks, pool=pool,
-        notify=notify, agent=agent,
+        notify=notify, agent=agent, response_format=response_format,
     ).result()  # fmt: skip

@@ -29,6 +29,22 @@ class SamplingSettings:
     max_tokens: int = 256
     seed: int | None = None
     logprobs: bool = False
+    # A JSON schema the completion must follow: constrains decoding (vLLM structured outputs)
+    json_schema: dict[str, Any] | None = None
+
+
+def json_schema_of(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON schema in OpenAI's `response_format` (json_schema, json_object) or a bare schema."""
+    if not response_format:
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema" and isinstance(response_format.get("json_schema"), dict):
+        return response_format["json_schema"].get("schema") or {"type": "object"}
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "text":
+        return None
+    return response_format  # a bare JSON schema
 
 
 class RolloutEngine(Protocol):

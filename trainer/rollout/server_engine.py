@@ -109,6 +109,8 @@ class ServerEngine:
         }  # fmt: skip
         if settings.logprobs:
             body["logprobs"] = 0
+        if settings.json_schema:  # vLLM structured outputs: decoding follows the schema
+            body["structured_outputs"] = {"json": settings.json_schema}
         response = self._client.post(f"{server.url}/v1/completions", json=body)
         if response.status_code != 200:
             raise RolloutServerError(f"{server.url}: HTTP {response.status_code}: {response.text[:300]}")

@@ -68,6 +68,7 @@ class VLLMEngine:
     def generate(self, prompts: list[list[int]], settings: SamplingSettings) -> list[list[Completion]]:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import StructuredOutputsParams
 
         params = SamplingParams(
             n=settings.n,
@@ -78,6 +79,9 @@ class VLLMEngine:
             # (correlated samples across prompts), and on CPU it can crash ("CPU Generator does not
             # use offset"). The engine-level seed set at start keeps runs reproducible.
             logprobs=0 if settings.logprobs else None,
+            structured_outputs=StructuredOutputsParams(json=settings.json_schema)
+            if settings.json_schema
+            else None,
         )
         outputs = self.llm.generate(
             [TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False
