@@ -178,6 +178,9 @@ class ClusterConfig(Section):
     # CUDA_VISIBLE_DEVICES of each rollout server, e.g. ["1", "2,3"] (tensor parallel over 2); None:
     # what the environment gives (on CPU: the host's cores)
     rollout_devices: list[str] | None = None
+    # vLLM servers started elsewhere (http://host:port, each with VLLM_SERVER_DEV_MODE=1 and a
+    # view of DIR/weights), used instead of starting cluster.rollout_servers here
+    rollout_urls: list[str] | None = None
 
 
 class RunConfig(Section):

@@ -335,13 +335,14 @@ class RFTTrainer:
             "seed": cfg.trainer.seed,
         }
         dtype_name = str(dtype).removeprefix("torch.")
-        if self.ranks is not None and engine_name == "vllm" and not cfg.cluster.rollout_servers:
+        servers_wanted = cfg.cluster.rollout_servers or cfg.cluster.rollout_urls
+        if self.ranks is not None and engine_name == "vllm" and not servers_wanted:
             raise TrainingError(
                 "with cluster.trainer_ranks > 1, vLLM runs as its own server: set cluster.rollout_servers "
                 "(vLLM inside a torchrun rank would join the trainer's process group), or use "
                 "rollout.engine: transformers"
             )
-        if cfg.cluster.rollout_servers:
+        if servers_wanted:
             engine_name = "vllm"
             rollout = self._start_rollout_servers(base, dtype_name)
         else:
@@ -378,6 +379,14 @@ class RFTTrainer:
         from .rollout.server_engine import ServerEngine
 
         cfg = self.config
+        if cfg.cluster.rollout_urls:
+            from .roles.rollout_servers import ExternalServer
+
+            external = [ExternalServer(url) for url in cfg.cluster.rollout_urls]
+            for server in external:
+                server.wait_ready(cfg.cluster.server_start_timeout_s)
+            return ServerEngine(external, weights_root=self.output_dir / "weights", notify=self.echo,
+                                restart_deadline_s=cfg.cluster.server_start_timeout_s)  # fmt: skip
         count = cfg.cluster.rollout_servers
         self.echo(f"starting {count} vLLM rollout server(s) (logs in {self.output_dir / 'logs'})")
         servers = start_servers(

@@ -14,16 +14,21 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from ..config import RunConfig
+from ..config import RunConfig, load_config
 from . import ranks
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", type=Path, required=True, help="the run config (JSON)")
+    parser.add_argument(
+        "--config", type=Path, required=True, help="the run config (YAML, or rft train's JSON)"
+    )
     parser.add_argument("--output-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    config = RunConfig.model_validate_json(args.config.read_text(encoding="utf-8"))
+    if args.config.suffix == ".json":  # what rft train writes: the validated config
+        config = RunConfig.model_validate_json(args.config.read_text(encoding="utf-8"))
+    else:  # a config file as rft train takes it (started by hand, e.g. across hosts)
+        config = load_config(args.config)
     if config.trainer.threads:
         import torch
 

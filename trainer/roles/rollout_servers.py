@@ -9,7 +9,9 @@ the weight update: `POST /collective_rpc {"method": "reload_weights", "kwargs": 
 DIR}}` makes every worker reload the safetensors in DIR in place (vLLM's own in-place reload, the
 one call that works after vLLM repacks its linear layers), then `POST /reset_prefix_cache` drops
 KV computed with the old weights. The process runs in its own session so that stopping it (or
-restarting a dead one) takes its engine-core child with it.
+restarting a dead one) takes its engine-core child with it, and it gets SIGTERM when the thread
+that started it ends (PR_SET_PDEATHSIG), so a trainer killed with SIGKILL leaves no server behind;
+start (and restart) servers from a thread that lives as long as the run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ SERVED_NAME = "policy"
 
 class RolloutServerError(RuntimeError):
     """A rollout server that did not start, died, or refused a call; the message says which and why."""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent (thread) that started it is gone."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -99,7 +109,7 @@ class VLLMServer:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )  # fmt: skip
 
     def wait_ready(self, deadline_s: float = 300.0) -> None:
@@ -191,3 +201,42 @@ def start_servers(
             server.stop(timeout_s=5.0)
         raise
     return servers
+
+
+class ExternalServer(VLLMServer):
+    """A vLLM server started elsewhere (another host, a scheduler): reached by URL, never started here.
+
+    When it fails, `restart` only waits for whoever runs it to bring it back (GET /health).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.port = int(self.url.rsplit(":", 1)[-1].split("/")[0]) if ":" in self.url.split("//")[-1] else 80
+        self.process = None
+        self.restarts = 0
+        self.log_path = Path(os.devnull)
+
+    def alive(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start(self) -> None:
+        pass
+
+    def wait_ready(self, deadline_s: float = 300.0) -> None:
+        deadline = time.monotonic() + deadline_s
+        while not self.alive():
+            if time.monotonic() > deadline:
+                raise RolloutServerError(
+                    f"rollout server {self.url} not ready (GET /health) within {deadline_s:.0f} s"
+                )
+            time.sleep(1.0)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        pass
+
+    def restart(self, deadline_s: float = 300.0) -> None:
+        self.restarts += 1
+        self.wait_ready(deadline_s)

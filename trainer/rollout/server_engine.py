@@ -15,6 +15,7 @@ weight transfer is the faster path (see `nccl_sync`).
 
 from __future__ import annotations
 
+import queue
 import shutil
 import threading
 import time
@@ -52,7 +53,10 @@ class ServerEngine:
         self.latest: Path | None = None  # the newest weights folder
         self._healthy = {id(s): True for s in servers}
         self._lock = threading.Lock()
-        self._restarting: dict[int, threading.Thread] = {}
+        # Restarts run on one long-lived thread: a server dies with the thread that started it.
+        self._restarts: queue.Queue[VLLMServer | None] = queue.Queue()
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True, name="rollout-supervisor")
+        self._supervisor.start()
         self._pool = ThreadPoolExecutor(max(2, len(servers)), thread_name_prefix="rollout-http")
         self._client = httpx.Client(timeout=request_timeout_s)
 
@@ -135,14 +139,14 @@ class ServerEngine:
             if not self._healthy[id(server)]:
                 return
             self._healthy[id(server)] = False
-            thread = threading.Thread(
-                target=self._revive, args=(server,), daemon=True, name="rollout-restart"
-            )
-            self._restarting[id(server)] = thread
         self.notify(
             f"rollout server {server.url} failed ({exc}); restarting it, its share goes to the others"
         )
-        thread.start()
+        self._restarts.put(server)
+
+    def _supervise(self) -> None:
+        while (server := self._restarts.get()) is not None:
+            self._revive(server)
 
     def _revive(self, server: VLLMServer) -> None:
         try:
@@ -192,6 +196,7 @@ class ServerEngine:
         shutil.rmtree(self.weights_root / f"v{self.version - 2:06d}", ignore_errors=True)
 
     def close(self) -> None:
+        self._restarts.put(None)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
         for server in self.servers:
