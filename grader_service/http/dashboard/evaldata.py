@@ -1,5 +1,9 @@
-"""Eval runs the dashboard shows: `rft eval` output folders (summary.json + results.jsonl) kept in the
-server's data dir under `http/eval_runs/<tenant>/<run>/`, one folder per run, each tenant its own.
+"""Evals the dashboard shows, from two sources behind one interface (`EvalView`):
+
+- the Evals API's database (`/v1/evals`, apidata.py): an eval, its runs side by side as the models,
+  each run's output items as the samples;
+- `rft eval` output folders (summary.json + results.jsonl) kept in the server's data dir under
+  `http/eval_runs/<tenant>/<run>/`, one folder per run, each tenant its own (this module).
 
 `rft eval --output-dir DATA_DIR/http/eval_runs/TENANT/NAME ...` puts a run there. A run is read once
 and kept (until its files change), with a lower-cased search text per sample, so filtering and paging
@@ -14,11 +18,15 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
+from ....evals.report import page as report
 from ....evals.report.page import sample_row
-from ....evals.report.runs import RESULTS_FILE, SUMMARY_FILE, EvalRunData, RunDirError, load_eval
+from ....evals.report.runs import RESULTS_FILE, SUMMARY_FILE, EvalRunData, RunDirError, Runs, load_eval
 from ..context import HttpContext
+
+if TYPE_CHECKING:
+    from .apidata import ApiEvals
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATUSES = ("all", "pass", "fail", "error")
@@ -146,3 +154,113 @@ class EvalRuns:
             while len(self._cache) > self.capacity:
                 self._cache.popitem(last=False)
         return run
+
+
+@dataclass
+class Entry:
+    """One bar series of the chart: a model of a run folder, or a run of an API eval."""
+
+    key: str
+    label: str
+    summary: dict[str, Any]
+    color: str = ""
+
+
+class EvalView(Protocol):
+    """What the evals, samples and item pages read of one eval, whichever its source."""
+
+    source: str  # "api" or "folder"
+    name: str  # the URL's key: an eval id, or a run folder's name
+    title: str
+
+    @property
+    def models(self) -> list[str]: ...  # the filter's keys (API: run ids)
+
+    def label(self, model: str) -> str: ...
+
+    @property
+    def total(self) -> int: ...
+
+    @property
+    def grader(self) -> str: ...
+
+    def page(
+        self, status: str, model: str, query: str, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]: ...
+
+    def item(self, item_index: int) -> dict[str, list[dict[str, Any]]]: ...
+
+    def entries(self) -> tuple[list[Entry], dict[str, str]]: ...
+
+
+class FolderEval:
+    """A run folder behind the `EvalView` interface (`fail` includes errors: it did not pass)."""
+
+    source = "folder"
+
+    def __init__(self, run: LoadedRun) -> None:
+        self.run = run
+        self.name = run.name
+        self.title = run.name
+
+    @property
+    def models(self) -> list[str]:
+        return self.run.models
+
+    def label(self, model: str) -> str:
+        return model
+
+    @property
+    def total(self) -> int:
+        return len(self.run.data.records)
+
+    @property
+    def grader(self) -> str:
+        grader = self.run.data.summary.get("grader") or {}
+        return f"{grader.get('name', '—')} ({grader.get('type', '')})" if grader else "—"
+
+    def page(
+        self, status: str, model: str, query: str, offset: int, limit: int
+    ) -> tuple[int, list[dict[str, Any]]]:
+        chosen = self.run.select(status, model, query)
+        return len(chosen), [self._row(i) for i in chosen[offset : offset + limit]]
+
+    def _row(self, index: int) -> dict[str, Any]:
+        row = self.run.row(index)
+        row.update(label=row["key"], criteria=[])
+        return row
+
+    def item(self, item_index: int) -> dict[str, list[dict[str, Any]]]:
+        found = self.run.item(item_index)
+        order = [m for m in self.models if m in found] + [m for m in found if m not in self.models]
+        return {m: [self._row(i) for i in found[m]] for m in order}
+
+    def entries(self) -> tuple[list[Entry], dict[str, str]]:
+        shown = report.model_entries(Runs(evals=[self.run.data]))
+        metrics = report.metrics_shown(shown)
+        return [Entry(e.name, e.key, e.summary) for e in shown], metrics
+
+
+class EvalSources:
+    """The API's evals first (newest first), then the run folders; `get` by eval id or folder name."""
+
+    def __init__(self, ctx: HttpContext) -> None:
+        from .apidata import ApiEvals
+
+        self.api: ApiEvals = ApiEvals(ctx.db)
+        self.folders = EvalRuns(ctx)
+
+    def list(self, tenant: str) -> list[EvalView]:
+        views: list[EvalView] = list(self.api.list(tenant))
+        for name in self.folders.names(tenant):
+            run = self.folders.get(tenant, name)
+            if run is not None:
+                views.append(FolderEval(run))
+        return views
+
+    def get(self, tenant: str, name: str) -> EvalView | None:
+        found = self.api.get(tenant, name)
+        if found is not None:
+            return found
+        run = self.folders.get(tenant, name)
+        return FolderEval(run) if run is not None else None

@@ -24,9 +24,16 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from ....core.records import Sample
-from ....evals.report import page as report
-from ....evals.report.charts import LineSeries, Mark, color, downsample, line_chart, share_bar
-from ....evals.report.runs import Runs
+from ....evals.report.charts import (
+    BarSeries,
+    LineSeries,
+    Mark,
+    bar_chart,
+    color,
+    downsample,
+    line_chart,
+    share_bar,
+)
 from ..context import HttpContext, context
 from ..errors import APIError
 from ..graders import checked_spec, grade, run_result
@@ -323,10 +330,10 @@ async def job_stream(request: Request, job_id: str) -> Response:
 # -- evals ------------------------------------------------------------------------------------------
 
 
-def _eval_runs(ctx: HttpContext) -> evaldata.EvalRuns:
+def _eval_sources(ctx: HttpContext) -> evaldata.EvalSources:
     cached = ctx.extra.get("dashboard_evals")
     if cached is None:
-        cached = ctx.extra.setdefault("dashboard_evals", evaldata.EvalRuns(ctx))
+        cached = ctx.extra.setdefault("dashboard_evals", evaldata.EvalSources(ctx))
     return cached
 
 
@@ -335,25 +342,28 @@ def evals_page(request: Request) -> Response:
     who = viewer(request)
     if who is None:
         return _signin(request)
-    runs = _eval_runs(_ctx(request))
-    listed = []
-    for name in runs.names(who.tenant):
-        run = runs.get(who.tenant, name)
-        if run is not None:
-            listed.append(run)
-    return render(request, "evals.html", who=who, section="evals", runs=listed,
+    views = _eval_sources(_ctx(request)).list(who.tenant)
+    return render(request, "evals.html", who=who, section="evals", views=views,
                   root=evaldata.runs_root(_ctx(request), who.tenant))  # fmt: skip
 
 
-def comparison(loaded: list[evaldata.LoadedRun]) -> dict[str, Any]:
-    """The runs' models side by side: the grouped bar chart and table the static report draws."""
-    entries = report.model_entries(Runs(evals=[r.data for r in loaded]))
-    metrics = report.metrics_shown(entries)
-    return {
-        "entries": entries,
-        "metrics": list(metrics.items()),
-        "chart": report.metrics_chart(entries, metrics) if entries else None,
-    }
+def comparison(views: list[evaldata.EvalView]) -> dict[str, Any]:
+    """The views' models (an API eval's runs) side by side: the grouped bar chart and its table."""
+    entries: list[evaldata.Entry] = []
+    metrics: dict[str, str] = {}
+    for view in views:
+        found, shown = view.entries()
+        metrics.update(shown)
+        for e in found:
+            label = f"{view.title} / {e.label}" if len(views) > 1 else e.label
+            entries.append(evaldata.Entry(e.key, label, e.summary, color(len(entries))))
+    series = [
+        BarSeries(e.label, e.color, [e.summary.get(m) for m in metrics],
+                  [tuple(e.summary[f"{m}_ci"]) if e.summary.get(f"{m}_ci") else None for m in metrics])
+        for e in entries
+    ]  # fmt: skip
+    chart = Markup(bar_chart(list(metrics.values()), series)) if entries else None
+    return {"entries": entries, "metrics": list(metrics.items()), "chart": chart}
 
 
 @router.get("/evals/compare")
@@ -361,11 +371,11 @@ def evals_compare(request: Request, run: Annotated[list[str] | None, Query()] = 
     who = viewer(request)
     if who is None:
         return _signin(request)
-    runs = _eval_runs(_ctx(request))
-    loaded = [r for r in (runs.get(who.tenant, name) for name in dict.fromkeys(run or [])) if r is not None]
-    if not loaded:
-        return _not_found(request, who, "eval run")
-    return render(request, "eval.html", who=who, section="evals", runs=loaded, view=comparison(loaded))
+    sources = _eval_sources(_ctx(request))
+    views = [v for v in (sources.get(who.tenant, name) for name in dict.fromkeys(run or [])) if v is not None]
+    if not views:
+        return _not_found(request, who, "eval or eval run")
+    return render(request, "eval.html", who=who, section="evals", views=views, view=comparison(views))
 
 
 @router.get("/evals/{name}")
@@ -373,35 +383,38 @@ def eval_page(request: Request, name: str) -> Response:
     return evals_compare(request, [name])
 
 
-def _run_or_404(
+def _view_or_404(
     request: Request, name: str
-) -> tuple[Viewer | None, evaldata.LoadedRun | None, Response | None]:
+) -> tuple[Viewer | None, evaldata.EvalView | None, Response | None]:
     who = viewer(request)
     if who is None:
         return None, None, _signin(request)
-    run = _eval_runs(_ctx(request)).get(who.tenant, name)
-    if run is None:
-        return who, None, _not_found(request, who, "eval run")
-    return who, run, None
+    view = _eval_sources(_ctx(request)).get(who.tenant, name)
+    if view is None:
+        return who, None, _not_found(request, who, "eval or eval run")
+    return who, view, None
 
 
 @router.get("/evals/{name}/samples")
 def samples_page(
     request: Request, name: str, status: str = "all", model: str = "", q: str = "", page: int = 1
 ) -> Response:
-    who, run, refused = _run_or_404(request, name)
+    """One page of samples (output items), filtered; an htmx request gets the table alone."""
+    who, view, refused = _view_or_404(request, name)
     if refused is not None:
         return refused
-    assert run is not None
+    assert view is not None
     status = status if status in evaldata.STATUSES else "all"
-    model = model if model in run.models else ""
-    chosen = run.select(status, model, q)
-    pages = max(1, math.ceil(len(chosen) / evaldata.SAMPLES_PAGE))
-    page = min(max(1, page), pages)
-    start = (page - 1) * evaldata.SAMPLES_PAGE
-    rows = [run.row(i) for i in chosen[start : start + evaldata.SAMPLES_PAGE]]
-    values = {"who": who, "section": "evals", "run": run, "rows": rows, "status": status, "model": model,
-              "q": q, "page": page, "pages": pages, "matched": len(chosen), "total": len(run.data.records),
+    model = model if model in view.models else ""
+    size = evaldata.SAMPLES_PAGE
+    matched, rows = view.page(status, model, q, max(0, page - 1) * size, size)
+    pages = max(1, math.ceil(matched / size))
+    if page > pages or page < 1:  # past the end (or before the start): show the last (first) page
+        page = min(max(1, page), pages)
+        matched, rows = view.page(status, model, q, (page - 1) * size, size)
+    start = (page - 1) * size
+    values = {"who": who, "section": "evals", "run": view, "rows": rows, "status": status, "model": model,
+              "q": q, "page": page, "pages": pages, "matched": matched, "total": view.total,
               "start": start}  # fmt: skip
     if _fragment(request) and request.headers.get("hx-target") == "samples":
         return render(request, "_samples_table.html", **values)
@@ -410,19 +423,19 @@ def samples_page(
 
 @router.get("/evals/{name}/items/{item}")
 def item_page(request: Request, name: str, item: int, a: str = "", b: str = "") -> Response:
-    """One item, two models side by side (each model's samples of it)."""
-    who, run, refused = _run_or_404(request, name)
+    """One item, two models (an API eval: two runs) side by side."""
+    who, view, refused = _view_or_404(request, name)
     if refused is not None:
         return refused
-    assert run is not None
-    found = run.item(item)
+    assert view is not None and who is not None
+    found = view.item(item)
     if not found:
-        return _not_found(request, who, "item") if who else refused or Response(status_code=404)
-    models = [m for m in run.models if m in found] + [m for m in found if m not in run.models]
+        return _not_found(request, who, "item")
+    models = list(found)
     a = a if a in found else models[0]
-    b = b if b in found else (models[1] if len(models) > 1 else models[0])
-    sides = [(m, [run.row(i) for i in found[m]]) for m in (a, b)]
-    return render(request, "item.html", who=who, section="evals", run=run, item=item, models=models,
+    b = b if b in found else next((m for m in models if m != a), a)
+    sides = [(m, view.label(m), found[m]) for m in (a, b)]
+    return render(request, "item.html", who=who, section="evals", run=view, item=item, models=models,
                   a=a, b=b, sides=sides)  # fmt: skip
 
 
