@@ -120,7 +120,7 @@ class PendingRollouts:
         return Rollouts(self.groups, per_prompt, self.sampling_s, grading_s, waited, total.regraded_samples)
 
 
-def _generate_by_schema(
+def generate_by_schema(
     engine: RolloutEngine,
     prompts: list[list[int]],
     formats: list[dict[str, Any] | None],
@@ -181,7 +181,7 @@ def start_collect(
                     **{**settings.__dict__, "seed": settings.seed * 1009 + index}
                 )
             formats = [line.response_format or response_format for line in lines[lo:hi]]
-            chunk_groups = _generate_by_schema(engine, prompt_ids[lo:hi], formats, chunk_settings)
+            chunk_groups = generate_by_schema(engine, prompt_ids[lo:hi], formats, chunk_settings)
             sampling += time.perf_counter() - start
             samples, items = [], []
             for line, form, group in zip(lines[lo:hi], formats, chunk_groups, strict=True):

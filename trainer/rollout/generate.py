@@ -6,6 +6,7 @@ from typing import Any
 
 from ...grading.answers import final_answer
 from ..chat import chat_prompt_ids
+from .collect import generate_by_schema
 from .engine import SamplingSettings
 from .factory import make_engine
 
@@ -23,11 +24,13 @@ def generate_texts(
     dtype: str = "float32",
     reasoning: bool = False,
     engine_options: dict[str, Any] | None = None,
+    response_formats: list[dict[str, Any] | None] | None = None,
 ) -> list[list[str]]:
     """`n` replies for each chat prompt (lists of {role, content}); thinking stripped when `reasoning`.
 
     Uses vLLM when installed (`engine="auto"`), else transformers' generate. The engine is
-    started and closed inside the call.
+    started and closed inside the call. `response_formats` (one per prompt, OpenAI's
+    response_format or a JSON schema) constrain vLLM's decoding to their schema.
     """
     from transformers import AutoTokenizer
 
@@ -35,9 +38,10 @@ def generate_texts(
     ids = [chat_prompt_ids(tokenizer, p) for p in prompts]
     rollout = make_engine(engine, model_dir, dtype=dtype, vllm_options=engine_options)
     try:
-        groups = rollout.generate(
-            ids, SamplingSettings(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+        settings = SamplingSettings(
+            n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed
         )
+        groups = generate_by_schema(rollout, ids, response_formats or [None] * len(ids), settings)
     finally:
         rollout.close()
     return [[final_answer(c.text, reasoning) for c in group] for group in groups]
