@@ -23,8 +23,15 @@ from rftkit.trainer.rollout.engine import vllm_available
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = ROOT / "examples" / "tiny" / "cluster.yaml"
 RFT = [sys.executable, "-c", "from rftkit.cli.main import main; main()"]
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500),
-              pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed")]  # fmt: skip
+# About 7 minutes on 2 cores (two cluster starts): over what CI's budget leaves, so it runs when asked.
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1500),
+    pytest.mark.skipif(not vllm_available(), reason="vLLM is not installed"),
+    pytest.mark.skipif(
+        os.environ.get("RFTKIT_CLUSTER_TEST") != "1", reason="about 7 minutes: run with RFTKIT_CLUSTER_TEST=1"
+    ),
+]
 
 
 def _events(run: Path) -> list[dict]:
