@@ -9,8 +9,8 @@ share of episodes that call the tool with the right key (`called`) rises with it
 the tool metrics, and `rft eval` on held-out items scores the trained model above its base. The
 second test is the same run with the tool as sandboxed Python (examples/agent/python_tool.yaml).
 
-STEPS and the seeds are the example's, chosen on the validation split (see examples/agent/README
-numbers in the report) and then kept fixed.
+STEPS and the seeds are the example's, chosen on the validation split (examples/agent/README.md
+has the measured curve) and then kept fixed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from rftkit.sandbox.testing import require_backend
 ROOT = Path(__file__).resolve().parents[4]
 EXAMPLE = ROOT / "examples" / "agent"
 RFT = [sys.executable, "-c", "from rftkit.cli.main import main; main()"]
-STEPS = 30  # of the example's 50; validation at 0, 10, 20, 30
+STEPS = 20  # of the example's 50; validation at 0, 10, 20
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -51,7 +51,7 @@ def _train(config: str, run: Path, env: dict[str, str], *extra: str) -> list[dic
 
 def _assert_it_learns(events: list[dict]) -> None:
     valid = [e for e in events if "valid_reward_mean" in e]
-    assert [e["step"] for e in valid] == [0, 10, 20, 30]
+    assert [e["step"] for e in valid] == [0, 10, 20]
     rewards = [e["valid_reward_mean"] for e in valid]
     called = [e["valid_grader_scores"]["called"] for e in valid]
     print(f"valid reward {rewards}; called with the right key {called}")
