@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,52 @@ class SampleParseError(ValueError):
     """`output_json` was asked for but the sample's text is not JSON."""
 
 
+MAX_JSON_DEPTH = 100  # arrays/objects nested deeper are refused at the edge (and in sample texts)
+MAX_DETAILS_CHARS = 2000  # an error text longer than this is cut (head and tail kept)
+_KEEP_HEAD = 500
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_BRACKETS_AND_QUOTES = bytes(range(256)).translate(None, b'[]{}"')
+
+
+def json_too_deep(data: bytes | str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays/objects more than `limit` levels deep (an over-estimate of
+    the nesting it allows: up to 2 * limit passes); total and linear, never recursive.
+
+    Strings are dropped first (escaped backslashes and quotes, then everything but brackets and
+    quotes), so brackets inside strings do not count.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _BRACKETS_AND_QUOTES)
+    raw = b"".join(raw.split(b'"')[::2])
+    for _ in range(limit):
+        if not raw:
+            return False
+        shorter = raw.replace(b"[]", b"").replace(b"{}", b"")
+        if shorter == raw:  # unbalanced: not JSON, but a decoder would descend the unclosed ones
+            return raw.count(b"[") + raw.count(b"{") > limit
+        raw = shorter
+    return bool(raw)
+
+
+def cut_text(text: str, limit: int = MAX_DETAILS_CHARS) -> str:
+    """`text` at most about `limit` characters (its start and its end, which a traceback ends with)."""
+    if len(text) <= limit:
+        return text
+    tail = limit - _KEEP_HEAD
+    return f"{text[:_KEEP_HEAD]}\n[... {len(text) - limit} characters cut ...]\n{text[-tail:]}"
+
+
+def clean_text(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (lone surrogates) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text)
+    return text
+
+
 _JSON_STARTS = frozenset('{["-0123456789')
 _JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")  # the other values json.loads takes
 _JSON_SPACE = " \t\n\r"
@@ -51,10 +98,19 @@ def json_or_none(text: Any) -> Any:
     stripped = text.lstrip(_JSON_SPACE)
     if not stripped or (stripped[0] not in _JSON_STARTS and not stripped.startswith(_JSON_WORDS)):
         return None
+    if stripped[0] in "[{" and json_too_deep(stripped):
+        return None
     try:
         return json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
+
+
+def json_depth_problem(text: Any) -> str | None:
+    """Why a sample's text cannot be read as JSON because it nests too deep, or None."""
+    if isinstance(text, str) and text.lstrip(_JSON_SPACE)[:1] in ("[", "{") and json_too_deep(text):
+        return f"sample output is JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    return None
 
 
 class Sample(msgspec.Struct, kw_only=True):
@@ -89,9 +145,12 @@ class Sample(msgspec.Struct, kw_only=True):
         """`output_json` if given, else `output_text` parsed as JSON; SampleParseError if it is not JSON."""
         if self.output_json is not None:
             return self.output_json
+        problem = json_depth_problem(self.output_text)
+        if problem is not None:
+            raise SampleParseError(problem)
         try:
             return json.loads(self.output_text)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, RecursionError) as exc:
             raise SampleParseError(f"sample output is not valid JSON: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
@@ -220,6 +279,7 @@ class GraderResult(msgspec.Struct, kw_only=True, omit_defaults=True):
         """A zero reward carrying one error flag and its reason."""
         if flag not in ERROR_FLAGS:
             raise ValueError(f"unknown error flag {flag!r}")
+        details = cut_text(details)
         errors = GraderErrors(details=details)
         setattr(errors, flag, True)
         if flag == "python_grader_runtime_error":

@@ -14,7 +14,17 @@ from typing import Any
 
 import msgspec
 
-from ..core.records import GradedBatch, GraderResult, Sample, item_table
+from ..core.records import (
+    MAX_DETAILS_CHARS,
+    MAX_JSON_DEPTH,
+    GradedBatch,
+    GraderResult,
+    Sample,
+    clean_text,
+    cut_text,
+    item_table,
+    json_too_deep,
+)
 
 SampleLike = Sample | Mapping[str, Any] | str
 _ENCODE = msgspec.json.Encoder().encode
@@ -31,18 +41,36 @@ class BatchFormatError(ValueError):
 
 def _decode(decoder: msgspec.json.Decoder, data: bytes, what: str) -> Any:
     """`decoder.decode(data)`; JSON with NaN or Infinity tokens (which older clients wrote) is
-    read by the json module and then checked the same way."""
+    read by the json module and then checked the same way.
+
+    Total: arrays or objects nested deeper than MAX_JSON_DEPTH, and anything else that cannot be
+    read, raise BatchFormatError (the request's INVALID_ARGUMENT), never RecursionError."""
+    if json_too_deep(data):
+        raise BatchFormatError(f"{what}: nested deeper than {MAX_JSON_DEPTH} levels; send flatter JSON")
     try:
         return decoder.decode(data)
+    except RecursionError as exc:
+        raise BatchFormatError(f"{what}: nested too deep") from exc
     except msgspec.DecodeError as exc:
         try:
             loose = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise BatchFormatError(f"{what}: {exc}") from exc
         try:
             return msgspec.convert(loose, decoder.type)
-        except msgspec.ValidationError as again:
+        except (msgspec.ValidationError, RecursionError) as again:
             raise BatchFormatError(f"{what}: {again}") from again
+
+
+def decode_json_text(text: str | bytes, what: str) -> Any:
+    """Any JSON value (a grader spec), bounded like the batches: BatchFormatError when it is not
+    JSON or nests deeper than MAX_JSON_DEPTH."""
+    if json_too_deep(text):
+        raise BatchFormatError(f"{what}: nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise BatchFormatError(f"{what}: {exc}") from exc
 
 
 # ---- samples and items (client -> service) -------------------------------------------------
@@ -133,13 +161,54 @@ def decode_item(data: bytes) -> dict[str, Any]:
 # ---- results (service -> client) -----------------------------------------------------------
 
 
+_TEXT_FIELDS = (
+    "details",
+    "python_grader_runtime_error_details",
+    "model_grader_server_error_details",
+    "python_grader_server_error_type",
+)
+
+
+def bounded_result(result: GraderResult, clean: bool = False) -> GraderResult:
+    """The result with every error text cut to MAX_DETAILS_CHARS (the same object when none is
+    longer); with `clean`, also with what UTF-8 cannot carry (a lone surrogate, e.g. from an item
+    a grader echoed) replaced by U+FFFD in every string."""
+    errors = result.metadata.errors
+    changes = {}
+    for name in _TEXT_FIELDS:
+        text = getattr(errors, name)
+        if text and len(text) > MAX_DETAILS_CHARS:
+            changes[name] = cut_text(text)
+    if not changes and not clean:
+        return result
+    plain = msgspec.to_builtins(result)
+    plain["metadata"]["errors"].update(changes)
+    return msgspec.convert(_clean_plain(plain) if clean else plain, GraderResult)
+
+
+def _clean_plain(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k): _clean_plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_plain(v) for v in value]
+    return value
+
+
 def encode_results(results: Sequence[GraderResult]) -> bytes:
-    """JSON array; fields at their default (false error flags, empty maps) are left out."""
-    return _ENCODE(results)
+    """JSON array; fields at their default (false error flags, empty maps) are left out.
+
+    Total and bounded: error texts are cut, and text UTF-8 cannot carry is replaced (bounded_result)."""
+    bounded = [bounded_result(r) if r.metadata.errors.details is not None else r for r in results]
+    try:
+        return _ENCODE(bounded)
+    except UnicodeEncodeError:
+        return _ENCODE([bounded_result(r, clean=True) for r in bounded])
 
 
 def encode_result(result: GraderResult) -> bytes:
-    return _ENCODE(result)
+    return encode_results([result])[1:-1]
 
 
 def decode_results(data: bytes) -> list[GraderResult]:

@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..core.records import GradedBatch, Sample
+from ..core.records import GradedBatch, Sample, clean_text, cut_text
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
 from ..sandbox.backends import get_backend
@@ -59,9 +59,9 @@ def spec_from_source(source: pb.GraderSource, *, strict: bool = False) -> tuple[
     kind = source.WhichOneof("kind")
     if kind == "spec_json":
         try:
-            spec = json.loads(source.spec_json)
-        except json.JSONDecodeError as exc:
-            raise GraderSpecError(f"spec_json is not valid JSON: {exc}") from exc
+            spec = codec.decode_json_text(source.spec_json, "spec_json is not valid JSON")
+        except codec.BatchFormatError as exc:
+            raise GraderSpecError(str(exc)) from exc
     elif kind == "python_source":
         spec = {"type": "python", "name": source.name or "grader", "source": source.python_source}
     else:
@@ -114,8 +114,8 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return _STOPPED_STATUS[exc.reason], message
     for kind, code in _STATUS_OF:
         if isinstance(exc, kind):
-            return code, str(exc)
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+            return code, clean_text(cut_text(str(exc)))
+    return grpc.StatusCode.INTERNAL, clean_text(cut_text(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 class GraderServicer(pb_grpc.GraderServiceServicer):
@@ -245,7 +245,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             indices = sorted(graded.results)
             response.results_json = codec.encode_results([graded.results[i] for i in indices])
             response.result_indices.extend(indices)
-            response.grader_name, response.grader_type = graded.name, graded.type
+            response.grader_name, response.grader_type = clean_text(graded.name), graded.type
             response.sample_seconds = graded.execution_time
             if graded.pass_threshold is not None:
                 response.pass_threshold = graded.pass_threshold

@@ -89,7 +89,11 @@ def encode_batch(pairs: Sequence[tuple[dict[str, Any] | str, Mapping[str, Any]]]
     distinct, index = item_table([item for _, item in pairs])
     items = [item if type(item) is dict else dict(item) for item in distinct]
     samples = [sample for sample, _ in pairs]
-    return _ENCODE({"op": "grade", "samples": samples, "items": items, "index": index})
+    message = {"op": "grade", "samples": samples, "items": items, "index": index}
+    try:
+        return _ENCODE(message)
+    except UnicodeEncodeError:  # a lone surrogate (JSON allows its escape): escaped, as it came
+        return json.dumps(message).encode()
 
 
 class SandboxWorker:

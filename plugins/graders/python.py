@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from ...core.records import json_or_none
+from ...core.records import json_depth_problem, json_or_none
 from ...sandbox.api import PoolStatus
 from ..base import (
     GradedBatch,
@@ -43,6 +43,7 @@ OUTCOME_FLAGS = {
     "timeout": "timeout_error",
     "resource": "resource_limit_error",
     "unavailable": "python_grader_server_error",
+    "sample": "sample_parse_error",  # the sample itself cannot be sent (JSON nested too deep)
 }
 
 
@@ -142,12 +143,30 @@ class PythonGrader(ScoringGrader):
             return self._pool.status() if self._pool is not None else None
 
     def outcomes(self, pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[Any]:
-        """One WorkerOutcome per pair; a pool that cannot start gives python_grader_server_error."""
+        """One WorkerOutcome per pair; a pool that cannot start gives python_grader_server_error.
+
+        A sample whose text is JSON nested deeper than the limit is not sent: its outcome is
+        the "sample" error (sample_parse_error), and only its own.
+        """
+        from ...sandbox.api import WorkerOutcome
+
+        refused: dict[int, WorkerOutcome] = {}
+        sent = []
+        for index, (sample, item) in enumerate(pairs):
+            problem = json_depth_problem(sample.output_text) if sample.is_plain() else None
+            if problem is not None:
+                refused[index] = WorkerOutcome(error="sample", details=problem)  # type: ignore[arg-type]
+            else:
+                sent.append((worker_sample(sample), item))
         try:
-            return self.pool().grade([(worker_sample(sample), item) for sample, item in pairs])
+            graded = self.pool().grade(sent) if sent else []
         except Exception as exc:  # SandboxUnavailable, a pool that died: every sample in the batch
             details = f"the sandbox could not grade ({type(exc).__name__}): {exc}"
             raise GradingError("python_grader_server_error", details) from exc
+        if not refused:
+            return graded
+        rest = iter(graded)
+        return [refused[i] if i in refused else next(rest, None) for i in range(len(pairs))]
 
     def score(self, sample: Sample, item: Mapping[str, Any]) -> Score:
         return interpret(self.outcomes([(sample, item)])[0])
