@@ -1,6 +1,8 @@
 """The dashboard of a real `rft serve --http-port` over plain HTTP: sign-in, tenants, speed on 10,000
 events and 10,000 samples (synthetic rows written into the server's own database and data dir), the
-samples filter against results.jsonl, CSRF on the job buttons, and the graders page's try box."""
+samples filter against results.jsonl (a run folder) and against the Evals API's output items (the
+official SDK's `output_items.list(..., status=...)`), CSRF on the job buttons, and the graders page's
+try box."""
 
 from __future__ import annotations
 
@@ -13,7 +15,16 @@ from pathlib import Path
 import httpx
 import pytest
 from rftkit.grader_service.client import GraderClient
-from rftkit.grader_service.http.db import CheckpointRow, Database, EventRow, JobRow, new_id
+from rftkit.grader_service.http.db import (
+    CheckpointRow,
+    Database,
+    EvalRow,
+    EvalRunRow,
+    EventRow,
+    JobRow,
+    OutputItemRow,
+    new_id,
+)
 from rftkit.grader_service.testing import TOKEN_A, TOKEN_B
 
 STEPS = 10_000
@@ -84,6 +95,91 @@ def big_eval(service) -> tuple[str, list[dict]]:
     (run / "summary.json").write_text(json.dumps({"models": models, "grader": {"name": "exact",
                                                   "type": "string_check", "rates": []}}))  # fmt: skip
     return "big", records
+
+
+EXACT = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
+         "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip
+FUZZY = {"type": "text_similarity", "name": "close", "input": "{{sample.output_text}}",
+         "reference": "{{item.answer}}", "evaluation_metric": "fuzzy_match",
+         "pass_threshold": 0.7}  # fmt: skip
+ANSWERS = ["paris", "london", "rome", "oslo", "<b>bern</b>", "", "lima"]  # "" has no answer: an error
+
+
+def _api_lines(outputs: list[str]) -> list[dict]:
+    lines = []
+    for answer, output in zip(ANSWERS, outputs, strict=True):
+        item = {"answer": answer, "messages": [{"role": "user", "content": f"Capital {answer}?"}]}
+        if not answer:
+            del item["answer"]
+        lines.append({"item": item, "sample": {"output_text": output}})
+    return lines
+
+
+def wait_run(client, eval_id: str, run_id: str, timeout: float = 180.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = client.evals.runs.retrieve(run_id, eval_id=eval_id)
+        if run.status not in ("queued", "in_progress"):
+            return run
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} still {run.status}")
+
+
+@pytest.fixture(scope="module")
+def api_eval(client_a) -> tuple[str, list]:
+    """An eval of the Evals API (two criteria) with two finished jsonl runs: two "models"."""
+    schema = {"type": "object", "properties": {"answer": {"type": "string"}}}
+    evaluation = client_a.evals.create(
+        name="capitals <i>dash</i>", testing_criteria=[EXACT, FUZZY],
+        data_source_config={"type": "custom", "item_schema": schema, "include_sample_schema": True},
+    )  # fmt: skip
+    runs = []
+    answers = {"base": ["paris", "londn", "oslo", "oslo", "bern", "x", "lima"],
+               "tuned": ["paris", "london", "rome", "osl", "<b>bern</b>", "y", "peru"]}  # fmt: skip
+    for name, outputs in answers.items():
+        source = {"type": "file_content", "content": _api_lines(outputs)}
+        runs.append(client_a.evals.runs.create(evaluation.id, name=name,
+                                               data_source={"type": "jsonl", "source": source}))  # fmt: skip
+    done = [wait_run(client_a, evaluation.id, r.id) for r in runs]
+    assert all(r.status == "completed" for r in done), [r.error for r in done]
+    return evaluation.id, done
+
+
+@pytest.fixture(scope="module")
+def big_api_eval(service) -> tuple[str, list[str]]:
+    """An Evals API eval of tenant team-a with two runs of 5,000 output items each (rows written
+    straight into the server's database, as the worker would)."""
+    db = Database(f"sqlite:///{(service.data_dir / 'http' / 'rftkit.db').resolve()}")
+    eval_id, run_ids = new_id("eval_"), [new_id("evalrun_"), new_id("evalrun_")]
+    with db.session() as session:
+        session.add(EvalRow(id=eval_id, tenant="team-a", name="big api", testing_criteria=[EXACT],
+                            data_source_config={"type": "custom"}, created_at=1, deleted=False))  # fmt: skip
+        session.flush()
+        for r, run_id in enumerate(run_ids):
+            statuses = ["pass" if (i + r) % 3 else "fail" for i in range(SAMPLES // 2)]
+            for i in range(0, SAMPLES // 2, 97):
+                statuses[i] = "error"
+            counts = {"total": len(statuses), "passed": statuses.count("pass"),
+                      "failed": statuses.count("fail"), "errored": statuses.count("error")}  # fmt: skip
+            session.add(EvalRunRow(id=run_id, eval_id=eval_id, tenant="team-a", name=f"run{r}", model=f"m{r}",
+                                   status="completed", data_source={}, result_counts=counts, created_at=2,
+                                   finished_at=3, run_dir="/nonexistent", deleted=False))  # fmt: skip
+            session.flush()
+            session.add_all(
+                OutputItemRow(id=new_id("outputitem_"), run_id=run_id, eval_id=eval_id, status=s,
+                              datasource_item_id=i, datasource_item={"answer": str(i)}, created_at=4,
+                              results=[{"name": "exact", "passed": s == "pass", "score": float(s == "pass"),
+                                        "errors": ["python_grader_runtime_error"] if s == "error" else []}],
+                              sample={"input": [{"role": "user", "content": f"question {i}"}],
+                                      "output": [{"role": "assistant", "content": f"answer {i} of m{r}"}]})
+                for i, s in enumerate(statuses)
+            )  # fmt: skip
+    db.close()
+    return eval_id, run_ids
+
+
+def _shown_items(html: str) -> list[str]:
+    return re.findall(r'data-output-item="(outputitem_\w+)"', html)
 
 
 def test_sign_in_keeps_the_token_in_an_httponly_cookie(service) -> None:
@@ -167,6 +263,73 @@ def test_eval_of_10000_samples_pages_and_filters_like_its_results(service, big_e
         assert chart.text.count("<rect") >= 4 and 'data-metric="pass_rate"' in chart.text
         side = a.get(f"/evals/{name}/items/7", params={"a": "tuned", "b": "base"})
         assert side.text.count("data-side-model=") == 2
+
+
+def test_api_eval_filters_show_exactly_the_apis_output_items(service, client_a, client_b, api_eval) -> None:
+    eval_id, runs = api_eval
+    items = client_a.evals.runs.output_items
+    with browser(service, TOKEN_A) as a, browser(service, TOKEN_B) as b:
+        listing = a.get("/evals")
+        assert (
+            f'href="/evals/{eval_id}"' in listing.text and "capitals &lt;i&gt;dash&lt;/i&gt;" in listing.text
+        )
+        assert eval_id not in b.get("/evals").text
+        assert b.get(f"/evals/{eval_id}").status_code == 404
+        assert b.get(f"/evals/{eval_id}/samples").status_code == 404
+        for status in ("pass", "fail", "error"):
+            every = []
+            for run in runs:
+                want = [i.id for i in items.list(run.id, eval_id=eval_id, status=status, limit=100)]
+                got = a.get(f"/evals/{eval_id}/samples", params={"status": status, "model": run.id})
+                assert f'data-matched="{len(want)}"' in got.text, (status, run.name)
+                assert _shown_items(got.text) == want, (status, run.name)
+                every += want
+            both = a.get(f"/evals/{eval_id}/samples", params={"status": status})
+            assert sorted(_shown_items(both.text)) == sorted(every), status
+        assert any(r.result_counts.errored for r in runs), "the item without an answer is an error"
+        page = a.get(f"/evals/{eval_id}/samples")
+        assert len(_shown_items(page.text)) == sum(r.result_counts.total for r in runs)
+        assert "&lt;b&gt;bern&lt;/b&gt;" in page.text and "<b>bern</b>" not in page.text  # autoescaped
+        assert 'data-criterion="close"' in page.text and "Capital paris?" in page.text
+        found = a.get(f"/evals/{eval_id}/samples", params={"q": "londn"})
+        assert _shown_items(found.text) == [
+            i.id for i in items.list(runs[0].id, eval_id=eval_id) if i.sample.output[0].content == "londn"
+        ]
+        chart = a.get(f"/evals/{eval_id}")
+        for run in runs:
+            counts = run.result_counts
+            want = round(counts.passed / counts.total, 6)
+            got = re.search(
+                rf'data-model="{run.id}" data-metric="pass_rate" data-value="([\d.]+)"', chart.text
+            )
+            assert got and float(got.group(1)) == want, run.name
+            assert re.search(rf'data-model="{run.id}" data-metric="criterion:close"', chart.text)
+            assert f"{run.name} · Pass rate: {want:.3f} (95% CI" in chart.text
+        side = a.get(f"/evals/{eval_id}/items/1", params={"a": runs[0].id, "b": runs[1].id})
+        assert re.findall(r'data-side-model="(\w+)"', side.text) == [runs[0].id, runs[1].id]
+        assert "londn" in side.text and "london" in side.text
+
+
+def test_api_eval_of_10000_items_pages_in_under_a_second(service, client_a, big_api_eval) -> None:
+    eval_id, run_ids = big_api_eval
+    items = client_a.evals.runs.output_items
+    with browser(service, TOKEN_A) as a:
+        for params in ({}, {"status": "fail", "model": run_ids[1]}, {"page": 200}, {"q": "question 4321"}):
+            begin = time.perf_counter()
+            page = a.get(f"/evals/{eval_id}/samples", params=params)
+            took = time.perf_counter() - begin
+            assert page.status_code == 200 and took < 1.0, (params, took)
+        assert f'data-matched="{SAMPLES}"' in a.get(f"/evals/{eval_id}/samples").text
+        for status in ("pass", "fail", "error"):
+            got = a.get(f"/evals/{eval_id}/samples", params={"status": status, "model": run_ids[0]})
+            want = items.list(run_ids[0], eval_id=eval_id, status=status, limit=50).data
+            assert _shown_items(got.text) == [i.id for i in want], status
+        last = a.get(f"/evals/{eval_id}/samples", params={"page": 200})
+        assert 'data-page="200"' in last.text and len(_shown_items(last.text)) == 50
+        begin = time.perf_counter()
+        chart = a.get(f"/evals/{eval_id}")
+        assert time.perf_counter() - begin < 2.0 and chart.text.count("<rect") >= 4
+        assert 'data-metric="mean_reward"' in chart.text
 
 
 def test_job_buttons_need_the_pages_csrf_value(service, big_job) -> None:
