@@ -216,3 +216,97 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
         assert "Not found" in browser.title
         browser.get(f"{base}/evals")
         assert "demo" not in browser.find_element(By.TAG_NAME, "main").text
+
+
+EXACT = {"type": "string_check", "name": "exact", "input": "{{sample.output_text}}",
+         "reference": "{{item.answer}}", "operation": "eq"}  # fmt: skip
+WORDS = ["w0", "w1", "w2", "w3", "w4", "w5", "", "w7"]  # "" has no answer: an error item
+
+
+def api_eval(client: Any) -> tuple[str, list[Any]]:
+    """An Evals API eval with two finished jsonl runs ("tiny" and "ft-tiny"), one answer an HTML payload."""
+    evaluation = client.evals.create(
+        name="next word", testing_criteria=[EXACT],
+        data_source_config={"type": "custom", "item_schema": {"type": "object"},
+                            "include_sample_schema": True},
+    )  # fmt: skip
+    runs = []
+    for name, right in (("tiny", {0, 3}), ("ft-tiny", {0, 1, 3, 4, 7})):
+        content = []
+        for i, word in enumerate(WORDS):
+            item = {"answer": word, "messages": [{"role": "user", "content": f"What word follows {i}?"}]}
+            if not word:
+                del item["answer"]
+            output = PAYLOAD if i == 5 else (word if i in right else "nope")
+            content.append({"item": item, "sample": {"output_text": output}})
+        runs.append(client.evals.runs.create(evaluation.id, name=name, data_source={
+            "type": "jsonl", "source": {"type": "file_content", "content": content}}))  # fmt: skip
+    done = []
+    for run in runs:
+        done.append(wait(lambda run=run: (r := client.evals.runs.retrieve(run.id, eval_id=evaluation.id))
+                         .status == "completed" and r, 120, f"run {run.name} completed"))  # fmt: skip
+    return evaluation.id, done
+
+
+def test_evals_api_pages_in_chromium(tmp_path: Path, browser: Any) -> None:
+    """The Evals API's eval: chart numbers from result_counts, the pass / fail / error filter exactly
+    `output_items.list(status=...)`, per run and for both, and two runs side by side on one item."""
+    with http_service(tmp_path / "svc") as service:
+        client = service.client(TOKEN_A)
+        base = f"http://127.0.0.1:{service.http_port}"
+        eval_id, runs = api_eval(client)
+        sign_in(browser, base, TOKEN_A)
+        browser.get(f"{base}/evals")
+        browser.find_element(By.CSS_SELECTOR, f'a[href="/evals/{eval_id}"]').click()
+        wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#chart svg rect"), 10, "the eval chart")
+        titles = {b.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+                  for b in browser.find_elements(By.CSS_SELECTOR, "#chart svg rect")}  # fmt: skip
+        for run in runs:
+            rate = run.result_counts.passed / run.result_counts.total
+            assert any(t.startswith(f"{run.name} · Pass rate: {rate:.3f} (95% CI") for t in titles), titles
+        shot(browser, tmp_path, "dashboard-evals-api")
+
+        browser.get(f"{base}/evals/{eval_id}/samples")
+        assert browser.execute_script("return window.__pwned") is None
+
+        def shown() -> list[str]:
+            rows = browser.find_elements(By.CSS_SELECTOR, "table.samples tr.sample")
+            return [r.get_attribute("data-output-item") for r in rows]
+
+        items = client.evals.runs.output_items
+        for status in ("fail", "pass", "error"):
+            for run in [*runs, None]:
+                Select(browser.find_element(By.ID, "filter-model")).select_by_value(run.id if run else "")
+                browser.find_element(By.ID, f"filter-{status}").click()
+                of = runs if run is None else [run]
+                want = [i.id for r in of for i in items.list(r.id, eval_id=eval_id, status=status, limit=100)]
+                key = (lambda x: x) if run is not None else sorted
+                wait(lambda want=want, key=key: key(shown()) == key(want), 10, f"{status} rows")
+                assert f"status={status}" in browser.current_url
+        browser.find_element(By.ID, "filter-fail").click()
+        Select(browser.find_element(By.ID, "filter-model")).select_by_value("")
+        wait(lambda: len(shown()) >= 4, 10, "failed rows of both runs")
+        shot(browser, tmp_path, "dashboard-samples")
+        browser.find_element(By.ID, "filter-all").click()
+        wait(lambda: len(shown()) == 2 * len(WORDS), 10, "every output item")
+        assert browser.execute_script("return window.__pwned") is None
+        payload = browser.find_element(
+            By.CSS_SELECTOR, f'tr.sample[data-model="{runs[0].id}"][data-item="5"]'
+        )
+        assert "<script>window.__pwned=2</script>" in payload.find_element(By.CSS_SELECTOR, "pre.answer").text
+        payload.find_element(By.LINK_TEXT, "compare").click()
+        wait(
+            lambda: len(browser.find_elements(By.CSS_SELECTOR, "[data-side-model]")) == 2, 10, "side by side"
+        )
+        sides = [
+            s.get_attribute("data-side-model")
+            for s in browser.find_elements(By.CSS_SELECTOR, "[data-side-model]")
+        ]
+        assert sides == [runs[0].id, runs[1].id]
+        shot(browser, tmp_path, "dashboard-item")
+
+        sign_in(browser, base, TOKEN_B)
+        browser.get(f"{base}/evals")
+        assert eval_id not in browser.page_source
+        browser.get(f"{base}/evals/{eval_id}/samples")
+        assert "Not found" in browser.title
