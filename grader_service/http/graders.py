@@ -77,7 +77,7 @@ def grade(
 
 
 def run_result(result: GraderResult) -> dict[str, Any]:
-    """OpenAI's grader run result (every error flag present) plus rftkit's `valid` and `passes`."""
+    """OpenAI's grader run result (every error flag present) plus rftkit's `metadata.valid` and `passes`."""
     plain = result.to_plain()
     meta = plain["metadata"]
     usage = meta.get("token_usage")
