@@ -37,9 +37,8 @@ from .algo.update import grpo_update
 from .base_model import prepare_base_model
 from .chat import chat_prompt_ids
 from .config import RunConfig
-from .data.loader import load_dataset
+from .data.run_data import AnswerOverlapError, load_run_data
 from .data.schema import DatasetLine
-from .data.split import answer_overlap
 from .events import EventLog
 from .grader import open_grading
 from .metrics import summarize
@@ -240,19 +239,10 @@ class RFTTrainer:
 
     # ---------------------------------------------------------------- setup
     def _load_data(self) -> tuple[list[DatasetLine], list[DatasetLine]]:
-        data = self.config.data
-        train, valid = load_dataset(data.train_file), load_dataset(data.valid_file)
-        if data.answer_field:
-            overlap = answer_overlap(train, valid, data.answer_field)
-            if overlap:
-                raise TrainingError(
-                    f"{len(overlap)} answer(s) of {data.answer_field!r} are in both training and validation "
-                    f"files (e.g. {overlap[:5]}); validation would reward memorising. "
-                    "Split with `rft data split --group-by`."
-                )
-        if self.config.eval.max_items:
-            valid = valid[: self.config.eval.max_items]
-        return train, valid
+        try:
+            return load_run_data(self.config.data, self.config.eval)
+        except AnswerOverlapError as exc:
+            raise TrainingError(str(exc)) from exc
 
     def _print_config(self, plan: Resolved, engine: str, base: Path) -> None:
         shown = {
