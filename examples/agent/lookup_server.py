@@ -61,6 +61,7 @@ def main() -> None:
     parser.add_argument("--table", type=Path, default=Path(__file__).resolve().parent / "codes.json")
     args = parser.parse_args()
     table = json.loads(args.table.read_text(encoding="utf-8"))
+    ThreadingHTTPServer.request_queue_size = 128  # the default, 5, drops calls that arrive at once
     server = ThreadingHTTPServer((args.host, args.port), make_handler(table))
     server.daemon_threads = True
     try:
