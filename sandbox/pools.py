@@ -5,6 +5,12 @@ shared by several samples once) and graded over the worker's pipe. A worker that
 out, breaks a memory limit or reaches `grades_per_worker` is replaced; the rest of its chunk goes
 to the new worker (one pair per batch for a while when the dead worker may have graded pairs whose
 results it had not sent yet).
+
+Blame only what is proven: a worker that dies (or is killed from outside) without saying why is
+replaced and its unanswered pairs are sent again; a pair is blamed only when it kills a second,
+fresh worker. A grader is broken only when it failed to load in LOAD_FAILURES_TO_BREAK fresh workers in
+a row, and then only for LOAD_RETRY_S: a later batch tries it again. A worker that dies before it
+runs the grader is restarted (START_FAILURES_TO_GIVE_UP in a row: the sandbox is down).
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from .worker_runtime import FLUSH_RESULTS
 log = logging.getLogger("rftkit.sandbox")
 Pair = tuple[dict[str, Any] | str, dict[str, Any]]  # (the sample grade() gets, or its text; the item)
 MAX_STARTS_PER_CHUNK = 50  # a grader that kills every worker it gets cannot loop for ever
+LOAD_FAILURES_TO_BREAK = 2  # a grader is broken once it failed to load in this many fresh workers
+LOAD_RETRY_S = 30.0  # ... and a later batch tries it again after this long
+START_FAILURES_TO_GIVE_UP = 3  # workers in a row that die before they run the grader: the sandbox is down
+DEATHS_TO_BLAME = 2  # a pair is blamed once it was in flight when this many workers died
 
 
 class _Slot:
@@ -51,7 +61,10 @@ class Pool:
         for slot in self._all_slots:
             self._slots.put(slot)
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="rftkit-pool")
-        self._load_error: str | None = None
+        self._load_error: str | None = None  # set when the grader is broken, until _retry_at
+        self._load_failures = 0  # loads in a row that failed (any slot)
+        self._retry_at = 0.0
+        self._state = threading.Lock()
         self._closed = False
         self.refs = 0
 
@@ -79,15 +92,47 @@ class Pool:
         finally:
             self._slots.put(slot)
 
+    def _broken(self) -> str | None:
+        """The load error while the grader counts as broken; None once its back-off has passed."""
+        with self._state:
+            if self._load_error is not None and time.monotonic() >= self._retry_at:
+                self._load_error, self._load_failures = None, 0  # try again, from a clean count
+            return self._load_error
+
+    def _load_failed(self, exc: WorkerStartError) -> None:
+        with self._state:
+            self._load_failures += 1
+            if self._load_failures >= LOAD_FAILURES_TO_BREAK:
+                self._load_error = f"the grader failed to load: {exc}"
+                self._retry_at = time.monotonic() + LOAD_RETRY_S
+                log.warning("grader %s failed to load %d times: %s", self.key[1], self._load_failures, exc)
+
+    def _loaded(self) -> None:
+        with self._state:
+            self._load_failures = 0
+
+    def _start(self, slot: _Slot) -> WorkerStartError | None:
+        """Start a worker in `slot`; the error when it did not come up (counted for the grader)."""
+        try:
+            slot.worker = SandboxWorker.start(self.backend_impl, self._init, self.limits)
+        except WorkerStartError as exc:
+            if exc.load_failed:
+                self._load_failed(exc)
+            return exc
+        self._loaded()
+        return None
+
     def _grade_in_slot(self, slot: _Slot, pairs: list[Pair], deadline: float) -> list[WorkerOutcome]:
         outcomes: list[WorkerOutcome] = []
         payload = encode_batch(pairs)
-        starts = 0
+        starts = start_failures = 0
         one_by_one = 0  # after a worker died with results unsent: pairs to send one per batch
+        deaths = 0  # workers that died while outcomes[len(outcomes)] was the one pair in flight
         while len(outcomes) < len(pairs):
             left = len(pairs) - len(outcomes)
-            if self._load_error is not None:
-                return outcomes + _fill(left, "runtime", self._load_error)
+            broken = self._broken()
+            if broken is not None:
+                return outcomes + _fill(left, "runtime", broken)
             if time.monotonic() >= deadline:
                 details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
                 return outcomes + _fill(left, "timeout", details)
@@ -95,25 +140,43 @@ class Pool:
                 if starts >= MAX_STARTS_PER_CHUNK:
                     return outcomes + _fill(left, "crash", "too many worker restarts in one batch")
                 starts += 1
-                try:
-                    slot.worker = SandboxWorker.start(self.backend_impl, self._init, self.limits)
-                except WorkerStartError as exc:
-                    if exc.load_failed:
-                        self._load_error = f"the grader failed to load: {exc}"
-                        continue
-                    return outcomes + _fill(left, "unavailable", str(exc))
+                error = self._start(slot)
+                if error is not None:
+                    if error.load_failed:
+                        continue  # a fresh worker tries again; twice in a row breaks the grader
+                    start_failures += 1
+                    if start_failures >= START_FAILURES_TO_GIVE_UP:
+                        return outcomes + _fill(left, "unavailable", str(error))
+                    continue
+                start_failures = 0
             worker = slot.worker
+            assert worker is not None
             if one_by_one:
                 # Exact blame: the sample that kills this worker is the one it was sent.
                 got = worker.run(encode_batch(pairs[len(outcomes) : len(outcomes) + 1]), 1, deadline)
-                one_by_one = 0 if not worker.alive else one_by_one - 1
+                sent = 1
             else:
                 if outcomes:  # a worker was replaced mid-chunk: encode only what is left
                     payload = encode_batch(pairs[len(outcomes) :])
                 got = worker.run(payload, left, deadline)
-                if worker.lost:  # the culprit is among the next FLUSH_RESULTS pairs
-                    one_by_one = FLUSH_RESULTS
+                sent = left
             outcomes.extend(got)
+            if got:
+                deaths = 0
+            if worker.lost:
+                if sent - len(got) > 1:  # the culprit is among the next FLUSH_RESULTS pairs
+                    one_by_one = FLUSH_RESULTS
+                    continue
+                deaths += 1  # one pair in flight: blamed only when it kills a fresh worker again
+                if deaths >= DEATHS_TO_BLAME:
+                    assert worker.death is not None
+                    outcomes.append(worker.death)
+                    deaths = one_by_one = 0  # the culprit is found: the rest goes as one batch
+                else:
+                    one_by_one = max(one_by_one, 1)
+                continue
+            if one_by_one and got:
+                one_by_one -= 1
             if worker.alive and worker.grades >= self.limits.grades_per_worker:
                 worker.close()
         return outcomes

@@ -104,7 +104,8 @@ class SandboxWorker:
         self.limits = limits
         self.grades = 0
         self.alive = True
-        self.lost = False  # it died with more than one pair unanswered (see run)
+        self.lost = False  # it died with pairs unanswered (see run)
+        self.death: WorkerOutcome | None = None  # then: what the unanswered pair gets if blamed
 
     @classmethod
     def start(cls, backend: Backend, init: bytes, limits: SandboxLimits) -> SandboxWorker:
@@ -150,10 +151,12 @@ class SandboxWorker:
         """Send one encoded batch of `count` pairs; returns the outcomes it got.
 
         Fewer than `count` outcomes come back when the worker stopped (it is then closed and
-        `alive` is False). The last outcome then says why, unless the worker exited on its own
-        after reporting a timeout or a memory error, or (`lost` is True) it died while more
-        than one pair was unanswered: it may have graded some of them without sending their
-        results yet, so no sample is blamed and the caller re-sends them one pair per batch.
+        `alive` is False): it exited on its own after reporting a timeout or a memory error (the
+        last outcome says so), the batch cap passed (the last outcome is a timeout), or (`lost`
+        is True) it died, was killed or stopped answering with pairs unanswered. It may have
+        graded some of them without sending their results yet, and it may have been killed from
+        outside, so no sample is blamed here: the pool re-sends them one pair per batch, and
+        blames a pair (with `death`) only when it kills a second, fresh worker.
         """
         outcomes: list[WorkerOutcome] = []
         per_sample = self.limits.sample_timeout_s + grace_s(self.limits)
@@ -190,12 +193,11 @@ class SandboxWorker:
     def _died(
         self, outcomes: list[WorkerOutcome], count: int, kind: str, details: str
     ) -> list[WorkerOutcome]:
-        """The worker stopped answering: blame the one unanswered pair, or none (`lost`)."""
-        if count - len(outcomes) > 1:
-            self.lost = True
-            self.close()
-        else:
-            outcomes.append(self._death_outcome(kind, details))
+        """The worker stopped answering: no pair is blamed here (`lost`; `death` says why). A
+        death is proven to be a pair's only when it kills a fresh worker again (the pool checks)."""
+        self.lost = True
+        self.death = WorkerOutcome(error=kind, details=details)  # type: ignore[arg-type]
+        self.close()
         return outcomes
 
     def _blame_memory(self, kind: str, details: str) -> tuple[str, str]:
