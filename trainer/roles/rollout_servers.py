@@ -88,6 +88,8 @@ class VLLMServer:
             "--dtype", self.dtype, "--seed", str(self.seed), "--enable-prefix-caching",
             # logprobs after temperature, as the trainer computes them (importance sampling)
             "--logprobs-mode", "processed_logprobs", "--disable-uvicorn-access-log",
+            # compact JSON under a response_format (any whitespace lets a weak policy pad to max_tokens)
+            "--structured-outputs-config", '{"backend": "xgrammar", "disable_any_whitespace": true}',
         ]  # fmt: skip
         if self.enforce_eager:
             args.append("--enforce-eager")

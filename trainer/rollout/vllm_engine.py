@@ -62,6 +62,9 @@ class VLLMEngine:
             enable_prefix_caching=True,
             # logprobs after temperature, as the trainer computes them (for importance sampling)
             logprobs_mode="processed_logprobs",
+            # compact JSON under a response_format: a grammar that allows any whitespace lets a weak
+            # policy pad its reply to max_tokens (xgrammar reads this engine-wide setting)
+            structured_outputs_config={"backend": "xgrammar", "disable_any_whitespace": True},
             **options,
         )
 
@@ -79,7 +82,7 @@ class VLLMEngine:
             # (correlated samples across prompts), and on CPU it can crash ("CPU Generator does not
             # use offset"). The engine-level seed set at start keeps runs reproducible.
             logprobs=0 if settings.logprobs else None,
-            structured_outputs=StructuredOutputsParams(json=settings.json_schema)
+            structured_outputs=StructuredOutputsParams(json=settings.json_schema, disable_any_whitespace=True)
             if settings.json_schema
             else None,
         )
