@@ -365,7 +365,7 @@ class RFTTrainer:
 
     def _start_rollout_servers(self, base: Path, dtype: str) -> RolloutEngine:
         """`cluster.rollout_servers` vLLM servers (own processes), weights pushed through DIR/weights."""
-        from .roles.rollout_servers import start_servers
+        from .roles.rollout_servers import lora_args, start_servers
         from .rollout.server_engine import ServerEngine
 
         cfg = self.config
@@ -379,8 +379,10 @@ class RFTTrainer:
                                 restart_deadline_s=cfg.cluster.server_start_timeout_s)  # fmt: skip
         count = cfg.cluster.rollout_servers
         self.echo(f"starting {count} vLLM rollout server(s) (logs in {self.output_dir / 'logs'})")
+        lora_flags, lora_env = lora_args(cfg.model.lora.r) if cfg.model.lora else ([], {})
         servers = start_servers(
             count, str(base), dtype=dtype, log_dir=self.output_dir / "logs", seed=cfg.trainer.seed,
+            extra_args=lora_flags, env=lora_env,
             kv_cache_memory_bytes=cfg.rollout.kv_cache_memory_bytes, max_model_len=cfg.rollout.max_model_len,
             gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
             enforce_eager=not torch.cuda.is_available() if cfg.rollout.enforce_eager is None
@@ -570,7 +572,11 @@ class RFTTrainer:
         if state.engine_name != "vllm":
             return 0.0
         start = time.perf_counter()
-        state.engine.load_weights(checkpoint_weights(state.policy))
+        if is_lora(state.policy) and hasattr(state.engine.engine, "load_adapter"):
+            with state.engine.lock:  # rollout servers: the adapter only, loaded by vLLM (no merge)
+                state.engine.engine.load_adapter(state.policy.save_pretrained)
+        else:
+            state.engine.load_weights(checkpoint_weights(state.policy))
         return time.perf_counter() - start
 
     def _finish(self, state: RunState) -> dict[str, Any]:

@@ -160,11 +160,27 @@ class VLLMServer:
         self._post("/collective_rpc", body, timeout_s)
         self._post("/reset_prefix_cache", None, timeout_s)
 
+    def load_adapter(self, name: str, folder: Path, timeout_s: float = 600.0) -> None:
+        """vLLM's runtime LoRA loading (server started with --enable-lora, see `lora_args`)."""
+        self._post("/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(folder)}, timeout_s)
+
+    def unload_adapter(self, name: str, timeout_s: float = 60.0) -> None:
+        with contextlib.suppress(RolloutServerError, httpx.HTTPError):  # gone already: nothing to free
+            self._post("/v1/unload_lora_adapter", {"lora_name": name}, timeout_s)
+
     def _post(self, path: str, body: dict | None, timeout_s: float) -> httpx.Response:
         response = httpx.post(f"{self.url}{path}", json=body, timeout=timeout_s)
         if response.status_code != 200:
             raise RolloutServerError(f"{self.url}{path}: HTTP {response.status_code}: {response.text[:500]}")
         return response
+
+
+def lora_args(rank: int) -> tuple[list[str], dict[str, str]]:
+    """Server flags and environment for LoRA runs: adapters loaded at run time, two at once."""
+    return (
+        ["--enable-lora", "--max-lora-rank", str(rank), "--max-loras", "2"],
+        {"VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"},
+    )
 
 
 def free_port() -> int:
@@ -184,11 +200,12 @@ def start_servers(
         raise ValueError(
             f"cluster.rollout_devices names {len(devices)} device sets for {count} rollout servers"
         )
+    env = options.pop("env", None) or {}
     servers = [
         VLLMServer(
             model_dir,
             port=free_port(),
-            env={"CUDA_VISIBLE_DEVICES": devices[i]} if devices else None,
+            env={**env, **({"CUDA_VISIBLE_DEVICES": devices[i]} if devices else {})},
             **options,
         )
         for i in range(count)

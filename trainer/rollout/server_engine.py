@@ -50,7 +50,8 @@ class ServerEngine:
         self.restart_deadline_s = restart_deadline_s
         self.notify = notify
         self.version = 0
-        self.latest: Path | None = None  # the newest weights folder
+        self.latest: Path | None = None  # the newest weights (or LoRA adapter) folder
+        self.model_name = SERVED_NAME  # what requests ask for: the base, or the newest adapter
         self._healthy = {id(s): True for s in servers}
         self._lock = threading.Lock()
         # Restarts run on one long-lived thread: a server dies with the thread that started it.
@@ -107,7 +108,7 @@ class ServerEngine:
         self, server: VLLMServer, prompts: list[list[int]], settings: SamplingSettings
     ) -> list[list[Completion]]:
         body: dict[str, Any] = {
-            "model": SERVED_NAME, "prompt": prompts, "n": settings.n, "temperature": settings.temperature,
+            "model": self.model_name, "prompt": prompts, "n": settings.n, "temperature": settings.temperature,
             "top_p": settings.top_p, "max_tokens": settings.max_tokens, "return_token_ids": True,
             "skip_special_tokens": True,
         }  # fmt: skip
@@ -154,14 +155,14 @@ class ServerEngine:
             with self._lock:
                 latest = self.latest
             if latest is not None:
-                server.reload_weights(latest, self.request_timeout_s)
+                self._apply(server, latest)
         except (RolloutServerError, httpx.HTTPError, OSError) as exc:
             self.notify(f"rollout server {server.url} did not come back: {exc}")
             return
         with self._lock:
             if self.latest != latest:  # weights moved on while it started: catch up first
                 try:
-                    server.reload_weights(self.latest, self.request_timeout_s)
+                    self._apply(server, self.latest)
                 except (RolloutServerError, httpx.HTTPError) as exc:
                     self.notify(f"rollout server {server.url} did not take the newest weights: {exc}")
                     return
@@ -169,6 +170,43 @@ class ServerEngine:
         self.notify(f"rollout server {server.url} is back (restart {server.restarts})")
 
     # ---------------------------------------------------------------- weights
+    def _apply(self, server: VLLMServer, folder: Path) -> None:
+        """Have `server` take the weights, or the LoRA adapter, in `folder`."""
+        if folder.name.startswith("adapter-"):
+            server.load_adapter(folder.name, folder, self.request_timeout_s)
+        else:
+            server.reload_weights(folder, self.request_timeout_s)
+
+    def load_adapter(self, save: Any) -> None:
+        """LoRA: only the adapter goes to the servers (vLLM's LoRA loading, no merge).
+
+        `save(folder)` writes it (peft's save_pretrained); requests then ask for it by name.
+        """
+        self.version += 1
+        name = f"adapter-v{self.version:06d}"
+        staging = self.weights_root / f".{name}.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        save(staging)
+        final = self.weights_root / name
+        staging.rename(final)
+        with self._lock:
+            previous, self.latest = self.model_name, final
+        self._push(final)
+        self.model_name = name
+        for server in self.live():
+            if previous != SERVED_NAME:
+                server.unload_adapter(previous, self.request_timeout_s)
+        shutil.rmtree(self.weights_root / f"adapter-v{self.version - 2:06d}", ignore_errors=True)
+
+    def _push(self, folder: Path) -> None:
+        futures = [(s, self._pool.submit(self._apply, s, folder)) for s in self.live()]
+        for server, future in futures:
+            try:
+                future.result()
+            except (httpx.HTTPError, RolloutServerError) as exc:
+                self._lost(server, exc)  # it takes the newest weights when it is back
+
     def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
         """Write the weights once (safetensors) and have every live server reload them."""
         from safetensors.torch import save_file
@@ -184,14 +222,7 @@ class ServerEngine:
         staging.rename(final)
         with self._lock:
             self.latest = final
-        futures = [
-            (s, self._pool.submit(s.reload_weights, final, self.request_timeout_s)) for s in self.live()
-        ]
-        for server, future in futures:
-            try:
-                future.result()
-            except (httpx.HTTPError, RolloutServerError) as exc:
-                self._lost(server, exc)  # it reloads the newest weights when it is back
+        self._push(final)
         # the one before stays: a server restarting meanwhile may still be reading it
         shutil.rmtree(self.weights_root / f"v{self.version - 2:06d}", ignore_errors=True)
 
