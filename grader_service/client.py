@@ -58,20 +58,54 @@ def _error(method: str, exc: grpc.RpcError) -> GraderServiceError:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Exponential backoff with jitter for UNAVAILABLE: initial, initial*multiplier, ... up to max."""
+    """How a call rides out UNAVAILABLE (a restart, a lost connection).
 
-    attempts: int = 5
+    The channel carries gRPC's own retry policy (service config: UNAVAILABLE retried with
+    backoff) and calls wait for the channel to be ready (`wait_for_ready`) within their own
+    deadline; on top of that a call that still fails UNAVAILABLE is sent again with exponential
+    backoff and jitter (initial, initial*multiplier, ... up to max) until `deadline_s` after its
+    first try, or `attempts` tries when given. `attempts=1`: no retry and no waiting (fail fast).
+    """
+
+    attempts: int | None = None
     initial_backoff_s: float = 0.2
-    max_backoff_s: float = 5.0
+    max_backoff_s: float = 2.0
     multiplier: float = 2.0
+    deadline_s: float = 120.0
+
+    @property
+    def waits(self) -> bool:
+        """Whether calls wait for a channel that is not ready (retries are on)."""
+        return self.attempts != 1
 
     def delays(self) -> Iterator[float | None]:
-        """One entry per attempt: the pause before the next attempt, None for the last attempt."""
+        """One entry per attempt: the pause before the next attempt, None for the last attempt
+        (the last one once `deadline_s` has passed since the first)."""
         delay = self.initial_backoff_s
-        for _ in range(max(0, self.attempts - 1)):
-            yield delay * random.uniform(0.5, 1.0)
+        start = time.monotonic()
+        tries = 1
+        while self.attempts is None or tries < self.attempts:
+            pause = delay * random.uniform(0.5, 1.0)
+            if time.monotonic() + pause - start > self.deadline_s:
+                break
+            yield pause
+            tries += 1
             delay = min(self.max_backoff_s, delay * self.multiplier)
         yield None
+
+    def service_config(self) -> str:
+        """The channel's service config: gRPC's retry policy for UNAVAILABLE."""
+        policy = {
+            "maxAttempts": 5 if self.attempts is None else max(2, min(5, self.attempts)),
+            "initialBackoff": f"{self.initial_backoff_s:g}s",
+            "maxBackoff": f"{self.max_backoff_s:g}s",
+            "backoffMultiplier": self.multiplier,
+            "retryableStatusCodes": ["UNAVAILABLE"],
+        }
+        config = {"name": [{"service": SERVICE}]}
+        if self.attempts != 1:
+            config["retryPolicy"] = policy
+        return json.dumps({"methodConfig": [config]})
 
 
 def grader_source(spec: GraderLike, name: str | None = None) -> pb.GraderSource:
@@ -195,7 +229,20 @@ def _credentials(tls_ca: str | Path | bytes | None) -> grpc.ChannelCredentials |
     return grpc.ssl_channel_credentials(root_certificates=pem)
 
 
+SERVICE = pb.DESCRIPTOR.services_by_name["GraderService"].full_name
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+# Reconnect soon after a restart (gRPC's default backoff grows to 120 s).
+RECONNECT_OPTIONS = [
+    ("grpc.enable_retries", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
+
+
+def channel_options(retry: RetryPolicy) -> list[tuple[str, Any]]:
+    """The options of a client's channel: no message caps, fast reconnects, the retry policy."""
+    return [*CHANNEL_OPTIONS, *RECONNECT_OPTIONS, ("grpc.service_config", retry.service_config())]
 
 
 class _ClientBase:
@@ -297,10 +344,11 @@ class GraderClient(_ClientBase):
 
     def __init__(self, address: str, token: str | None = None, **kwargs: Any) -> None:
         super().__init__(address, token, **kwargs)
+        options = channel_options(self.retry)
         if self._credentials is not None:
-            self._channel = grpc.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
+            self._channel = grpc.secure_channel(address, self._credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._channel = grpc.insecure_channel(address, options=options)
         self._stub = pb_grpc.GraderServiceStub(self._channel)
         self._info: pb.ServerInfo | None = None
 
@@ -317,7 +365,12 @@ class GraderClient(_ClientBase):
         call = getattr(self._stub, method)
         for delay in self.retry.delays():
             try:
-                return call(request, timeout=timeout or self.timeout, metadata=self._metadata)
+                return call(
+                    request,
+                    timeout=timeout or self.timeout,
+                    metadata=self._metadata,
+                    wait_for_ready=self.retry.waits,
+                )
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and delay is not None:
                     time.sleep(delay)
@@ -462,10 +515,11 @@ class AsyncGraderClient(_ClientBase):
 
     def __init__(self, address: str, token: str | None = None, **kwargs: Any) -> None:
         super().__init__(address, token, **kwargs)
+        options = channel_options(self.retry)
         if self._credentials is not None:
-            self._channel = grpc.aio.secure_channel(address, self._credentials, options=CHANNEL_OPTIONS)
+            self._channel = grpc.aio.secure_channel(address, self._credentials, options=options)
         else:
-            self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+            self._channel = grpc.aio.insecure_channel(address, options=options)
         self._stub = pb_grpc.GraderServiceStub(self._channel)
         self._info: pb.ServerInfo | None = None
 
@@ -482,7 +536,12 @@ class AsyncGraderClient(_ClientBase):
         call = getattr(self._stub, method)
         for delay in self.retry.delays():
             try:
-                return await call(request, timeout=timeout or self.timeout, metadata=self._metadata)
+                return await call(
+                    request,
+                    timeout=timeout or self.timeout,
+                    metadata=self._metadata,
+                    wait_for_ready=self.retry.waits,
+                )
             except grpc.RpcError as exc:
                 if exc.code() == grpc.StatusCode.UNAVAILABLE and delay is not None:
                     await asyncio.sleep(delay)
