@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from ..core.records import Sample
-from ..grader_service.client import GRADER_ID_RE, GraderClient, GraderServiceError
+from ..grader_service.client import GRADER_ID_RE, GraderClient, GraderServiceError, RetryPolicy
 from ..grading.spec_file import GraderFileError, load_grader_file
 from ..grading.verdict import exit_code_for
 
@@ -38,7 +38,9 @@ def _load_spec(path: str) -> dict[str, Any]:
 @contextmanager
 def _client(server: str, token: str | None, tls_ca: Path | None) -> Iterator[GraderClient]:
     try:
-        with GraderClient(server, token, tls_ca=tls_ca, timeout=120.0) as client:
+        # A command answers at once: a server that is down is an error to show, not to wait out.
+        once = RetryPolicy(attempts=1)
+        with GraderClient(server, token, tls_ca=tls_ca, timeout=120.0, retry=once) as client:
             yield client
     except GraderServiceError as exc:
         click.echo(f"error: {exc.code.name}: {exc.details}", err=True)
