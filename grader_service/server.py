@@ -411,7 +411,7 @@ class GraderServer:
     def __init__(self, config: ServiceSettings) -> None:
         self.config = config
         self.metrics = ServiceMetrics()
-        self.store = GraderStore(config.data_dir)
+        self.store = GraderStore(config.data_dir, shared=config.shared_store)
         try:
             self.servicer = GraderServicer(config, self.store, self.metrics)
         except BaseException:

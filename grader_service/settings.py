@@ -56,6 +56,11 @@ class ServiceSettings(BaseSettings):
         json_schema_extra={"flag": "--shutdown-grace"},
     )
     loaded_graders: int = Field(64, ge=1, description="Graders kept built (warm) at once, across tenants.")
+    shared_store: bool = Field(
+        False,
+        description="Share the data dir's grader store with other replicas on this host (SQLite WAL); "
+        "without it a second server on the same data dir is refused.",
+    )
     strict_uploads: bool = Field(
         False,
         description="Refuse uploads the policy only warns about (e.g. RestrictedPython findings).",

@@ -34,8 +34,7 @@ def open_grading(
     spec = load_spec(config)
     if config.address is None and replicas > 1:
         with start_grader_replicas(replicas, sandbox=config.sandbox, data_dir=data_dir) as group:
-            store = "one shared store" if group.shared_store else "a store each"
-            notify(f"started {replicas} grader replicas on {', '.join(group.addresses)} ({store})")
+            notify(f"started {replicas} grader replicas on {', '.join(group.addresses)} (one shared store)")
             with open_session(spec, address=group.addresses, token=group.token, **options) as session:
                 yield session
         return

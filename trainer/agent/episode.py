@@ -26,7 +26,7 @@ from typing import Any
 from ...core.records import GraderResult, Sample
 from ...grading.answers import to_sample
 from ..data.schema import DatasetLine
-from ..rollout.collect import PendingRollouts
+from ..rollout.batch import PendingRollouts
 from ..rollout.engine import Completion, RolloutEngine, SamplingSettings
 from ..rollout.grading_retry import Graded, Notify, grade_with_regrade
 from .config import AgentConfig, resolve_tools

@@ -4,9 +4,8 @@
         open_session(spec, address=group.addresses, token=group.token)
 
 Each replica is a plain `rft serve` process (`serve_subprocess`, the same path as the embedded
-service); they share a tokens file and, where `rft serve` has `--shared-store`, one SQLite grader
-store (WAL; see grader_service/store.py). Without that flag each replica keeps its own store and
-the session uploads the grader to every replica (ids are derived from the content, so they agree).
+service); they share a tokens file and (`rft serve --shared-store`) one SQLite grader store
+(WAL; see grader_service/store.py), so a grader uploaded to one is served by every replica.
 The trainer reaches them through gRPC round-robin with fail-over (grading/replicas.py).
 """
 
@@ -22,21 +21,11 @@ from pathlib import Path
 from ...grader_service.embedded import ServiceProcess, serve_subprocess
 
 
-def serve_shares_store() -> bool:
-    """Whether this rftkit's `rft serve` can open a grader store shared with other replicas."""
-    try:
-        from ...grader_service.settings import ServiceSettings as Settings
-    except ImportError:
-        from ...grader_service.server import ServiceConfig as Settings
-    return "shared_store" in Settings.model_fields
-
-
 @dataclass
 class ReplicaGroup:
     addresses: list[str]
     token: str
     services: list[ServiceProcess] = field(repr=False)
-    shared_store: bool
     store: Path
 
     @property
@@ -58,17 +47,15 @@ def start_grader_replicas(
         tokens.write_text(f"local {token}\n")
         tokens.chmod(0o600)
         store = Path(data_dir) if data_dir is not None else work / "data"
-        shared = serve_shares_store()
         services = []
         for index in range(count):
             args = [
                 "--host", "127.0.0.1", "--port", "0", "--sandbox", sandbox, "--tokens", str(tokens),
-                "--data-dir", str(store if shared else store / f"replica-{index}"),
-                "--shutdown-grace", str(shutdown_grace_s), *(["--shared-store"] if shared else []),
+                "--data-dir", str(store), "--shared-store", "--shutdown-grace", str(shutdown_grace_s),
             ]  # fmt: skip
             services.append(
                 stack.enter_context(
                     serve_subprocess(args, work / f"replica-{index}", stop_timeout=shutdown_grace_s + 15)
                 )
             )
-        yield ReplicaGroup([s.address for s in services], token, services, shared, store)
+        yield ReplicaGroup([s.address for s in services], token, services, store)

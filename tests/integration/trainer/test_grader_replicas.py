@@ -12,7 +12,7 @@ import pytest
 from rftkit.core.records import Sample
 from rftkit.grading.replicas import replica_target
 from rftkit.grading.session import open_session
-from rftkit.trainer.roles.graders import serve_shares_store, start_grader_replicas
+from rftkit.trainer.roles.graders import start_grader_replicas
 
 pytestmark = pytest.mark.timeout(300)
 SPEC = {"type": "string_check", "name": "eq", "input": "{{sample.output_text}}",
@@ -56,10 +56,8 @@ def test_a_killed_replica_costs_no_grade(sandbox: str) -> None:
         assert session.outage_seconds < 10  # the other replica took over; no long outage wait
 
 
-@pytest.mark.skipif(not serve_shares_store(), reason="rft serve has no --shared-store yet")
 def test_replicas_share_one_store(sandbox: str) -> None:
     with start_grader_replicas(2, sandbox=sandbox) as group:
-        assert group.shared_store
         first, second = (s.client(group.token) for s in group.services)
         with first, second:
             grader_id, _ = first.create_grader(SPEC)
