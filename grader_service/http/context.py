@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..runtime import Admission, LoadedGraders
     from .db import Database
     from .evalrunner import EvalRunner
-    from .files import FileStore
+    from .filestore import FileStore
     from .pool import ModelPool
     from .runner import JobRunner
 

@@ -20,13 +20,21 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 
-from .context import HttpContext
 from .db import EvalRunRow, OutputItemRow, new_id, now
-from .runner import _error_from_log
+from .runner import RunnerContext, _error_from_log
+
+
+class EvalRunnerContext(RunnerContext, Protocol):
+    """What the eval runner needs of the server beyond a job runner's: a way to call its own API."""
+
+    @property
+    def self_url(self) -> str: ...
+
+    def internal_token(self, tenant: str) -> str: ...
 
 log = logging.getLogger("rftkit.grader_service.http")
 TICK_S = 0.25
@@ -53,7 +61,7 @@ class EvalProcess:
 class EvalRunner:
     """Runs the queued eval runs of every tenant, one worker process each."""
 
-    def __init__(self, ctx: HttpContext) -> None:
+    def __init__(self, ctx: EvalRunnerContext) -> None:
         self.ctx = ctx
         self.running: dict[str, EvalProcess] = {}
         self._stop = threading.Event()

@@ -1,8 +1,8 @@
 """`/v1/files`: upload (purpose `fine-tune` or `evals`), list, retrieve, content, delete.
 
-Contents are stored once per SHA-256 under DATA_DIR/http/files/ab/abcdef…; the rows (who owns which
-file under which name) are in the database. A `fine-tune` file is checked line by line on upload
-with the trainer's own dataset loader, and refused with every bad line named.
+Contents are stored once per SHA-256 under DATA_DIR/http/files/ab/abcdef… (filestore.py); the
+rows (who owns which file under which name) are in the database. A `fine-tune` file is checked
+line by line on upload with the trainer's own dataset loader, and refused with every bad line named.
 """
 
 from __future__ import annotations
@@ -27,30 +27,6 @@ from .errors import APIError, invalid, not_found
 router = APIRouter()
 PURPOSES = ("fine-tune", "evals")
 CHUNK = 1 << 20
-
-
-class FileStore:
-    """Content-addressed blobs: the same bytes are kept once, whoever uploads them."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-
-    def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
-
-    def put(self, source: Path, sha256: str) -> Path:
-        """Move `source` into place under its hash (kept as is when the content is already there)."""
-        target = self.path(sha256)
-        if target.is_file():
-            source.unlink(missing_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(source, target)
-        return target
-
-    def remove(self, sha256: str) -> None:
-        self.path(sha256).unlink(missing_ok=True)
 
 
 _LOCATION = re.compile(r"^.*?:(\d+): ")

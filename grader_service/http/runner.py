@@ -26,13 +26,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from sqlalchemy import select
 
-from .context import HttpContext
-from .db import CheckpointRow, EventRow, JobRow, new_id, now
+from .db import CheckpointRow, Database, EventRow, JobRow, new_id, now
+from .settings import HttpSettings
+
+
+class RunnerContext(Protocol):
+    """What a runner needs of the server (the app's HttpContext): its database and settings."""
+
+    db: Database
+    settings: HttpSettings
 
 log = logging.getLogger("rftkit.grader_service.http")
 TICK_S = 0.25
@@ -96,7 +103,7 @@ class Running:
 class JobRunner:
     """Trains the queued jobs of every tenant, one `rft train` process each."""
 
-    def __init__(self, ctx: HttpContext, root: Path) -> None:
+    def __init__(self, ctx: RunnerContext, root: Path) -> None:
         self.ctx = ctx
         self.root = root
         self.running: dict[str, Running] = {}

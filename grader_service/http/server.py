@@ -20,7 +20,7 @@ from .app import create_app
 from .context import HttpContext, HttpSettings
 from .db import Database, now
 from .evalrunner import EvalRunner
-from .files import FileStore
+from .filestore import FileStore
 from .runner import JobRunner
 
 log = logging.getLogger("rftkit.grader_service.http")

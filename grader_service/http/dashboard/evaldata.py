@@ -18,15 +18,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ....evals.report import page as report
 from ....evals.report.page import sample_row
 from ....evals.report.runs import RESULTS_FILE, SUMMARY_FILE, EvalRunData, RunDirError, Runs, load_eval
 from ..context import HttpContext
-
-if TYPE_CHECKING:
-    from .apidata import ApiEvals
 
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STATUSES = ("all", "pass", "fail", "error")
@@ -239,28 +236,3 @@ class FolderEval:
         shown = report.model_entries(Runs(evals=[self.run.data]))
         metrics = report.metrics_shown(shown)
         return [Entry(e.name, e.key, e.summary) for e in shown], metrics
-
-
-class EvalSources:
-    """The API's evals first (newest first), then the run folders; `get` by eval id or folder name."""
-
-    def __init__(self, ctx: HttpContext) -> None:
-        from .apidata import ApiEvals
-
-        self.api: ApiEvals = ApiEvals(ctx.db)
-        self.folders = EvalRuns(ctx)
-
-    def list(self, tenant: str) -> list[EvalView]:
-        views: list[EvalView] = list(self.api.list(tenant))
-        for name in self.folders.names(tenant):
-            run = self.folders.get(tenant, name)
-            if run is not None:
-                views.append(FolderEval(run))
-        return views
-
-    def get(self, tenant: str, name: str) -> EvalView | None:
-        found = self.api.get(tenant, name)
-        if found is not None:
-            return found
-        run = self.folders.get(tenant, name)
-        return FolderEval(run) if run is not None else None

@@ -40,6 +40,7 @@ from ..graders import checked_spec, grade, run_result
 from ..jobs import FINISHED, cancel_job, pause_job, resume_job
 from . import evaldata, jobdata
 from .auth import COOKIE, MAX_AGE_S, Viewer, csrf_ok, tenant_for_token, viewer
+from .sources import EvalSources
 
 router = APIRouter(include_in_schema=False)
 STATIC = Path(__file__).with_name("static")
@@ -330,10 +331,10 @@ async def job_stream(request: Request, job_id: str) -> Response:
 # -- evals ------------------------------------------------------------------------------------------
 
 
-def _eval_sources(ctx: HttpContext) -> evaldata.EvalSources:
+def _eval_sources(ctx: HttpContext) -> EvalSources:
     cached = ctx.extra.get("dashboard_evals")
     if cached is None:
-        cached = ctx.extra.setdefault("dashboard_evals", evaldata.EvalSources(ctx))
+        cached = ctx.extra.setdefault("dashboard_evals", EvalSources(ctx))
     return cached
 
 
