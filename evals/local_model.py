@@ -59,6 +59,8 @@ class LocalModel(EvalModel):
             seed=self.seed,
             engine=self.engine,
             reasoning=False,  # keep <think> here: the report shows it apart from the answer
+            # A line's response_format constrains decoding here as in training (vLLM structured outputs).
+            response_formats=[item.get("response_format") for item in items],
         )
         per_sample = (time.perf_counter() - start) / max(1, len(items) * n)
         if progress is not None:
