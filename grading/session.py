@@ -150,7 +150,11 @@ class GradingSession:
         results: list[GraderResult] = []
         for start in range(0, len(samples), self.batch_size):
             chunk_samples = list(samples[start : start + self.batch_size])
-            chunk_items = [dict(item) for item in items[start : start + self.batch_size]]
+            # The same dict object for every sample of a prompt: the wire then carries it once.
+            chunk_items = [
+                item if isinstance(item, dict) else dict(item)
+                for item in items[start : start + self.batch_size]
+            ]
             graded = self.wait.call(
                 lambda s=chunk_samples, i=chunk_items: self.client.grade_batch(
                     self.grader_id, s, i, version=self.version
