@@ -194,13 +194,18 @@ class RFTTrainer:
                 with self._pipeline(state, grading, pool) as pipeline:
                     for step in range(state.start_step + 1, state.plan.steps + 1):
                         event = self._train_step(state, grading, pool, step, pipeline)
-                        if step % state.plan.eval_interval == 0 or step == state.plan.steps:
-                            self._validate_and_save(state, grading, pool, event)
+                        validated = step % state.plan.eval_interval == 0 or step == state.plan.steps
+                        if validated:
+                            self._validate_step(state, grading, pool, event)
                             progress.log(
                                 f"step {step}: train_reward_mean {event['train_reward_mean']:.3f}  "
                                 f"valid_reward_mean {event['valid_reward_mean']:.3f}  (best {state.best:.3f})"
                             )
+                        # The step's event before its checkpoint: a run stopped between the two resumes
+                        # from the checkpoint before, which drops the event and redoes the step.
                         events.write(event)
+                        if validated:
+                            self._save(state, event)
                         progress.update(step, event["train_reward_mean"], state.best)
             return self._finish(state)
         finally:
@@ -547,16 +552,19 @@ class RFTTrainer:
         stats = {**summarize(rolled.results, "valid"), **tool_metrics(rolled.groups, "valid")}
         return stats, time.perf_counter() - begin
 
-    def _validate_and_save(
+    def _validate_step(
         self, state: RunState, grading: GradingSession, pool: ThreadPoolExecutor, event: dict[str, Any]
     ) -> None:
-        """Validate after the step's update, add it to `event`, write the checkpoint, prune old ones."""
+        """Validate after the step's update and add the figures (and the best so far) to `event`."""
         stats, seconds = self._validate(state, grading, pool, event["step"])
         event.update(stats)
         event["timing"]["eval"] = seconds
         event["timing"]["step"] += seconds
         value = stats["valid_reward_mean"]
         state.best = value if state.best is None else max(state.best, value)
+
+    def _save(self, state: RunState, event: dict[str, Any]) -> None:
+        """Write the validated step's checkpoint and prune old ones."""
         step = event["step"]
         optimizer = self.ranks.optimizer_state() if self.ranks is not None else state.optimizer.state_dict()
         saved = {
@@ -564,6 +572,7 @@ class RFTTrainer:
             "step": step, "epoch": event["epoch"], "data_position": step * state.plan.batch_size,
             "best_valid_reward_mean": state.best,
         }  # fmt: skip
+        value = event["valid_reward_mean"]
         checkpoints.save_checkpoint(self.ckpt_root, step, state.policy, state.tokenizer, saved, value)
         checkpoints.prune(self.ckpt_root, self.config.checkpoint.keep_best)
 
