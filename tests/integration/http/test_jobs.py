@@ -94,8 +94,12 @@ def test_create_refuses_what_cannot_train(client_a, client_b, files) -> None:
     assert caught.value.body["param"] == "training_file"
 
 
+# Long enough that a pause sent after the first checkpoint lands before the end on a busy machine.
+STEPS = 20
+
+
 def test_job_pauses_resumes_and_succeeds(client_a, client_b, files) -> None:
-    job = create(client_a, files, steps=8)
+    job = create(client_a, files, steps=STEPS)
     assert job.id.startswith("ftjob-") and job.status == "queued" and job.model == "tiny"
     assert job.method.type == "reinforcement" and job.method.reinforcement.grader.type == "string_check"
     wait_for(client_a, job.id, {"running"})
@@ -107,7 +111,7 @@ def test_job_pauses_resumes_and_succeeds(client_a, client_b, files) -> None:
     time.sleep(2)
     assert client_a.fine_tuning.jobs.retrieve(job.id).status == "paused"
     assert [c.step_number for c in client_a.fine_tuning.jobs.checkpoints.list(job.id)] == steps_then
-    assert steps_then[0] < 8, "paused before the end"
+    assert steps_then[0] < STEPS, "paused before the end"
     assert client_a.fine_tuning.jobs.resume(job.id).status == "queued"
     done = wait_for(client_a, job.id, {"succeeded"})
     assert done.fine_tuned_model == f"ft:tiny:test:{job.id.removeprefix('ftjob-')[:12]}"
@@ -116,9 +120,14 @@ def test_job_pauses_resumes_and_succeeds(client_a, client_b, files) -> None:
     events = list(client_a.fine_tuning.jobs.list_events(job.id, limit=100))
     metrics = {e.data["step"]: e for e in events if e.type == "metrics"}
     steps = [e.data["step"] for e in events if e.type == "metrics"]
-    assert sorted(steps) == list(range(9)), "one metrics event per step, none lost or doubled by pause/resume"
+    assert sorted(steps) == list(range(STEPS + 1)), (
+        "one metrics event per step, none lost or doubled by pause/resume"
+    )
     assert all("train_reward_mean" in e.data for s, e in metrics.items() if s > 0)
-    assert metrics[8].message.startswith("Step 8/8") and "valid_reward_mean" in metrics[8].data
+    assert (
+        metrics[STEPS].message.startswith(f"Step {STEPS}/{STEPS}")
+        and "valid_reward_mean" in metrics[STEPS].data
+    )
     messages = [e.message for e in events]
     assert "The job has successfully completed" in messages
     assert paused.status == "paused"
@@ -131,9 +140,9 @@ def test_job_pauses_resumes_and_succeeds(client_a, client_b, files) -> None:
     assert checkpoints and all(c.id.startswith("ftckpt-") for c in checkpoints)
     assert [c.step_number for c in checkpoints] == sorted((c.step_number for c in checkpoints), reverse=True)
     newest = checkpoints[0]
-    assert newest.step_number == 8 and newest.fine_tuning_job_id == job.id
-    assert newest.fine_tuned_model_checkpoint == f"{done.fine_tuned_model}:ckpt-step-8"
-    assert newest.metrics.step == 8 and "valid_reward_mean" in newest.metrics.model_dump()
+    assert newest.step_number == STEPS and newest.fine_tuning_job_id == job.id
+    assert newest.fine_tuned_model_checkpoint == f"{done.fine_tuned_model}:ckpt-step-{STEPS}"
+    assert newest.metrics.step == STEPS and "valid_reward_mean" in newest.metrics.model_dump()
     assert len(checkpoints) <= 4, "the trainer keeps the best three and the newest"
 
     models = [m.id for m in client_a.models.list()]
