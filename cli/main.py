@@ -15,7 +15,7 @@ import click
 # name -> ("module:attribute" of a click command or group, one line of help shown by `rft --help`).
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "graders": ("rftkit.cli.graders:graders", "Validate, run, upload and manage graders."),
-    "serve": ("rftkit.cli.serve:serve", "Run the gRPC grader service."),
+    "serve": ("rftkit.cli.serve:serve", "Run the grader service (gRPC; --http-port adds the OpenAI API)."),
     "sandbox": ("rftkit.cli.sandbox:sandbox", "Build and inspect the sandboxes for Python graders."),
     "data": ("rftkit.cli.data:data", "Validate and split RFT datasets (JSONL)."),
     "train": ("rftkit.cli.train:train", "Reinforcement fine-tune a model against a grader."),
