@@ -2,8 +2,7 @@
 
 - `LoadedGraders` builds each (tenant, version) once and keeps it (and its sandbox pool) warm,
   closing the least recently used beyond a capacity once nobody is grading with it.
-- `Admission` lets `slots` grading requests run at once and `max_queue` wait; beyond that a
-  request is refused at once (RESOURCE_EXHAUSTED) instead of piling up in memory.
+- (`Admission`, the grading slots and their queue, is in admission.py.)
 - `grade_in_chunks` grades a batch in chunks sized to about 0.25 s (a remainder smaller than a
   chunk joins the one before it), checking between chunks whether the caller is still waiting
   (deadline, cancellation, shutdown). This is the one place a request's batch is cut.
@@ -25,6 +24,11 @@ from typing import Any
 from ..core.records import GradedBatch, GraderResult, Sample
 from ..plugins.base import Grader, GraderContext
 from ..plugins.registry import build_grader
+from .admission import Admission as Admission  # re-exported: the HTTP API imports these from here
+from .admission import Expired as Expired
+from .admission import QueueFull as QueueFull
+from .admission import ShuttingDown as ShuttingDown
+from .admission import Stopped
 
 log = logging.getLogger("rftkit.grader_service")
 
@@ -34,102 +38,6 @@ CHUNK_TARGET_S = 0.25
 # has a worker per core by default, so a chunk of that many keeps every worker busy.
 MIN_CHUNK = max(2, os.cpu_count() or 2)
 FIRST_CHUNK, MAX_CHUNK = 2 * MIN_CHUNK, 8192
-
-
-class QueueFull(Exception):
-    """Every grading slot is busy and the queue is full."""
-
-
-class ShuttingDown(Exception):
-    """The server is draining and takes no new grading work."""
-
-
-class Expired(Exception):
-    """The caller's deadline passed while the request waited in the queue."""
-
-
-class Stopped(Exception):
-    """Grading stopped between chunks; `reason` is deadline, cancelled or shutdown."""
-
-    def __init__(self, reason: str, done: int, total: int) -> None:
-        super().__init__(f"{reason} after {done} of {total} samples")
-        self.reason, self.done, self.total = reason, done, total
-
-
-_DRAINING = "the server is shutting down; send this request to another replica or retry"
-
-
-class Admission:
-    """A counting gate with a bounded waiting room."""
-
-    def __init__(
-        self, slots: int, max_queue: int, on_change: Callable[[int, int], None] | None = None
-    ) -> None:
-        if slots < 1 or max_queue < 0:
-            raise ValueError("slots must be >= 1 and max_queue >= 0")
-        self.slots, self.max_queue = slots, max_queue
-        self._free, self._waiting, self._closed = slots, 0, False
-        self._cond = threading.Condition()
-        self._on_change = on_change or (lambda waiting, running: None)
-
-    def _changed(self) -> None:
-        self._on_change(self._waiting, self.slots - self._free)
-
-    @contextmanager
-    def slot(
-        self, timeout: float | None, stop_reason: Callable[[], str | None] = lambda: None
-    ) -> Iterator[None]:
-        """Hold one grading slot; waits at most `timeout` seconds (None: no limit) in the queue.
-
-        A waiter whose `stop_reason()` turns non-empty (its caller hung up; call `wake()` then)
-        leaves the queue with Stopped.
-        """
-        with self._cond:
-            if self._closed:
-                raise ShuttingDown(_DRAINING)
-            if self._free == 0 and self._waiting >= self.max_queue:
-                raise QueueFull(
-                    f"grading queue is full ({self.slots} running, {self._waiting} waiting); "
-                    "retry with backoff, or start the server with a larger --max-queue"
-                )
-            self._waiting += 1
-            self._changed()
-            try:
-                ready = self._cond.wait_for(
-                    lambda: self._free > 0 or self._closed or bool(stop_reason()), timeout
-                )
-            finally:
-                self._waiting -= 1
-            reason = None if self._closed else stop_reason()
-            if reason:
-                self._changed()
-                raise Stopped(reason, 0, 0)
-            if self._closed:
-                self._changed()
-                raise ShuttingDown(_DRAINING)
-            if not ready:
-                self._changed()
-                raise Expired("the deadline passed while the request waited in the grading queue")
-            self._free -= 1
-            self._changed()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._free += 1
-                self._changed()
-                self._cond.notify()
-
-    def wake(self) -> None:
-        """Let waiters re-check whether their caller is still there."""
-        with self._cond:
-            self._cond.notify_all()
-
-    def close(self) -> None:
-        """Refuse new work and wake everything waiting in the queue."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
 
 
 @dataclass
