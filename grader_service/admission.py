@@ -1,12 +1,14 @@
-"""Who may grade now: the grading slots and their bounded waiting room.
+"""Who may grade now: grading slots shared fairly between tenants, and a bounded waiting room.
 
-`Admission` lets `slots` grading requests run at once and `max_queue` wait; beyond that a request
-is refused at once (QueueFull, RESOURCE_EXHAUSTED) instead of piling up in memory.
+`Admission` (below) says how slots are shared; a request it cannot take is refused at once
+(QueueFull, RESOURCE_EXHAUSTED) instead of piling up in memory.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -35,26 +37,74 @@ _DRAINING = "the server is shutting down; send this request to another replica o
 
 
 class Admission:
-    """A counting gate with a bounded waiting room."""
+    """Grading slots shared fairly between tenants, with a bounded waiting room.
+
+    - `slots` requests run at once. When one ends, the next slot goes to the waiting tenant with
+      the fewest requests running (ties: the oldest waiter); within a tenant, first come first
+      served. So a tenant gets its share of the slots whenever others wait, and all of them when
+      alone.
+    - A tenant with nothing running may start at once on one of `spare` extra slots when the
+      others hold every slot: a tenant's slow or hanging grader then costs only that tenant.
+      At most `slots + spare` requests ever run.
+    - Each tenant may have `max_queue` requests waiting; once the waiting room (`max_queue` in
+      all) is full, only a tenant with nothing waiting may still queue one, so one tenant filling
+      the queue does not refuse the others. Beyond that a request is refused at once (QueueFull)
+      instead of piling up in memory.
+    """
 
     def __init__(
-        self, slots: int, max_queue: int, on_change: Callable[[int, int], None] | None = None
+        self,
+        slots: int,
+        max_queue: int,
+        on_change: Callable[[int, int], None] | None = None,
+        *,
+        spare: int | None = None,
     ) -> None:
-        if slots < 1 or max_queue < 0:
-            raise ValueError("slots must be >= 1 and max_queue >= 0")
+        if slots < 1 or max_queue < 0 or (spare is not None and spare < 0):
+            raise ValueError("slots must be >= 1, max_queue and spare >= 0")
         self.slots, self.max_queue = slots, max_queue
-        self._free, self._waiting, self._closed = slots, 0, False
+        self.spare = slots if spare is None else spare
+        self._running: dict[str, int] = {}  # tenant -> requests running
+        self._queues: dict[str, deque[int]] = {}  # tenant -> its waiters' tickets, oldest first
+        self._tickets = itertools.count()
+        self._total = self._waiting = 0
+        self._closed = False
         self._cond = threading.Condition()
         self._on_change = on_change or (lambda waiting, running: None)
 
     def _changed(self) -> None:
-        self._on_change(self._waiting, self.slots - self._free)
+        self._on_change(self._waiting, self._total)
+
+    def running(self, tenant: str = "") -> int:
+        """Requests of `tenant` running now."""
+        with self._cond:
+            return self._running.get(tenant, 0)
+
+    def _may_start(self, tenant: str, ticket: int) -> bool:
+        if self._queues[tenant][0] != ticket:
+            return False
+        if self._running.get(tenant, 0) == 0 and self._total < self.slots + self.spare:
+            return True
+        if self._total >= self.slots:
+            return False
+        heads = ((self._running.get(t, 0), q[0], t) for t, q in self._queues.items())
+        return min(heads)[2] == tenant
+
+    def _leave_queue(self, tenant: str, ticket: int) -> None:
+        queue = self._queues[tenant]
+        queue.remove(ticket)
+        if not queue:
+            del self._queues[tenant]
+        self._cond.notify_all()  # the head of a queue changed
 
     @contextmanager
     def slot(
-        self, timeout: float | None, stop_reason: Callable[[], str | None] = lambda: None
+        self,
+        timeout: float | None,
+        stop_reason: Callable[[], str | None] = lambda: None,
+        tenant: str = "",
     ) -> Iterator[None]:
-        """Hold one grading slot; waits at most `timeout` seconds (None: no limit) in the queue.
+        """Hold one grading slot for `tenant`; waits at most `timeout` seconds (None: no limit).
 
         A waiter whose `stop_reason()` turns non-empty (its caller hung up; call `wake()` then)
         leaves the queue with Stopped.
@@ -62,38 +112,54 @@ class Admission:
         with self._cond:
             if self._closed:
                 raise ShuttingDown(_DRAINING)
-            if self._free == 0 and self._waiting >= self.max_queue:
-                raise QueueFull(
-                    f"grading queue is full ({self.slots} running, {self._waiting} waiting); "
-                    "retry with backoff, or start the server with a larger --max-queue"
-                )
-            self._waiting += 1
-            self._changed()
-            try:
-                ready = self._cond.wait_for(
-                    lambda: self._free > 0 or self._closed or bool(stop_reason()), timeout
-                )
-            finally:
+            ticket = next(self._tickets)
+            mine = self._queues.setdefault(tenant, deque())
+            ahead = len(mine)
+            mine.append(ticket)
+            if not self._may_start(tenant, ticket):
+                if ahead >= self.max_queue or (ahead and self._waiting >= self.max_queue):
+                    self._leave_queue(tenant, ticket)
+                    raise QueueFull(
+                        f"grading queue is full ({self._total} running, {self._waiting} waiting, "
+                        f"{ahead} of them yours); retry with backoff, or start the server with a "
+                        "larger --max-queue"
+                    )
+                self._waiting += 1
+                self._changed()
+                try:
+                    ready = self._cond.wait_for(
+                        lambda: self._closed or bool(stop_reason()) or self._may_start(tenant, ticket),
+                        timeout,
+                    )
+                    reason = None if self._closed else stop_reason()
+                except BaseException:
+                    self._waiting -= 1
+                    self._leave_queue(tenant, ticket)
+                    self._changed()
+                    raise
                 self._waiting -= 1
-            reason = None if self._closed else stop_reason()
-            if reason:
-                self._changed()
-                raise Stopped(reason, 0, 0)
-            if self._closed:
-                self._changed()
-                raise ShuttingDown(_DRAINING)
-            if not ready:
-                self._changed()
-                raise Expired("the deadline passed while the request waited in the grading queue")
-            self._free -= 1
+                if reason or self._closed or not ready:
+                    self._leave_queue(tenant, ticket)
+                    self._changed()
+                    if reason:
+                        raise Stopped(reason, 0, 0)
+                    if self._closed:
+                        raise ShuttingDown(_DRAINING)
+                    raise Expired("the deadline passed while the request waited in the grading queue")
+            self._leave_queue(tenant, ticket)
+            self._running[tenant] = self._running.get(tenant, 0) + 1
+            self._total += 1
             self._changed()
         try:
             yield
         finally:
             with self._cond:
-                self._free += 1
+                self._total -= 1
+                self._running[tenant] -= 1
+                if not self._running[tenant]:
+                    del self._running[tenant]
                 self._changed()
-                self._cond.notify()
+                self._cond.notify_all()
 
     def wake(self) -> None:
         """Let waiters re-check whether their caller is still there."""
