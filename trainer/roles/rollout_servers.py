@@ -160,6 +160,16 @@ class VLLMServer:
         self._post("/collective_rpc", body, timeout_s)
         self._post("/reset_prefix_cache", None, timeout_s)
 
+    def info(self, timeout_s: float = 30.0) -> dict[str, Any]:
+        """The server's own vLLM config (GET /server_info, a development endpoint): its device,
+        parallel sizes and weight-transfer backend, as the server resolved them."""
+        response = httpx.get(f"{self.url}/server_info", params={"config_format": "json"}, timeout=timeout_s)
+        if response.status_code != 200:
+            raise RolloutServerError(
+                f"{self.url}/server_info: HTTP {response.status_code}: {response.text[:300]}"
+            )
+        return response.json()["vllm_config"]
+
     def load_adapter(self, name: str, folder: Path, timeout_s: float = 600.0) -> None:
         """vLLM's runtime LoRA loading (server started with --enable-lora, see `lora_args`)."""
         self._post("/v1/load_lora_adapter", {"lora_name": name, "lora_path": str(folder)}, timeout_s)
@@ -183,6 +193,10 @@ def lora_args(rank: int) -> tuple[list[str], dict[str, str]]:
     )
 
 
+# vLLM's NCCL weight-transfer engine in every worker (the trainer joins it, see rollout/nccl_sync.py)
+NCCL_TRANSFER_ARGS = ["--weight-transfer-config", '{"backend": "nccl"}']
+
+
 def free_port() -> int:
     import socket
 
@@ -191,21 +205,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def device_args(devices: str | None) -> list[str]:
+    """Tensor parallelism over a server's CUDA_VISIBLE_DEVICES ("2,3": two workers, one per GPU)."""
+    count = len([d for d in (devices or "").split(",") if d.strip()])
+    return ["--tensor-parallel-size", str(count)] if count > 1 else []
+
+
 def start_servers(
     count: int, model_dir: str, *, deadline_s: float = 600.0, devices: list[str] | None = None, **options: Any
 ) -> list[VLLMServer]:
-    """`count` servers on free ports (server i on `devices[i]`), started together and waited for;
-    all stopped if one fails."""
+    """`count` servers on free ports (server i on `devices[i]`, tensor parallel over its devices),
+    started together and waited for; all stopped if one fails."""
     if devices is not None and len(devices) != count:
         raise ValueError(
             f"cluster.rollout_devices names {len(devices)} device sets for {count} rollout servers"
         )
     env = options.pop("env", None) or {}
+    extra = options.pop("extra_args", None) or []
     servers = [
         VLLMServer(
             model_dir,
             port=free_port(),
             env={**env, **({"CUDA_VISIBLE_DEVICES": devices[i]} if devices else {})},
+            extra_args=[*extra, *device_args(devices[i] if devices else None)],
             **options,
         )
         for i in range(count)
