@@ -1,16 +1,23 @@
-"""Rollouts from one or more vLLM servers (their own processes), weights pushed as safetensors files.
+"""Rollouts from one or more vLLM servers (their own processes); weights pushed by NCCL or as files.
 
-    engine = ServerEngine(servers, weights_root=DIR / "weights")
+    engine = ServerEngine(servers, weights_root=DIR / "weights")                  # files
+    engine = ServerEngine(servers, weights_root=..., transfer=NcclWeightSync(...),
+                          current_weights=lambda: checkpoint_weights(policy))     # NCCL (GPUs)
 
 Token ids in, token ids and logprobs out: each prompt goes to `POST /v1/completions` as token
 ids, with `return_token_ids` and `logprobs: 0` (the sampled token's log-probability), so nothing
 is re-tokenised. A batch is split over the live servers; a server that fails a request (it died,
 or answered with an error) is restarted in the background and its share goes to the others, the
-restarted server getting the newest weights before it serves again. Weight sync: the trainer's
-weights are written once, as one safetensors file in a fresh folder under `weights_root` (a path
-every server can read), and every server reloads it (see `roles.rollout_servers`). Where servers
-and trainer share no file system, point `weights_root` at a shared mount; on GPUs, vLLM's NCCL
-weight transfer is the faster path (see `nccl_sync`).
+restarted server getting the newest weights before it serves again. Weight sync (`weight_sync`):
+- files: the trainer's weights are written once, as one safetensors file in a fresh folder under
+  `weights_root` (a path every server can read), and every server reloads it (see
+  `roles.rollout_servers`); where servers and trainer share no file system, point `weights_root`
+  at a shared mount;
+- nccl: vLLM's NCCL weight transfer broadcasts them from the trainer's GPU into each server's
+  workers (`nccl_sync`); a restarted server gets a new group and `current_weights()` (the
+  trainer's weights as they are when it is back) before it serves again;
+- LoRA (`load_adapter`): only the adapter folder goes to the servers, loaded by vLLM's LoRA
+  support; the base weights are never merged or pushed.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,10 @@ import httpx
 
 from ..roles.rollout_servers import SERVED_NAME, RolloutServerError, VLLMServer
 from .engine import Completion, SamplingSettings
+
+# What a failed push or restart raises: HTTP errors (httpx; requests' are OSErrors), NCCL errors
+# (RuntimeError, RolloutServerError among them)
+SYNC_ERRORS = (httpx.HTTPError, OSError, RuntimeError)
 
 
 class ServerEngine:
@@ -41,11 +52,19 @@ class ServerEngine:
         request_timeout_s: float = 600.0,
         restart_deadline_s: float = 300.0,
         notify: Any = print,
+        transfer: Any = None,
+        current_weights: Callable[[], Iterable[tuple[str, Any]]] | None = None,
     ) -> None:
         if not servers:
             raise ValueError("no rollout servers")
+        if transfer is not None and current_weights is None:
+            raise ValueError("NCCL weight sync needs current_weights (for servers that restart)")
         self.servers = servers
         self.weights_root = weights_root
+        self.transfer = transfer  # an NcclWeightSync over `servers` (same order), or None: files
+        self.current_weights = current_weights
+        self.weight_sync = "nccl" if transfer is not None else "files"
+        self._sync_lock = threading.Lock()  # one NCCL transfer at a time (pushes and revivals)
         self.request_timeout_s = request_timeout_s
         self.restart_deadline_s = restart_deadline_s
         self.notify = notify
@@ -150,6 +169,9 @@ class ServerEngine:
             self._revive(server)
 
     def _revive(self, server: VLLMServer) -> None:
+        if self.transfer is not None:
+            self._revive_nccl(server)
+            return
         try:
             server.restart(self.restart_deadline_s)
             with self._lock:
@@ -167,6 +189,22 @@ class ServerEngine:
                     self.notify(f"rollout server {server.url} did not take the newest weights: {exc}")
                     return
             self._healthy[id(server)] = True
+        self.notify(f"rollout server {server.url} is back (restart {server.restarts})")
+
+    def _revive_nccl(self, server: VLLMServer) -> None:
+        """Restart `server`, join it to a new NCCL group and send it the trainer's weights."""
+        assert self.transfer is not None and self.current_weights is not None
+        index = self.servers.index(server)
+        try:
+            server.restart(self.restart_deadline_s)
+            with self._sync_lock:  # no push in between: the next one includes it
+                self.transfer.reconnect(index)
+                self.transfer.send(index, self.current_weights())
+                with self._lock:
+                    self._healthy[id(server)] = True
+        except SYNC_ERRORS as exc:
+            self.notify(f"rollout server {server.url} did not come back: {exc}")
+            return
         self.notify(f"rollout server {server.url} is back (restart {server.restarts})")
 
     # ---------------------------------------------------------------- weights
@@ -208,7 +246,11 @@ class ServerEngine:
                 self._lost(server, exc)  # it takes the newest weights when it is back
 
     def load_weights(self, named_tensors: Iterable[tuple[str, Any]]) -> None:
-        """Write the weights once (safetensors) and have every live server reload them."""
+        """Every live server takes `named_tensors`: by NCCL broadcast, or written once (safetensors)
+        and reloaded by each."""
+        if self.transfer is not None:
+            self._broadcast(list(named_tensors))
+            return
         from safetensors.torch import save_file
 
         self.version += 1
@@ -226,8 +268,21 @@ class ServerEngine:
         # the one before stays: a server restarting meanwhile may still be reading it
         shutil.rmtree(self.weights_root / f"v{self.version - 2:06d}", ignore_errors=True)
 
+    def _broadcast(self, named_tensors: list[tuple[str, Any]]) -> None:
+        """NCCL: one server after the other (their groups share the trainer's GPU)."""
+        assert self.transfer is not None
+        with self._sync_lock:
+            self.version += 1
+            for server in self.live():
+                try:
+                    self.transfer.send(self.servers.index(server), named_tensors)
+                except SYNC_ERRORS as exc:
+                    self._lost(server, exc)  # a new group and the newest weights when it is back
+
     def close(self) -> None:
         self._restarts.put(None)
+        if self.transfer is not None:
+            self.transfer.close()
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._client.close()
         for server in self.servers:
