@@ -91,6 +91,15 @@ class RolloutConfig(Section):
     # (sample, grade, update, in turn); k generates and grades the next k steps' batches while
     # the current one trains, each batch at most k updates old (see trainer/pipeline.py).
     max_staleness: int = Field(0, ge=0)
+    # How new weights reach rollout servers (cluster.rollout_servers / rollout_urls). nccl: vLLM's
+    # NCCL weight transfer, trainer GPU straight into the servers' GPUs (servers started with
+    # --weight-transfer-config '{"backend": "nccl"}'); files: safetensors under DIR/weights, reloaded
+    # by every server; auto: nccl when the trainer has CUDA and every server runs on CUDA devices of
+    # its own with that engine, files otherwise. LoRA runs push the adapter only (files, no merge).
+    weight_sync: Literal["auto", "nccl", "files"] = "auto"
+    # NCCL rendezvous address of the trainer as the servers reach it (servers on other hosts);
+    # None: 127.0.0.1, for servers `rft train` starts on this machine
+    weight_sync_address: str | None = None
 
 
 class GraderConfig(Section):

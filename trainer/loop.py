@@ -339,7 +339,7 @@ class RFTTrainer:
             )
         if servers_wanted:
             engine_name = "vllm"
-            rollout = self._start_rollout_servers(base, dtype_name)
+            rollout = self._start_rollout_servers(base, dtype_name, policy)
         else:
             rollout = make_engine(
                 engine_name, str(base), dtype=dtype_name, policy=policy, vllm_options=vllm_options
@@ -363,42 +363,23 @@ class RFTTrainer:
             "rollout_servers": len(servers) if servers else 0,
             "grader_replicas": len(addresses),
             "rollout": [s.url for s in servers] if servers else f"{state.engine_name} in the trainer process",
+            "weight_sync": getattr(state.engine.engine, "weight_sync", "none (in the trainer process)"),
             "grader": grading.where,
             "max_staleness": cfg.rollout.max_staleness,
             "trainer_device": str(next(state.policy.parameters()).device),
         }
 
-    def _start_rollout_servers(self, base: Path, dtype: str) -> RolloutEngine:
-        """`cluster.rollout_servers` vLLM servers (own processes), weights pushed through DIR/weights."""
-        from .roles.rollout_servers import lora_args, start_servers
-        from .rollout.server_engine import ServerEngine
+    def _start_rollout_servers(self, base: Path, dtype: str, policy: Any) -> RolloutEngine:
+        """`cluster.rollout_servers` vLLM servers (or `rollout_urls`), weights by NCCL or files."""
+        from .rollout.factory import WeightSyncError, make_server_engine
 
-        cfg = self.config
-        if cfg.cluster.rollout_urls:
-            from .roles.rollout_servers import ExternalServer
-
-            external = [ExternalServer(url) for url in cfg.cluster.rollout_urls]
-            for server in external:
-                server.wait_ready(cfg.cluster.server_start_timeout_s)
-            return ServerEngine(external, weights_root=self.output_dir / "weights", notify=self.echo,
-                                restart_deadline_s=cfg.cluster.server_start_timeout_s)  # fmt: skip
-        count = cfg.cluster.rollout_servers
-        self.echo(f"starting {count} vLLM rollout server(s) (logs in {self.output_dir / 'logs'})")
-        lora_flags, lora_env = lora_args(cfg.model.lora.r) if cfg.model.lora else ([], {})
-        servers = start_servers(
-            count, str(base), dtype=dtype, log_dir=self.output_dir / "logs", seed=cfg.trainer.seed,
-            extra_args=lora_flags, env=lora_env,
-            kv_cache_memory_bytes=cfg.rollout.kv_cache_memory_bytes, max_model_len=cfg.rollout.max_model_len,
-            gpu_memory_utilization=cfg.rollout.gpu_memory_utilization,
-            enforce_eager=not torch.cuda.is_available() if cfg.rollout.enforce_eager is None
-            else cfg.rollout.enforce_eager,
-            deadline_s=cfg.cluster.server_start_timeout_s, devices=cfg.cluster.rollout_devices,
-        )  # fmt: skip
-        self.echo("rollout servers: " + ", ".join(s.url for s in servers))
-        return ServerEngine(
-            servers, weights_root=self.output_dir / "weights", notify=self.echo,
-            restart_deadline_s=cfg.cluster.server_start_timeout_s,
-        )  # fmt: skip
+        try:
+            return make_server_engine(
+                self.config, str(base), dtype, output_dir=self.output_dir, notify=self.echo,
+                current_weights=lambda: checkpoint_weights(policy),
+            )  # fmt: skip
+        except WeightSyncError as exc:
+            raise TrainingError(str(exc)) from exc
 
     # ---------------------------------------------------------------- steps
     def _collect(
