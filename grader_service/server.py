@@ -23,7 +23,7 @@ from ..core.records import GradedBatch, Sample, clean_text, cut_text
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
 from ..sandbox.backends import get_backend
-from . import codec
+from . import bounds, codec
 from .auth import Authenticator, Unauthenticated, load_tokens
 from .metrics import ServiceMetrics
 from .pb import grader_pb2 as pb
@@ -39,7 +39,7 @@ from .runtime import (
     pool_sizes,
 )
 from .settings import ServiceSettings
-from .store import GraderNotFound, GraderRecord, GraderStore, content_version
+from .store import GraderNotFound, GraderRecord, GraderStore, QuotaExceeded, StoreQuotas, content_version
 
 log = logging.getLogger("rftkit.grader_service")
 
@@ -94,6 +94,7 @@ _STATUS_OF: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (codec.BatchFormatError, grpc.StatusCode.INVALID_ARGUMENT),
     (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
     (QueueFull, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (Expired, grpc.StatusCode.DEADLINE_EXCEEDED),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
     (SandboxUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
@@ -224,7 +225,10 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             samples = codec.decode_samples(samples_json)
             return samples, codec.decode_items(items_json, len(samples), item_index)
 
-        return self._grade(tenant, ref, load, context, method)
+        bounds.check_counts(self.config.max_samples_per_request, samples_json, items_json)
+        return bounds.bound_results(
+            self._grade(tenant, ref, load, context, method), self.config.max_response_bytes
+        )
 
     @staticmethod
     def _batch_response(graded: GradedBatch, ref: tuple[str, str, Any], request: pb.GradeBatchRequest):
@@ -411,7 +415,7 @@ class GraderServer:
     def __init__(self, config: ServiceSettings) -> None:
         self.config = config
         self.metrics = ServiceMetrics()
-        self.store = GraderStore(config.data_dir, shared=config.shared_store)
+        self.store = GraderStore(config.data_dir, shared=config.shared_store, quotas=StoreQuotas.of(config))
         try:
             self.servicer = GraderServicer(config, self.store, self.metrics)
         except BaseException:

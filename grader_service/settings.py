@@ -13,10 +13,19 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..sandbox.api import BackendName
+from ..sandbox.api import BackendName, SandboxLimits
 from .auth import is_loopback
+from .bounds import MIN_RESPONSE_BYTES_PER_SAMPLE
 
 MB = 1024 * 1024
+
+
+def default_warm_workers() -> int:
+    """Half the host's memory over one worker's memory cap (memory plus scratch), at least one pool."""
+    limits = SandboxLimits.from_env()
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    pool = limits.workers or os.cpu_count() or 1
+    return max(pool, int(host / 2 // ((limits.memory_mb + limits.scratch_mb) * MB)))
 
 
 class ServiceSettings(BaseSettings):
@@ -48,6 +57,26 @@ class ServiceSettings(BaseSettings):
         description="Grading requests run at once.",
         json_schema_extra={"default_text": "the host's cores, at least 2"},
     )
+    spare_slots: int | None = Field(
+        None,
+        ge=0,
+        description="Grading slots beyond --concurrency, each for a tenant with nothing running while "
+        "others hold every slot (so one tenant's slow grader cannot stall another).",
+        json_schema_extra={"default_text": "as many as --concurrency"},
+    )
+    tenant_calls: int = Field(
+        64,
+        ge=1,
+        description="Calls one tenant may have open at once (idle streams included); more get "
+        "RESOURCE_EXHAUSTED at once.",
+    )
+    stream_idle_s: float = Field(
+        120.0,
+        gt=0,
+        description="A GradeStream whose client sends no request for this many seconds is ended "
+        "(DEADLINE_EXCEEDED).",
+        json_schema_extra={"flag": "--stream-idle-timeout"},
+    )
     max_message_mb: float = Field(64.0, gt=0, description="Largest request accepted, in MiB.")
     shutdown_grace_s: float = Field(
         30.0,
@@ -56,6 +85,30 @@ class ServiceSettings(BaseSettings):
         json_schema_extra={"flag": "--shutdown-grace"},
     )
     loaded_graders: int = Field(64, ge=1, description="Graders kept built (warm) at once, across tenants.")
+    max_warm_workers: int = Field(
+        default_factory=default_warm_workers,
+        ge=1,
+        description="Sandbox workers kept running across all loaded graders; idle pools beyond it are "
+        "closed, least recently used first.",
+        json_schema_extra={
+            "default_text": "half the host's memory over a worker's memory cap, at least one pool"
+        },
+    )
+    max_samples_per_request: int = Field(
+        65536, ge=1, description="Samples (and items) one grading request may carry; more are refused."
+    )
+    max_response_mb: float = Field(
+        32.0,
+        gt=0,
+        description="Largest grading response, in MiB: error texts and result metadata are cut to fit.",
+    )
+    max_graders_per_tenant: int = Field(1000, ge=1, description="Graders one tenant may store.")
+    max_versions_per_tenant: int = Field(
+        10000, ge=1, description="Grader versions one tenant may store (all its graders together)."
+    )
+    max_stored_mb_per_tenant: float = Field(
+        256.0, gt=0, description="Grader specs and sources one tenant may store, in MiB."
+    )
     shared_store: bool = Field(
         False,
         description="Share the data dir's grader store with other replicas on this host (SQLite WAL); "
@@ -104,3 +157,23 @@ class ServiceSettings(BaseSettings):
     @property
     def max_message_bytes(self) -> int:
         return int(self.max_message_mb * MB)
+
+    @property
+    def max_response_bytes(self) -> int:
+        return int(self.max_response_mb * MB)
+
+    @property
+    def max_stored_bytes_per_tenant(self) -> int:
+        return int(self.max_stored_mb_per_tenant * MB)
+
+    @model_validator(mode="after")
+    def _response_fits_a_full_request(self) -> ServiceSettings:
+        floor = self.max_samples_per_request * MIN_RESPONSE_BYTES_PER_SAMPLE
+        if self.max_response_bytes < floor:
+            raise ValueError(
+                f"--max-response-mb {self.max_response_mb:g} cannot hold the results of "
+                f"--max-samples-per-request {self.max_samples_per_request} samples (about "
+                f"{MIN_RESPONSE_BYTES_PER_SAMPLE} bytes each at least): raise it to {floor / MB:.1f} "
+                "or more, or allow fewer samples per request"
+            )
+        return self

@@ -12,6 +12,10 @@ Every change is one `BEGIN IMMEDIATE` transaction, so replicas on one host can s
 waits up to `busy_timeout_s` for another. A crash leaves the last committed state. A data
 directory written by an older rftkit (index.json and specs/) is imported into the database the
 first time it is opened; those files are left as they were.
+
+Quotas (`StoreQuotas`): graders, versions and stored bytes per tenant, checked inside the change's
+transaction (so replicas sharing a database agree); deleting a grader frees what it held.
+Specs read back are cached in memory up to SPEC_CACHE_BYTES, least recently used out first.
 """
 
 from __future__ import annotations
@@ -23,15 +27,21 @@ import os
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from .settings import ServiceSettings
+
+SCHEMA_VERSION = 2
 DB_NAME = "graders.db"
+SPEC_CACHE_BYTES = 64 * 1024 * 1024
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS graders (
     tenant TEXT NOT NULL, id TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
@@ -45,10 +55,17 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE INDEX IF NOT EXISTS versions_by_content ON versions (tenant, version);
 CREATE TABLE IF NOT EXISTS specs (
-    tenant TEXT NOT NULL, version TEXT NOT NULL, spec TEXT NOT NULL,
+    tenant TEXT NOT NULL, version TEXT NOT NULL, spec TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (tenant, version)
 );
 """
+_MIGRATIONS = {  # from schema version N to N + 1
+    1: [
+        "ALTER TABLE specs ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+        "UPDATE specs SET size = length(CAST(spec AS BLOB))",
+    ],
+}
+_INSERT_SPEC = "INSERT OR IGNORE INTO specs (tenant, version, spec, size) VALUES (?, ?, ?, ?)"
 
 
 class GraderNotFound(KeyError):
@@ -60,6 +77,27 @@ class GraderNotFound(KeyError):
 
 class DataDirInUse(RuntimeError):
     """Another server holds the data directory."""
+
+
+class QuotaExceeded(Exception):
+    """A change that would take a tenant past one of its store quotas; the message names it."""
+
+
+@dataclass(frozen=True)
+class StoreQuotas:
+    """What one tenant may keep in the store (None: no limit)."""
+
+    graders: int | None = None
+    versions: int | None = None
+    bytes: int | None = None
+
+    @classmethod
+    def of(cls, settings: ServiceSettings) -> StoreQuotas:
+        return cls(
+            graders=settings.max_graders_per_tenant,
+            versions=settings.max_versions_per_tenant,
+            bytes=settings.max_stored_bytes_per_tenant,
+        )
 
 
 class VersionRecord(BaseModel):
@@ -108,12 +146,20 @@ class GraderStore:
     lets several service replicas on one host use the same database.
     """
 
-    def __init__(self, data_dir: Path, *, shared: bool = False, busy_timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        shared: bool = False,
+        busy_timeout_s: float = 30.0,
+        quotas: StoreQuotas | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.quotas = quotas or StoreQuotas()
         self._lock = threading.Lock()
         self._lock_file: IO[str] | None = None if shared else self._acquire_dir_lock()
-        self._specs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._specs = _SpecCache(SPEC_CACHE_BYTES)
         try:
             self._db = self._connect(busy_timeout_s)
         except BaseException:
@@ -149,13 +195,17 @@ class GraderStore:
         db.execute("PRAGMA foreign_keys=ON")
         with self._transaction(db):
             version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version > SCHEMA_VERSION:
                 raise RuntimeError(f"{path} has schema version {version}; this rftkit reads {SCHEMA_VERSION}")
             if version == 0:
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     db.execute(statement)
-                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 self._import_legacy(db)
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return db
 
     def _import_legacy(self, db: sqlite3.Connection) -> None:
@@ -173,8 +223,8 @@ class GraderStore:
                     spec_path = self.data_dir / "specs" / tenant / f"{v.version}.json"
                     row = (tenant, record.id, v.version, v.created_unix_ms)
                     db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)", row)
-                    spec = (tenant, v.version, spec_path.read_text())
-                    db.execute("INSERT OR IGNORE INTO specs VALUES (?, ?, ?)", spec)
+                    text = spec_path.read_text()
+                    db.execute(_INSERT_SPEC, (tenant, v.version, text, len(text.encode())))
 
     def close(self) -> None:
         with self._lock:
@@ -262,25 +312,77 @@ class GraderStore:
         cached = self._specs.get(key)
         if cached is None:
             with self._use() as db:
-                row = db.execute("SELECT spec FROM specs WHERE tenant = ? AND version = ?", key).fetchone()
+                row = db.execute(
+                    "SELECT spec, size FROM specs WHERE tenant = ? AND version = ?", key
+                ).fetchone()
             if row is None:
                 raise GraderNotFound(f"version {version!r} not found")
-            cached = self._specs.setdefault(key, json.loads(row["spec"]))
+            cached = self._specs.put(key, json.loads(row["spec"]), row["size"])
         return cached
+
+    def usage(self, tenant: str) -> tuple[int, int, int]:
+        """What a tenant holds: (graders, versions, bytes of stored specs)."""
+        with self._use() as db:
+            return self._usage(db, tenant)
+
+    @staticmethod
+    def _usage(db: sqlite3.Connection, tenant: str) -> tuple[int, int, int]:
+        queries = (
+            "SELECT COUNT(*) FROM graders WHERE tenant = ?",
+            "SELECT COUNT(*) FROM versions WHERE tenant = ?",
+            "SELECT COALESCE(SUM(size), 0) FROM specs WHERE tenant = ?",
+        )
+        graders, versions, size = (db.execute(query, (tenant,)).fetchone()[0] for query in queries)
+        return graders, versions, size
+
+    def _check_quota(
+        self, db: sqlite3.Connection, tenant: str, *, grader: bool, version: bool, spec_bytes: int
+    ) -> None:
+        """QuotaExceeded when one more grader / version, or `spec_bytes` more, take `tenant` past a quota."""
+        quotas = self.quotas
+        graders, versions, size = self._usage(db, tenant)
+        hint = "; delete graders it no longer needs (rft graders delete) or ask for a larger quota"
+        if grader and quotas.graders is not None and graders + 1 > quotas.graders:
+            raise QuotaExceeded(
+                f"tenant {tenant!r} stores {graders} graders, the most this server keeps per tenant "
+                f"(rft serve --max-graders-per-tenant {quotas.graders}){hint}"
+            )
+        if version and quotas.versions is not None and versions + 1 > quotas.versions:
+            raise QuotaExceeded(
+                f"tenant {tenant!r} stores {versions} grader versions, the most this server keeps per "
+                f"tenant (rft serve --max-versions-per-tenant {quotas.versions}){hint}"
+            )
+        if spec_bytes and quotas.bytes is not None and size + spec_bytes > quotas.bytes:
+            raise QuotaExceeded(
+                f"tenant {tenant!r} stores {size} bytes of graders; this one ({spec_bytes} bytes) would take "
+                f"it past the {quotas.bytes} bytes this server keeps per tenant "
+                f"(rft serve --max-stored-mb-per-tenant {quotas.bytes / (1024 * 1024):g}){hint}"
+            )
 
     # -- changes ----------------------------------------------------------------------------
 
     def create(
         self, tenant: str, spec: dict[str, Any], grader_id: str | None = None
     ) -> tuple[GraderRecord, str, bool]:
-        """Store a spec; returns (record, version, created_new_version)."""
+        """Store a spec; returns (record, version, created_new_version).
+
+        QuotaExceeded when a new grader, version or spec would take the tenant past its quotas.
+        """
+        text = canonical_json(spec)
         version = content_version(spec)
         name = str(spec.get("name", "grader"))
         type_name = str(spec.get("type", ""))
         now = _now_ms()
         with self._use("IMMEDIATE") as db:
+            stored = db.execute(
+                "SELECT 1 FROM specs WHERE tenant = ? AND version = ?", (tenant, version)
+            ).fetchone()
+            spec_size = len(text.encode())
+            spec_bytes = 0 if stored is not None else spec_size
             if grader_id:
                 record = self._find(db, tenant, grader_id)
+                if all(v.version != version for v in record.versions):
+                    self._check_quota(db, tenant, grader=False, version=True, spec_bytes=spec_bytes)
             else:
                 holder = db.execute(
                     "SELECT grader_id FROM versions WHERE tenant = ? AND version = ? ORDER BY rowid LIMIT 1",
@@ -288,6 +390,7 @@ class GraderStore:
                 ).fetchone()
                 if holder is not None:  # same content again: one version
                     return self._find(db, tenant, holder["grader_id"]), version, False
+                self._check_quota(db, tenant, grader=True, version=True, spec_bytes=spec_bytes)
                 record = GraderRecord(
                     id=grader_id_for(tenant, version),
                     name=name,
@@ -298,16 +401,14 @@ class GraderStore:
                 self._insert_grader(db, tenant, record)
             is_new = all(v.version != version for v in record.versions)
             if is_new:
-                db.execute(
-                    "INSERT OR IGNORE INTO specs VALUES (?, ?, ?)", (tenant, version, canonical_json(spec))
-                )
+                db.execute(_INSERT_SPEC, (tenant, version, text, spec_size))
                 db.execute("INSERT INTO versions VALUES (?, ?, ?, ?)", (tenant, record.id, version, now))
             db.execute(
                 "UPDATE graders SET current = ?, name = ?, type = ? WHERE tenant = ? AND id = ?",
                 (version, name, type_name, tenant, record.id),
             )
             record = self._find(db, tenant, record.id)
-        self._specs[(tenant, version)] = spec
+        self._specs.put((tenant, version), spec, spec_size)
         return record, version, is_new
 
     def delete(self, tenant: str, grader_id: str) -> list[str]:
@@ -323,5 +424,45 @@ class GraderStore:
                 (tenant, tenant),
             )
         for version in versions:
-            self._specs.pop((tenant, version), None)
+            self._specs.pop((tenant, version))
         return versions
+
+
+class _SpecCache:
+    """Specs by (tenant, version), least recently used out first beyond `max_bytes` (thread-safe)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, str], tuple[dict[str, Any], int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None:
+                return None
+            self._items.move_to_end(key)
+            return found[0]
+
+    def put(self, key: tuple[str, str], spec: dict[str, Any], size: int) -> dict[str, Any]:
+        with self._lock:
+            self._drop(key)
+            self._items[key] = (spec, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+            return spec
+
+    def pop(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            self._drop(key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        found = self._items.pop(key, None)
+        if found is not None:
+            self._bytes -= found[1]
+
+    def __len__(self) -> int:
+        return len(self._items)

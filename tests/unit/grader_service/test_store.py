@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 from rftkit.grader_service.store import DataDirInUse, GraderNotFound, GraderStore, content_version
 
@@ -117,3 +119,57 @@ def test_file_store_data_is_imported_with_its_ids(tmp_path) -> None:
     reopened = GraderStore(tmp_path)
     assert [r.id for r in reopened.list("a")] == ["gr_old"]
     reopened.close()
+
+
+def test_quotas_per_tenant_refuse_and_delete_frees(tmp_path) -> None:
+    from rftkit.grader_service.store import QuotaExceeded, StoreQuotas, canonical_json
+
+    def size_of(spec: dict) -> int:
+        return len(canonical_json(spec).encode())
+
+    size = size_of(SPEC)
+    v3 = {**SPEC, "reference": "v3"}
+    store = GraderStore(tmp_path, quotas=StoreQuotas(graders=2, versions=3, bytes=4 * size))
+    first, _, _ = store.create("a", SPEC)
+    second, _, _ = store.create("a", SPEC2)
+    with pytest.raises(QuotaExceeded, match=r"stores 2 graders.*--max-graders-per-tenant 2"):
+        store.create("a", {**SPEC, "reference": "z"})
+    assert store.create("b", {**SPEC, "reference": "z"})[2]  # another tenant's quota
+    assert store.create("a", SPEC)[0].id == first.id  # content it has: costs nothing
+    store.create("a", v3, grader_id=first.id)
+    with pytest.raises(QuotaExceeded, match="--max-versions-per-tenant 3"):
+        store.create("a", {**SPEC, "reference": "v4"}, grader_id=first.id)
+    assert store.usage("a") == (2, 3, 2 * size + size_of(v3))
+    store.delete("a", first.id)
+    assert store.usage("a") == (1, 1, size)
+    big = {**SPEC, "reference": "x" * (3 * size)}
+    with pytest.raises(QuotaExceeded, match="would take it past"):
+        store.create("a", big, grader_id=second.id)
+    store.create("a", {**SPEC, "reference": "y" * size})  # under the byte quota: fine
+    store.close()
+
+
+def test_a_schema_1_store_gains_spec_sizes(tmp_path) -> None:
+    import sqlite3
+
+    store = GraderStore(tmp_path)
+    record, version, _ = store.create("a", SPEC)
+    store.close()
+    with sqlite3.connect(tmp_path / "graders.db") as db:  # back to what rftkit wrote before sizes
+        db.execute("ALTER TABLE specs DROP COLUMN size")
+        db.execute("PRAGMA user_version = 1")
+    reopened = GraderStore(tmp_path)
+    assert reopened.usage("a") == (1, 1, len(json.dumps(SPEC, sort_keys=True, separators=(",", ":"))))
+    assert reopened.get("a", record.id)[1] == version and reopened.spec("a", version) == SPEC
+    reopened.close()
+
+
+def test_the_spec_cache_is_bounded(tmp_path, monkeypatch) -> None:
+    from rftkit.grader_service import store as store_module
+
+    monkeypatch.setattr(store_module, "SPEC_CACHE_BYTES", 2000)
+    store = GraderStore(tmp_path)
+    versions = [store.create("a", {**SPEC, "reference": str(i) * 300})[1] for i in range(10)]
+    assert len(store._specs) <= 6 and store._specs._bytes <= 2000
+    assert store.spec("a", versions[0])["reference"] == "0" * 300  # read back from the database
+    store.close()
