@@ -171,3 +171,34 @@ class Admission:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+
+class CallLimit:
+    """Calls in flight per tenant, at most `limit` each (idle ones included), so that no tenant's
+    open calls can use up what the others need."""
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        self.limit = limit
+        self._calls: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, tenant: str) -> bool:
+        """Count one more call of `tenant`; False (and nothing counted) when it has `limit` already."""
+        with self._lock:
+            calls = self._calls.get(tenant, 0)
+            if calls >= self.limit:
+                return False
+            self._calls[tenant] = calls + 1
+            return True
+
+    def leave(self, tenant: str) -> None:
+        with self._lock:
+            self._calls[tenant] -= 1
+            if not self._calls[tenant]:
+                del self._calls[tenant]
+
+    def in_flight(self, tenant: str) -> int:
+        with self._lock:
+            return self._calls.get(tenant, 0)

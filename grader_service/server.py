@@ -1,17 +1,26 @@
 """The gRPC grader service: `GraderServer(config).start()` serves rft.grader.v1 on a port.
 
-One thread per RPC (a bounded pool sized to the grading slots plus the queue), grading gated by
-`Admission`; health and reflection services on; SIGTERM handling lives in serve_cli.
+The RPC layer is grpc.aio on one event loop thread; each RPC's work (store calls, grading) runs
+in a thread pool. Why aio: the sync server holds a pool thread for every open call, also while it
+waits for a stream's next message or an unauthenticated client's request, and it cannot time out
+an idle stream; its `maximum_concurrent_rpcs` counted such calls too, so a few dozen idle calls
+refused every tenant and the health checks. Here an open call costs a coroutine; `CallGate`
+(calls.py) refuses a bad token before the request is read and caps each tenant's open calls; a
+GradeStream with no request for --stream-idle-timeout is ended; grading slots are shared fairly
+between tenants by `Admission` (admission.py). Health and reflection are served by the loop
+itself, so they answer whatever the grading threads do. SIGTERM handling lives in cli/serve.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent import futures
 from typing import Any
 
@@ -23,21 +32,14 @@ from ..core.records import GradedBatch, Sample, clean_text, cut_text
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
 from ..sandbox.backends import get_backend
-from . import bounds, codec
+from . import bounds, codec, keepalive
+from .admission import Admission, CallLimit, Expired, QueueFull, ShuttingDown, Stopped
 from .auth import Authenticator, Unauthenticated, load_tokens
+from .calls import CallGate, CallState, call_tenant
 from .metrics import ServiceMetrics
 from .pb import grader_pb2 as pb
 from .pb import grader_pb2_grpc as pb_grpc
-from .runtime import (
-    Admission,
-    Expired,
-    LoadedGraders,
-    QueueFull,
-    ShuttingDown,
-    Stopped,
-    grade_in_chunks,
-    pool_sizes,
-)
+from .runtime import LoadedGraders, grade_in_chunks, pool_sizes
 from .settings import ServiceSettings
 from .store import GraderNotFound, GraderRecord, GraderStore, QuotaExceeded, StoreQuotas, content_version
 
@@ -129,7 +131,14 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         tokens = load_tokens(config.tokens_file) if config.tokens_file else None
         self.auth = Authenticator(tokens, allow_anonymous=config.insecure_local)
         self.graders = LoadedGraders(config.sandbox, config.loaded_graders, metrics.graders_loaded.set)
-        self.admission = Admission(config.concurrency, config.max_queue, self._queue_changed)
+        self.admission = Admission(
+            config.concurrency, config.max_queue, self._queue_changed, spare=config.spare_slots
+        )
+        self.calls = CallLimit(config.tenant_calls)
+        # Every RPC's work runs here: the slots (spare included), the queue (a waiter holds a thread)
+        # and room for short calls (store look-ups) and for tenants queueing their first request.
+        threads = config.concurrency + self.admission.spare + config.max_queue + 32
+        self.executor = futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rft-grade")
         metrics.watch_pools(lambda: pool_sizes(self.graders.graders()))
         self._drain_deadline: float | None = None
 
@@ -144,7 +153,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         self._drain_deadline = time.monotonic() + grace_s
         self.admission.close()
 
-    def _stop_reason(self, context: grpc.ServicerContext) -> Callable[[], str | None]:
+    def _stop_reason(self, context: CallState) -> Callable[[], str | None]:
         def reason() -> str | None:
             if not context.is_active():
                 remaining = context.time_remaining()
@@ -155,13 +164,24 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
 
         return reason
 
-    def _call(self, method: str, context: grpc.ServicerContext, body: Callable[[str], Any]) -> Any:
-        """Authenticate, run `body(tenant)`, and turn known errors into statuses; counts metrics."""
-        start = time.perf_counter()
-        code = grpc.StatusCode.OK
+    async def _tenant(self, method: str, context: grpc.aio.ServicerContext) -> str:
+        """The call's tenant: as `CallGate` found it, else from the call's metadata (or abort)."""
         try:
-            tenant = self.auth.tenant(context.invocation_metadata())
-            return body(tenant)
+            return call_tenant() or self.auth.tenant(context.invocation_metadata())
+        except Unauthenticated as exc:
+            self.metrics.requests.labels(method, "UNAUTHENTICATED").inc()
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+            raise  # abort raises; this only tells the type checker
+
+    def _measured(
+        self, method: str, body: Callable[[str, CallState], Any], tenant: str, call: CallState
+    ) -> tuple[Any, grpc.StatusCode, str]:
+        """`body(tenant, call)` (in a pool thread) and its status; counts metrics when the work ends,
+        also for a call whose caller has gone (its coroutine is cancelled, the thread goes on)."""
+        start = time.perf_counter()
+        code, message, response = grpc.StatusCode.OK, "", None
+        try:
+            response = body(tenant, call)
         except Exception as exc:
             code, message = status_for(exc)
             if code == grpc.StatusCode.INTERNAL:
@@ -171,7 +191,24 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         finally:
             self.metrics.requests.labels(method, code.name).inc()
             self.metrics.latency.labels(method).observe(time.perf_counter() - start)
-        context.abort(code, message)
+        return response, code, message
+
+    async def _in_pool(
+        self, method: str, context: grpc.aio.ServicerContext, body: Callable[[str, CallState], Any]
+    ) -> tuple[Any, grpc.StatusCode, str]:
+        tenant = await self._tenant(method, context)
+        return await asyncio.get_running_loop().run_in_executor(
+            self.executor, self._measured, method, body, tenant, CallState(context)
+        )
+
+    async def _call(
+        self, method: str, context: grpc.aio.ServicerContext, body: Callable[[str, CallState], Any]
+    ) -> Any:
+        """Run `body(tenant, call)` in the pool, and turn known errors into statuses; counts metrics."""
+        response, code, message = await self._in_pool(method, context, body)
+        if code != grpc.StatusCode.OK:
+            await context.abort(code, message)
+        return response
 
     def _resolve(self, tenant: str, ref: pb.GraderRef) -> tuple[str, str, dict[str, Any]]:
         which = ref.WhichOneof("ref")
@@ -188,7 +225,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         tenant: str,
         ref: tuple[str, str, dict[str, Any]],
         load: Callable[[], tuple[list[Sample], list[dict[str, Any]]]],
-        context: grpc.ServicerContext,
+        context: CallState,
         method: str,
     ) -> GradedBatch:
         """Wait for a grading slot, decode the batch (`load`), grade it in chunks; counts metrics.
@@ -198,7 +235,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         grader_id, version, spec = ref
         context.add_callback(self.admission.wake)  # a caller that hangs up leaves the queue
         stop_reason = self._stop_reason(context)
-        with self.admission.slot(context.time_remaining(), stop_reason):
+        with self.admission.slot(context.time_remaining(), stop_reason, tenant):
             samples, items = load()
             self.metrics.batch_samples.labels(method).observe(len(samples))
             pairs = list(zip(samples, items, strict=True))
@@ -259,8 +296,10 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
 
     # -- RPCs -------------------------------------------------------------------------------
 
-    def CreateGrader(self, request: pb.CreateGraderRequest, context: grpc.ServicerContext) -> pb.Grader:
-        def body(tenant: str) -> pb.Grader:
+    async def CreateGrader(
+        self, request: pb.CreateGraderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Grader:
+        def body(tenant: str, call: CallState) -> pb.Grader:
             strict = request.strict or self.config.strict_uploads
             spec, warnings = spec_from_source(request.source, strict=strict)
             record, version, is_new = self.store.create(tenant, spec, request.grader_id or None)
@@ -275,10 +314,10 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             message.warnings.extend(warnings)
             return message
 
-        return self._call("CreateGrader", context, body)
+        return await self._call("CreateGrader", context, body)
 
-    def ValidateGrader(self, request: pb.ValidateGraderRequest, context: grpc.ServicerContext):
-        def body(tenant: str) -> pb.ValidateGraderResponse:
+    async def ValidateGrader(self, request: pb.ValidateGraderRequest, context: grpc.aio.ServicerContext):
+        def body(tenant: str, call: CallState) -> pb.ValidateGraderResponse:
             try:
                 strict = request.strict or self.config.strict_uploads
                 spec, warnings = spec_from_source(request.source, strict=strict)
@@ -295,38 +334,40 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
             if request.samples_json:
                 ref = ("validate", version, spec)
                 graded = self._grade_json(
-                    tenant, ref, request.samples_json, request.items_json, context, "ValidateGrader"
+                    tenant, ref, request.samples_json, request.items_json, call, "ValidateGrader"
                 )
                 response.results_json = codec.encode_results(graded.to_results())
             return response
 
-        return self._call("ValidateGrader", context, body)
+        return await self._call("ValidateGrader", context, body)
 
-    def GetGrader(self, request: pb.GetGraderRequest, context: grpc.ServicerContext) -> pb.Grader:
-        def body(tenant: str) -> pb.Grader:
+    async def GetGrader(self, request: pb.GetGraderRequest, context: grpc.aio.ServicerContext) -> pb.Grader:
+        def body(tenant: str, call: CallState) -> pb.Grader:
             record, version = self.store.get(tenant, request.grader_id, request.version or None)
             spec = self.store.spec(tenant, version)
             return _grader_message(record, version, json.dumps(spec, sort_keys=True))
 
-        return self._call("GetGrader", context, body)
+        return await self._call("GetGrader", context, body)
 
-    def ListGraders(self, request: pb.ListGradersRequest, context: grpc.ServicerContext):
-        def body(tenant: str) -> pb.ListGradersResponse:
+    async def ListGraders(self, request: pb.ListGradersRequest, context: grpc.aio.ServicerContext):
+        def body(tenant: str, call: CallState) -> pb.ListGradersResponse:
             return pb.ListGradersResponse(graders=[_grader_message(r) for r in self.store.list(tenant)])
 
-        return self._call("ListGraders", context, body)
+        return await self._call("ListGraders", context, body)
 
-    def DeleteGrader(self, request: pb.DeleteGraderRequest, context: grpc.ServicerContext):
-        def body(tenant: str) -> pb.DeleteGraderResponse:
+    async def DeleteGrader(self, request: pb.DeleteGraderRequest, context: grpc.aio.ServicerContext):
+        def body(tenant: str, call: CallState) -> pb.DeleteGraderResponse:
             versions = self.store.delete(tenant, request.grader_id)
             self.graders.drop(tenant, versions)
             log.info("tenant %s: deleted grader %s", tenant, request.grader_id)
             return pb.DeleteGraderResponse(deleted=True)
 
-        return self._call("DeleteGrader", context, body)
+        return await self._call("DeleteGrader", context, body)
 
-    def RunGrader(self, request: pb.RunGraderRequest, context: grpc.ServicerContext) -> pb.RunGraderResponse:
-        def body(tenant: str) -> pb.RunGraderResponse:
+    async def RunGrader(
+        self, request: pb.RunGraderRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RunGraderResponse:
+        def body(tenant: str, call: CallState) -> pb.RunGraderResponse:
             ref = self._resolve(tenant, request.grader)
 
             def load() -> tuple[list[Sample], list[dict[str, Any]]]:
@@ -334,7 +375,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                     codec.decode_item(request.item_json)
                 ]
 
-            result = self._grade(tenant, ref, load, context, "RunGrader").result(0)
+            result = self._grade(tenant, ref, load, call, "RunGrader").result(0)
             return pb.RunGraderResponse(
                 result_json=codec.encode_result(result),
                 reward=result.reward,
@@ -342,59 +383,69 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                 version=ref[1],
             )
 
-        return self._call("RunGrader", context, body)
+        return await self._call("RunGrader", context, body)
 
-    def GradeBatch(
-        self, request: pb.GradeBatchRequest, context: grpc.ServicerContext
+    async def GradeBatch(
+        self, request: pb.GradeBatchRequest, context: grpc.aio.ServicerContext
     ) -> pb.GradeBatchResponse:
-        def body(tenant: str) -> pb.GradeBatchResponse:
+        def body(tenant: str, call: CallState) -> pb.GradeBatchResponse:
             ref = self._resolve(tenant, request.grader)
             graded = self._grade_json(
-                tenant, ref, request.samples_json, request.items_json, context, "GradeBatch",
+                tenant, ref, request.samples_json, request.items_json, call, "GradeBatch",
                 request.item_index,
             )  # fmt: skip
             return self._batch_response(graded, ref, request)
 
-        return self._call("GradeBatch", context, body)
+        return await self._call("GradeBatch", context, body)
 
-    def GradeStream(
-        self, request_iterator: Iterator[pb.GradeBatchRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.GradeBatchResponse]:
-        try:
-            tenant = self.auth.tenant(context.invocation_metadata())
-        except Unauthenticated as exc:
-            self.metrics.requests.labels("GradeStream", "UNAUTHENTICATED").inc()
-            context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
-        for request in request_iterator:
-            start = time.perf_counter()
+    async def GradeStream(
+        self, request_iterator: AsyncIterator[pb.GradeBatchRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.GradeBatchResponse]:
+        """Each request graded in turn; a stream with no request for --stream-idle-timeout is ended."""
+        tenant = await self._tenant("GradeStream", context)
+        call = CallState(context)
+        loop = asyncio.get_running_loop()
+        idle = self.config.stream_idle_s
+        while True:
             try:
-                ref = self._resolve(tenant, request.grader)
-                graded = self._grade_json(
-                    tenant, ref, request.samples_json, request.items_json, context, "GradeStream",
-                    request.item_index,
-                )  # fmt: skip
-                response = self._batch_response(graded, ref, request)
-                code = grpc.StatusCode.OK
-            except Exception as exc:
-                code, message = status_for(exc)
-                if code == grpc.StatusCode.INTERNAL:
-                    log.exception("GradeStream request %s failed", request.request_id)
-                if isinstance(exc, Stopped):
-                    self.metrics.abandoned.labels(exc.reason).inc()
+                request = await asyncio.wait_for(context.read(), idle)
+            except TimeoutError:
+                self.metrics.requests.labels("GradeStream", "DEADLINE_EXCEEDED").inc()
+                await context.abort(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    f"no request on this stream for {idle:g} s (the server's --stream-idle-timeout): "
+                    "stream closed; open a new one to send more",
+                )
+            if request is grpc.aio.EOF:
+                return
+            body = functools.partial(self._stream_one, request)
+            response, code, message = await loop.run_in_executor(
+                self.executor, self._measured, "GradeStream", body, tenant, call
+            )
+            if code != grpc.StatusCode.OK:
                 response = pb.GradeBatchResponse(
                     request_id=request.request_id, error_code=code.value[0], error_message=message
                 )
-            self.metrics.requests.labels("GradeStream", code.name).inc()
-            self.metrics.latency.labels("GradeStream").observe(time.perf_counter() - start)
             yield response
             if (
                 code in (grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED)
-                and not context.is_active()
+                and not call.is_active()
             ):
                 return
 
-    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.ServerInfo:
-        def body(tenant: str) -> pb.ServerInfo:
+    def _stream_one(
+        self, request: pb.GradeBatchRequest, tenant: str, call: CallState
+    ) -> pb.GradeBatchResponse:
+        ref = self._resolve(tenant, request.grader)
+        graded = self._grade_json(
+            tenant, ref, request.samples_json, request.items_json, call, "GradeStream", request.item_index
+        )
+        return self._batch_response(graded, ref, request)
+
+    async def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerInfo:
+        def body(tenant: str, call: CallState) -> pb.ServerInfo:
             from importlib.metadata import version
 
             return pb.ServerInfo(
@@ -406,7 +457,7 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
                 tenant=tenant,
             )
 
-        return self._call("GetServerInfo", context, body)
+        return await self._call("GetServerInfo", context, body)
 
 
 class GraderServer:
@@ -423,28 +474,45 @@ class GraderServer:
             raise
         with contextlib.suppress(SandboxUnavailable):
             get_backend(config.sandbox)  # opening a backend sweeps what killed services left behind
-        self.health = health.HealthServicer()
-        threads = config.concurrency + config.max_queue + 8
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rft-grpc"),
-            maximum_concurrent_rpcs=threads,
+        self.health = health.aio.HealthServicer()
+        # The RPC layer's event loop, on its own thread; `_on_loop` runs a coroutine there.
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="rft-grpc", daemon=True)
+        self._loop_thread.start()
+        self._server = self._on_loop(self._build())
+        self.port: int | None = None
+        self.metrics_port: int | None = None
+        self._started = False
+        self._stopped = threading.Event()
+
+    def _on_loop(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _build(self) -> grpc.aio.Server:
+        metrics = self.metrics
+
+        def refused(method: str, code: grpc.StatusCode) -> None:
+            metrics.requests.labels(method, code.name).inc()
+
+        gate = CallGate(SERVICE_NAME, self.servicer.auth, self.servicer.calls, refused)
+        server = grpc.aio.server(
+            interceptors=[gate],
             options=[
-                ("grpc.max_receive_message_length", config.max_message_bytes),
+                ("grpc.max_receive_message_length", self.config.max_message_bytes),
                 ("grpc.max_send_message_length", -1),
                 ("grpc.so_reuseport", 0),
+                *keepalive.SERVER_OPTIONS,  # clients ping every few seconds (keepalive.py)
             ],
         )
-        pb_grpc.add_GraderServiceServicer_to_server(self.servicer, self._server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
+        pb_grpc.add_GraderServiceServicer_to_server(self.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         names = (
             SERVICE_NAME,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         )
-        reflection.enable_server_reflection(names, self._server)
-        self.port: int | None = None
-        self.metrics_port: int | None = None
-        self._stopped = threading.Event()
+        reflection.enable_server_reflection(names, server)
+        return server
 
     @property
     def address(self) -> str:
@@ -467,22 +535,33 @@ class GraderServer:
             self.port = self._server.add_insecure_port(target)
         if not self.port:
             raise OSError(f"cannot listen on {target}")
-        self._server.start()
-        for service in ("", SERVICE_NAME):
-            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+        self._on_loop(self._start())
         if self.config.metrics_port is not None:
             self.metrics_port = self.metrics.serve(self.config.metrics_port, self.config.host)
         return self.port
+
+    async def _start(self) -> None:
+        await self._server.start()
+        self._started = True
+        for service in ("", SERVICE_NAME):
+            await self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _stop(self, grace: float) -> None:
+        await self.health.enter_graceful_shutdown()
+        self.servicer.begin_drain(grace)
+        if self._started:
+            # gRPC cancels what is left after its grace; ours ends first so each batch gets a real status.
+            await self._server.stop(grace + 2.0)
 
     def stop(self, grace_s: float | None = None) -> None:
         """Stop taking RPCs, let in-flight grading run up to the grace period, then fail it UNAVAILABLE."""
         if self._stopped.is_set():
             return
         grace = self.config.shutdown_grace_s if grace_s is None else grace_s
-        self.health.enter_graceful_shutdown()
-        self.servicer.begin_drain(grace)
-        # gRPC cancels what is left after its grace; ours ends first so each batch gets a real status.
-        self._server.stop(grace + 2.0).wait()
+        self._on_loop(self._stop(grace))
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._loop_thread.join(10)
+        self.servicer.executor.shutdown(wait=False, cancel_futures=True)
         self.servicer.graders.close_all()
         self.metrics.close()
         self.store.close()

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from rftkit.grader_service.admission import Admission, Expired, QueueFull, ShuttingDown, Stopped
+from rftkit.grader_service.admission import Admission, CallLimit, Expired, QueueFull, ShuttingDown, Stopped
 
 
 def test_admission_bounds_the_queue() -> None:
@@ -163,3 +163,11 @@ def test_one_tenant_filling_the_queue_does_not_refuse_another() -> None:
         h.release()
     assert all(h.error is None for h in queued)
     assert gate.running("a") == gate.running("b") == 0
+
+
+def test_call_limit_counts_each_tenant_apart() -> None:
+    calls = CallLimit(2)
+    assert calls.enter("a") and calls.enter("a") and not calls.enter("a")
+    assert calls.enter("b") and calls.in_flight("a") == 2 and calls.in_flight("b") == 1
+    calls.leave("a")
+    assert calls.enter("a") and calls.in_flight("a") == 2
