@@ -105,25 +105,67 @@ def test_colocated_vllm_decodes_under_a_json_schema(tiny_model_dir: Path) -> Non
         assert json.loads(completion.text)["w"] in ("bako", "mire"), completion.text
 
 
+def _gpu_run(model_dir: Path, dtype: str) -> object:
+    from rftkit.trainer.config import RunConfig
+
+    return RunConfig.model_validate({
+        "model": {"path": str(model_dir), "dtype": dtype},
+        "data": {"train_file": "unused.jsonl", "valid_file": "unused.jsonl"},
+        "grader": {"spec": {"type": "string_check", "input": "a", "reference": "a", "operation": "eq"}},
+        "rollout": {"gpu_memory_utilization": 0.2},
+        "cluster": {"rollout_servers": 1, "rollout_devices": ["1"]},
+    })  # fmt: skip
+
+
 @pytest.mark.gpu
-def test_nccl_weight_transfer_into_a_server_on_its_own_gpu(tmp_path: Path, tiny_model_dir: Path) -> None:
-    """On GPUs: vLLM's NCCL weight transfer into a server on another device; time per billion params."""
-    from rftkit.trainer.roles.rollout_servers import start_servers
-    from rftkit.trainer.rollout.nccl_sync import NcclWeightSync
+def test_nccl_weight_sync_into_a_server_on_its_own_gpu(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """On GPUs, as `rft train` wires it: auto picks vLLM's NCCL transfer for a server on its own GPU,
+    the server then samples the trainer's perturbed weights (logprobs as transformers'), and the
+    seconds per billion parameters of one sync are printed (a 0.5 B model)."""
+    from rftkit.trainer.policy import checkpoint_weights
+    from rftkit.trainer.rollout.factory import make_server_engine
+    from rftkit.trainer.tiny_model import build_tiny_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if torch.cuda.device_count() < 2:
         pytest.skip("needs two GPUs (trainer on 0, the server on 1)")
-    servers = start_servers(1, str(tiny_model_dir), dtype="bfloat16", log_dir=tmp_path, devices=["1"],
-                            extra_args=["--weight-transfer-config", '{"backend": "nccl"}'])  # fmt: skip
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).cuda()
+    engine = make_server_engine(
+        _gpu_run(tiny_model_dir, "float32"), str(tiny_model_dir), "float32", output_dir=tmp_path / "tiny",
+        current_weights=lambda: checkpoint_weights(model),
+    )  # fmt: skip
     try:
-        from transformers import AutoModelForCausalLM
-
-        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.bfloat16).cuda()
-        sync = NcclWeightSync(model, [s.url for s in servers])
-        seconds = sync.push()
-        params = sum(p.numel() for p in model.parameters())
-        print(f"NCCL weight sync: {seconds / (params / 1e9):.2f} s per billion parameters")
-        sync.close()
+        assert engine.weight_sync == "nccl"
+        with torch.no_grad():
+            for param in model.parameters():
+                param.add_(torch.randn_like(param) * 0.02)
+        engine.load_weights(checkpoint_weights(model))
+        assert not (tmp_path / "tiny" / "weights").exists()  # no file in between
+        prompt = AutoTokenizer.from_pretrained(tiny_model_dir)("Which word is first?\nbako,mire")["input_ids"]
+        completion = engine.generate(
+            [prompt], SamplingSettings(n=1, temperature=0.0, max_tokens=8, logprobs=True)
+        )[0][0]
+        expected = _trainer_logprobs(model.cpu(), prompt, completion.token_ids)
+        assert completion.logprobs == pytest.approx(expected, abs=2e-3)
     finally:
-        for server in servers:
-            server.stop()
+        engine.close()
+
+    big_dir = build_tiny_model(tmp_path / "big", ["bako mire tupo lesa"] * 50, vocab_size=384,
+                               hidden_size=2048, num_layers=8, num_heads=32)  # fmt: skip
+    big = AutoModelForCausalLM.from_pretrained(big_dir, dtype=torch.bfloat16).cuda()
+    engine = make_server_engine(
+        _gpu_run(big_dir, "bfloat16"), str(big_dir), "bfloat16", output_dir=tmp_path / "big-run",
+        current_weights=lambda: checkpoint_weights(big),
+    )  # fmt: skip
+    try:
+        engine.load_weights(checkpoint_weights(big))  # the first sync warms NCCL up
+        start = time.perf_counter()
+        engine.load_weights(checkpoint_weights(big))
+        seconds = time.perf_counter() - start
+    finally:
+        engine.close()
+    billions = sum(p.numel() for p in big.parameters()) / 1e9
+    print(
+        f"NCCL weight sync: {seconds:.3f} s for {billions:.2f} B parameters "
+        f"({seconds / billions:.2f} s per billion)"
+    )
