@@ -1,8 +1,14 @@
-"""The parent's end of one worker's pipe: frames out, frames in with deadlines, a capped stderr tail."""
+"""The parent's end of one worker's pipe: frames out and in, each with a deadline, a capped stderr tail.
+
+Nothing here blocks without a deadline: a worker that stops reading its requests (a grader that
+swapped its request pipe, say) raises ChannelTimeout in `send` as surely as one that stops
+answering does in `recv`; the caller then kills it.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import signal
@@ -18,7 +24,7 @@ STDERR_TAIL_BYTES = 8 * 1024
 
 
 class ChannelTimeout(Exception):
-    """No frame arrived before the deadline."""
+    """No frame arrived (or, from `send`, the worker did not take the request) before the deadline."""
 
 
 class ChannelClosed(Exception):
@@ -28,9 +34,13 @@ class ChannelClosed(Exception):
 class Channel(Protocol):
     """What a backend hands the pool for one running worker."""
 
-    def send(self, data: bytes) -> None: ...
+    def send(self, data: bytes, deadline: float) -> None: ...
 
     def recv(self, deadline: float) -> bytes: ...
+
+    def abort(self) -> None:
+        """Kill the worker from any thread; a `send` or `recv` in progress ends (ChannelClosed)."""
+        ...
 
     def stderr_tail(self) -> str: ...
 
@@ -89,6 +99,26 @@ def frame(payload: bytes) -> bytes:
     return HEADER.pack(len(payload)) + payload
 
 
+def send_within(write: Callable[[memoryview], int], fd: int, data: bytes, deadline: float) -> None:
+    """One frame through `write` (non-blocking: returns what it took, raises BlockingIOError when
+    nothing fits), waiting on `fd` for room until `deadline`. ChannelTimeout when the reader did not
+    take it all in time, ChannelClosed when the reader is gone."""
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    for piece in (memoryview(HEADER.pack(len(data))), memoryview(data)):
+        while piece:
+            try:
+                piece = piece[write(piece) :]
+                continue
+            except BlockingIOError:
+                pass
+            except (OSError, ValueError) as exc:
+                raise ChannelClosed(str(exc) or type(exc).__name__) from exc
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(math.ceil(left * 1000)):
+                raise ChannelTimeout()
+
+
 def describe_returncode(code: int | None) -> str | None:
     """A human description of a process's exit status."""
     if code is None:
@@ -126,7 +156,11 @@ class ProcessChannel:
             close_fds=True,
         )
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self._in_fd = self.proc.stdin.fileno()
+        os.set_blocking(self._in_fd, False)  # written by send_within, never through the file object
         self._out_fd = self.proc.stdout.fileno()
+        self._poll = select.poll()  # not select(): descriptors past 1024 in a busy service
+        self._poll.register(self._out_fd, select.POLLIN)
         self._frames = FrameBuffer(max_frame_bytes)
         self._tail = TailBuffer()
         self._drain = threading.Thread(target=self._drain_stderr, daemon=True)
@@ -138,13 +172,13 @@ class ProcessChannel:
         while chunk := stream.read1(65536):  # type: ignore[attr-defined]
             self._tail.feed(chunk)
 
-    def send(self, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(frame(data))
-            self.proc.stdin.flush()
-        except (BrokenPipeError, ValueError, OSError) as exc:
-            raise ChannelClosed(str(exc)) from exc
+    def send(self, data: bytes, deadline: float) -> None:
+        send_within(lambda view: os.write(self._in_fd, view), self._in_fd, data, deadline)
+
+    def abort(self) -> None:
+        if self.proc.returncode is None:  # not reaped yet, so its pid is still its own
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
     def recv(self, deadline: float) -> bytes:
         while True:
@@ -154,8 +188,7 @@ class ProcessChannel:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise ChannelTimeout()
-            ready, _, _ = select.select([self._out_fd], [], [], left)
-            if not ready:
+            if not self._poll.poll(math.ceil(left * 1000)):
                 raise ChannelTimeout()
             data = os.read(self._out_fd, 1 << 20)
             if not data:

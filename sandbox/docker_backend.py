@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -30,6 +31,7 @@ from .channel import (
     TailBuffer,
     describe_returncode,
     frame,
+    send_within,
 )
 from .namespace import allocate_uid, release_uid
 
@@ -93,6 +95,11 @@ class DockerChannel:
         self.container = container
         self._on_close = on_close
         self._sock = getattr(sock, "_sock", sock)
+        # Requests go through a second socket object on the same connection: one without the SDK's
+        # timeout, so MSG_DONTWAIT returns at once and send_within keeps the deadline.
+        self._sender: socket.socket | None = None
+        if isinstance(self._sock, socket.socket) and not isinstance(self._sock, ssl.SSLSocket):
+            self._sender = socket.socket(fileno=os.dup(self._sock.fileno()))  # flags untouched
         self._frames = FrameBuffer(max_frame_bytes)
         self._tail = TailBuffer()
         self._ready: list[bytes] = []
@@ -131,11 +138,19 @@ class DockerChannel:
                 self._eof = True
                 self._cond.notify_all()
 
-    def send(self, data: bytes) -> None:
-        try:
+    def send(self, data: bytes, deadline: float) -> None:
+        if self._sender is not None:
+            send = self._sender.send
+            send_within(lambda view: send(view, socket.MSG_DONTWAIT), self._sender.fileno(), data, deadline)
+            return
+        try:  # a TLS connection to a remote engine: no MSG_DONTWAIT; the recv deadline still holds
             self._sock.sendall(frame(data))
         except OSError as exc:
             raise ChannelClosed(str(exc)) from exc
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)  # ends a send or recv in progress at once
 
     def recv(self, deadline: float) -> bytes:
         with self._cond:
@@ -185,6 +200,8 @@ class DockerChannel:
             self.container.remove(force=True)
         with contextlib.suppress(OSError):
             self._sock.close()
+        if self._sender is not None:
+            self._sender.close()
         self._reader.join(timeout=2)
         if self._on_close:  # after the container is gone: its uid is free again
             self._on_close()

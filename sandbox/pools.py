@@ -11,6 +11,12 @@ replaced and its unanswered pairs are sent again; a pair is blamed only when it 
 fresh worker. A grader is broken only when it failed to load in LOAD_FAILURES_TO_BREAK fresh workers in
 a row, and then only for LOAD_RETRY_S: a later batch tries it again. A worker that dies before it
 runs the grader is restarted (START_FAILURES_TO_GIVE_UP in a row: the sandbox is down).
+
+Every exchange has a deadline both ways: a worker that stops reading its requests is killed and
+the same pairs go to a fresh worker; when that one stalls too (STALLS_TO_FLAG), they are flagged
+as timeouts. A worker that retired itself (threads left running by grade()) is replaced, nothing
+blamed. Closing a pool ends the batches in flight at once: their workers are killed, and what they
+had not answered is `unavailable` (the service is stopping), so a wedged worker cannot hold it.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ LOAD_FAILURES_TO_BREAK = 2  # a grader is broken once it failed to load in this 
 LOAD_RETRY_S = 30.0  # ... and a later batch tries it again after this long
 START_FAILURES_TO_GIVE_UP = 3  # workers in a row that die before they run the grader: the sandbox is down
 DEATHS_TO_BLAME = 2  # a pair is blamed once it was in flight when this many workers died
+STALLS_TO_FLAG = 2  # pairs are flagged once this many fresh workers in a row did not take them
 
 
 class _Slot:
@@ -125,11 +132,15 @@ class Pool:
     def _grade_in_slot(self, slot: _Slot, pairs: list[Pair], deadline: float) -> list[WorkerOutcome]:
         outcomes: list[WorkerOutcome] = []
         payload = encode_batch(pairs)
-        starts = start_failures = 0
+        starts = start_failures = stalls = 0
         one_by_one = 0  # after a worker died with results unsent: pairs to send one per batch
         deaths = 0  # workers that died while outcomes[len(outcomes)] was the one pair in flight
         while len(outcomes) < len(pairs):
             left = len(pairs) - len(outcomes)
+            if self._closed:
+                return outcomes + _fill(
+                    left, "unavailable", "the sandbox pool was closed (the service is stopping)"
+                )
             broken = self._broken()
             if broken is not None:
                 return outcomes + _fill(left, "runtime", broken)
@@ -162,7 +173,17 @@ class Pool:
                 sent = left
             outcomes.extend(got)
             if got:
-                deaths = 0
+                deaths = stalls = 0
+            if self._closed:
+                continue  # killed by close(): nothing is blamed, the rest is unavailable
+            if worker.stalled:  # it took none of them: the same pairs go to a fresh worker, once
+                stalls += 1
+                if stalls >= STALLS_TO_FLAG:
+                    assert worker.death is not None
+                    outcomes.extend(_fill(sent - len(got), worker.death.error, worker.death.details or ""))
+                    stalls = 0
+                    one_by_one = max(0, one_by_one - 1)
+                continue
             if worker.lost:
                 if sent - len(got) > 1:  # the culprit is among the next FLUSH_RESULTS pairs
                     one_by_one = FLUSH_RESULTS
@@ -188,10 +209,14 @@ class Pool:
         return PoolStatus(backend=self.backend, workers=self.size, alive=alive, closed=self._closed)
 
     def close(self) -> None:
-        """Stop every worker (waits for batches in flight)."""
+        """Stop every worker; a batch in flight ends at once (its worker is killed)."""
         if self._closed:
             return
         self._closed = True
+        for slot in self._all_slots:
+            worker = slot.worker
+            if worker is not None and worker.alive:
+                worker.channel.abort()
         self._executor.shutdown(wait=True)
         for _ in range(self.size):
             slot = self._slots.get()

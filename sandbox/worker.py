@@ -12,9 +12,13 @@ import msgspec
 from ..core.records import item_table
 from .api import ErrorKind, SandboxLimits, WorkerOutcome
 from .backends import Backend, result_limit
-from .channel import Channel, ChannelClosed, ChannelTimeout
+from .channel import Channel, ChannelClosed, ChannelTimeout, describe_returncode
+from .worker_runtime import RECYCLE_STATUS
 
 EXIT_AFTER = ("timeout", "resource")  # the worker exits after reporting one of these
+SEND_BASE_S = 5.0  # a worker waits for its next request, so it takes one at once: this is slack
+SEND_BYTES_PER_S = 8 * 1024 * 1024  # ... plus this much time per byte for a big one
+RECYCLED = describe_returncode(RECYCLE_STATUS)
 
 
 class WorkerStartError(RuntimeError):
@@ -64,6 +68,11 @@ def grace_s(limits: SandboxLimits) -> float:
     return 1.0 + 0.25 * limits.sample_timeout_s
 
 
+def send_deadline(size: int, batch_deadline: float) -> float:
+    """When a worker must have taken a request of `size` bytes (never after the batch's deadline)."""
+    return min(batch_deadline, time.monotonic() + SEND_BASE_S + size / SEND_BYTES_PER_S)
+
+
 def init_message(source: str, limits: SandboxLimits, backend: Backend) -> bytes:
     """The worker's first message: the grader and its limits."""
     return json.dumps(
@@ -105,6 +114,7 @@ class SandboxWorker:
         self.grades = 0
         self.alive = True
         self.lost = False  # it died with pairs unanswered (see run)
+        self.stalled = False  # it stopped reading its requests (see run)
         self.death: WorkerOutcome | None = None  # then: what the unanswered pair gets if blamed
 
     @classmethod
@@ -117,8 +127,8 @@ class SandboxWorker:
         channel = backend.launch(limits)
         loading = False
         try:
-            channel.send(init)
             deadline = time.monotonic() + limits.load_timeout_s + grace_s(limits)
+            channel.send(init, deadline)
             loading = json.loads(channel.recv(deadline)).get("loading") is True
             if not loading:
                 raise ValueError("the worker did not acknowledge its start")
@@ -157,13 +167,34 @@ class SandboxWorker:
         graded some of them without sending their results yet, and it may have been killed from
         outside, so no sample is blamed here: the pool re-sends them one pair per batch, and
         blames a pair (with `death`) only when it kills a second, fresh worker.
+
+        Two more ways end with no outcome and no pair to blame: (`stalled`) the worker did not
+        take the request by its send deadline (its receipt, an empty frame, did not come: it
+        stopped reading; killed, `death` says so), or
+        it had retired itself after its last batch (a grade() left threads running; the pool
+        starts a fresh one, `lost` and `stalled` stay False).
         """
         outcomes: list[WorkerOutcome] = []
         per_sample = self.limits.sample_timeout_s + grace_s(self.limits)
+        sent_at = time.monotonic()
+        send_by = send_deadline(len(payload), batch_deadline)
         try:
-            self.channel.send(payload)
+            self.channel.send(payload, send_by)
+        except ChannelTimeout:
+            return self._stalled(outcomes, len(payload), send_by - sent_at)
         except ChannelClosed as exc:
+            if self._retired():
+                return outcomes
             return self._died(outcomes, count, "crash", f"the worker went away: {exc}")
+        try:  # the worker takes a request with an empty frame once it has read all of it
+            if self.channel.recv(send_by) != b"":
+                return self._died(outcomes, count, "crash", "the worker broke the protocol: no receipt")
+        except ChannelTimeout:
+            return self._stalled(outcomes, len(payload), send_by - sent_at)
+        except ChannelClosed:
+            if self._retired():
+                return outcomes
+            return self._died(outcomes, count, *self._crash_reason())
         while len(outcomes) < count:
             deadline = min(time.monotonic() + per_sample, batch_deadline)
             try:
@@ -189,6 +220,27 @@ class SandboxWorker:
                     self.close()
                     return outcomes
         return outcomes
+
+    def _stalled(self, outcomes: list[WorkerOutcome], size: int, waited: float) -> list[WorkerOutcome]:
+        """The worker stopped reading its requests: killed; the pool sends them to a fresh one."""
+        self.stalled = True
+        self.death = WorkerOutcome(
+            error="timeout",
+            details=(
+                f"the grader's worker stopped reading its requests (a {size}-byte batch was not "
+                f"taken within {waited:.1f} s); it was killed"
+            ),
+        )
+        self.close()
+        return outcomes
+
+    def _retired(self) -> bool:
+        """Whether the worker, gone before it answered, had retired itself after its last batch
+        (only a worker that has graded can have: a fresh one's exit is a death like any other)."""
+        if self.grades == 0 or self.channel.exit_reason() != RECYCLED:
+            return False
+        self.close()
+        return True
 
     def _died(
         self, outcomes: list[WorkerOutcome], count: int, kind: str, details: str

@@ -12,7 +12,8 @@ kept as JSON's NaN/Infinity tokens so the caller can flag them):
   k is graded against ``items[index[k]]`` (so an item shared by a prompt's samples travels once);
   a sample is the dict grade() receives, or a string for a plain-text sample (grade() then gets
   ``{"output_text": s, "output_json": None, "output_tools": [], "choices": []}``); each sample
-  gets its own shallow copy of its item. The worker answers with result frames
+  gets its own shallow copy of its item. The worker takes the batch with an empty frame as
+  soon as it has read it (the parent's deadline for the request), then answers with result frames
   ``[start, [row, ...]]``, in order (`start`: the position of the frame's first result in the
   batch). A row is a bare number for a sample whose grade() returned an int or float without
   printing anything (the common case), else ``[value, error, details, stdout]`` (`error`: null
@@ -21,6 +22,9 @@ kept as JSON's NaN/Infinity tokens so the caller can flag them):
   After a timeout or a memory error the worker sends what it holds and exits (the parent
   starts a fresh worker for the rest). A worker that dies with results unsent has them
   re-graded by the parent one pair per batch, so only the sample that killed it is blamed.
+* After a batch whose grade() calls left threads running (more than the worker had once the
+  grader's module ran), the worker exits with RECYCLE_STATUS before it reads another request:
+  its results stand, and the parent starts a fresh worker for the next batch.
 
 The grader's ``print``/``sys.stderr`` output is captured per sample and capped; writes to the
 file descriptors 1 and 2 go to the worker's stderr, never into the protocol stream.
@@ -55,6 +59,7 @@ BARE = (float, int)  # exact types of a value sent as a bare number when nothing
 STR_PLAIN_CHARS = 4096  # a longer string is encoded (and its size checked) when it is returned
 PR_SET_CHILD_SUBREAPER = 36
 TICK_S = 0.05  # the alarm's period at most: a sample's time limit is kept to within this
+RECYCLE_STATUS = 75  # EX_TEMPFAIL: the worker retired itself after a batch (stray threads)
 
 
 class SampleTimeout(BaseException):
@@ -160,6 +165,7 @@ class Worker:
         self.sole_ancestor = self.reap_children and (os.getpid() == 1 or _become_subreaper())
         self.capture = CappedText(int(init.get("output_max_bytes", 64 * 1024)))
         self.grade_fn: Any = None
+        self.threads = 1  # threads running once the grader's module has run
         self.forked = False  # set in a forked copy by the at-fork hook (no getpid() per sample)
         self.pending: list[Any] = []  # a bare number or [value, error, details, stdout] per unsent result
         self.sent = 0  # results of the current batch already sent
@@ -208,6 +214,7 @@ class Worker:
         if not callable(grade):
             return "the grader defines no callable `grade(sample, item)`"
         self.grade_fn = grade
+        self.threads = _thread_count()  # the module's own threads (a library's pool) are not stray
         return None
 
     def grade_one(self, sample: Any, item: Any) -> str | None:
@@ -319,11 +326,14 @@ class Worker:
             frame = read_frame(self.proto_in)
             if frame is None:
                 return 0
+            write_frame(self.proto_out, b"")  # taken: written before any grader code runs
             message = json.loads(frame)
             if message.get("op") != "grade":
                 continue
             if self.grade_message(message) is not None:
                 return 3
+            if (threads := _thread_count()) > self.threads:
+                _retire(threads - self.threads)
 
     def grade_message(self, message: dict[str, Any]) -> str | None:
         """Grade one batch message and send every result; the error kind that stops the worker, if any."""
@@ -341,6 +351,23 @@ class Worker:
         finally:
             _stop_ticks()
         return self.flush()
+
+
+def _thread_count() -> int:
+    """Threads of this process, the kernel's count (threads a C library started count too)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        import threading
+
+        return threading.active_count()
+
+
+def _retire(stray: int) -> None:
+    """Exit at once, stray threads and all (no interpreter shutdown: it would wait for them)."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"rftkit worker: grade() left {stray} thread(s) running; recycling the worker\n".encode())
+    os._exit(RECYCLE_STATUS)
 
 
 def _plain_sample(text: str) -> dict[str, Any]:
