@@ -58,6 +58,9 @@ def nccl_blockers(
             "rollout.weight_sync_address (the trainer's address as the servers reach it) is unset"
         )
     for index, info in enumerate(infos or []):
+        if not info:
+            blockers.append(f"rollout server {index} did not say its config (GET /server_info)")
+            continue
         device = (info.get("device_config") or {}).get("device")
         if device != "cuda":
             blockers.append(f"rollout server {index} runs on {device}")
@@ -93,6 +96,18 @@ def server_launch_args(cfg: Any, blockers: list[str]) -> tuple[list[str], dict[s
     if cfg.model.lora is not None:
         return lora_args(cfg.model.lora.r)
     return ([] if cfg.rollout.weight_sync == "files" or blockers else list(NCCL_TRANSFER_ARGS)), {}
+
+
+def _info(server: Any) -> dict[str, Any]:
+    """The server's own config, or {} where it does not say (an older vLLM, no development mode)."""
+    import httpx
+
+    from ..roles.rollout_servers import RolloutServerError
+
+    try:
+        return server.info()
+    except (RolloutServerError, httpx.HTTPError, KeyError, ValueError):
+        return {}
 
 
 def make_server_engine(
@@ -134,7 +149,7 @@ def make_server_engine(
         if lora:
             notify("weight sync: the LoRA adapter only (vLLM's LoRA loading, no merge)")
             return ServerEngine(servers, **options)
-        infos = [server.info() for server in servers] if rollout.weight_sync != "files" and not before else []
+        infos = [_info(server) for server in servers] if rollout.weight_sync != "files" and not before else []
         blockers = before or nccl_blockers(**facts, infos=infos)
         if pick_weight_sync(rollout.weight_sync, blockers) == "files":
             why = f" ({'; '.join(blockers)})" if rollout.weight_sync == "auto" else ""

@@ -52,6 +52,7 @@ def test_auto_is_nccl_only_where_trainer_and_every_server_have_cuda_and_the_engi
         "LoRA run pushes its adapter only": nccl_blockers(lora=True, trainer_cuda=True),
         "cluster.rollout_devices is unset": nccl_blockers(**gpu, own_devices=False),
         "rollout.weight_sync_address": nccl_blockers(**gpu, remote=True),
+        "rollout server 0 did not say its config": nccl_blockers(**gpu, infos=[{}]),
     }
     for reason, blockers in cases.items():
         assert any(reason in b for b in blockers), (reason, blockers)
