@@ -1,7 +1,8 @@
 """What grading needs at run time: built graders kept warm, a bounded queue, and chunked grading.
 
 - `LoadedGraders` builds each (tenant, version) once and keeps it (and its sandbox pool) warm,
-  closing the least recently used beyond a capacity once nobody is grading with it.
+  closing the least recently used beyond a capacity, or beyond a global budget of warm sandbox
+  workers, once nobody is grading with it.
 - (`Admission`, the grading slots and their queue, is in admission.py.)
 - `grade_in_chunks` grades a batch in chunks sized to about 0.25 s (a remainder smaller than a
   chunk joins the one before it), checking between chunks whether the caller is still waiting
@@ -49,13 +50,23 @@ class _Entry:
 
 
 class LoadedGraders:
-    """Built graders by (tenant, version); pools are therefore never shared between tenants."""
+    """Built graders by (tenant, version); pools are therefore never shared between tenants.
+
+    At most `capacity` graders stay built, and their sandbox pools run at most `max_warm_workers`
+    workers together once idle: whenever a grader is done with, the least recently used idle ones
+    are closed until both hold (graders in use are never closed; the next use builds anew).
+    """
 
     def __init__(
-        self, sandbox: str, capacity: int = 64, on_change: Callable[[int], None] | None = None
+        self,
+        sandbox: str,
+        capacity: int = 64,
+        on_change: Callable[[int], None] | None = None,
+        max_warm_workers: int | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.capacity = capacity
+        self.max_warm_workers = max_warm_workers
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
         self._on_change = on_change or (lambda n: None)
@@ -96,6 +107,7 @@ class LoadedGraders:
             self._on_change(len(self._entries))
 
     def _evict(self) -> list[_Entry]:
+        """Idle entries to close, least recently used first, until the capacity and the budget hold."""
         closing = []
         while len(self._entries) > self.capacity:
             victim = next((k for k, e in self._entries.items() if e.users == 0), None)
@@ -104,7 +116,23 @@ class LoadedGraders:
             entry = self._entries.pop(victim)
             entry.evicted = True
             closing.append(entry)
+        if self.max_warm_workers is None:
+            return closing
+        warm = {key: _warm_workers(entry) for key, entry in self._entries.items()}
+        excess = sum(warm.values()) - self.max_warm_workers
+        for key in [k for k, e in self._entries.items() if e.users == 0 and warm[k]]:
+            if excess <= 0:
+                break
+            entry = self._entries.pop(key)
+            entry.evicted = True
+            closing.append(entry)
+            excess -= warm[key]
         return closing
+
+    def warm_workers(self) -> int:
+        """Sandbox workers running now for the loaded graders."""
+        with self._lock:
+            return sum(_warm_workers(entry) for entry in self._entries.values())
 
     def drop(self, tenant: str, versions: Iterable[str]) -> None:
         """Forget a deleted grader's versions; close them once nobody grades with them."""
@@ -138,6 +166,11 @@ class LoadedGraders:
                     entry.grader.close()
                 except Exception:
                     log.exception("closing grader %s failed", entry.grader.name)
+
+
+def _warm_workers(entry: _Entry) -> int:
+    status = entry.grader.pool_status() if entry.grader is not None else None
+    return status.alive if status is not None and not status.closed else 0
 
 
 def pool_sizes(graders: Iterable[Grader]) -> Iterator[tuple[str, str, int]]:

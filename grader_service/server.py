@@ -130,7 +130,9 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
         self.metrics = metrics
         tokens = load_tokens(config.tokens_file) if config.tokens_file else None
         self.auth = Authenticator(tokens, allow_anonymous=config.insecure_local)
-        self.graders = LoadedGraders(config.sandbox, config.loaded_graders, metrics.graders_loaded.set)
+        self.graders = LoadedGraders(
+            config.sandbox, config.loaded_graders, metrics.graders_loaded.set, config.max_warm_workers
+        )
         self.admission = Admission(
             config.concurrency, config.max_queue, self._queue_changed, spare=config.spare_slots
         )
