@@ -87,6 +87,7 @@ def test_hundreds_of_idle_calls_lock_nobody_out(service, graders) -> None:
     assert report["open_a"] == TENANT_CALLS
     assert refused_a == [grpc.StatusCode.RESOURCE_EXHAUSTED] * (300 - TENANT_CALLS)
     assert report["a_code"] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    print(f"idle calls open: health {report['health_s']:.3f} s, tenant B {report['b_s']:.3f} s")
     assert report["health_s"] < 1.0 and report["b_s"] < 2.0, report
     # A's calls closed, A is served again; the refusals were counted.
     deadline = time.monotonic() + 10
@@ -132,6 +133,7 @@ def test_a_hanging_grader_of_one_tenant_does_not_delay_another(service, graders)
     assert all(thread.is_alive() for thread in threads), "tenant A's batches did not hang"
     latencies.sort()
     p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    print(f"tenant B beside A's hanging batches: p50 {latencies[10]:.3f} s, p99 {p99:.3f} s")
     assert p99 < 0.5, f"tenant B waited behind tenant A: latencies {latencies}"
     assert metric(metrics_text(service), "rft_in_flight") == 2  # B's requests were done; A's still run
 
