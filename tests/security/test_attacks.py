@@ -7,6 +7,7 @@ unchanged, and leave the service grading the samples around it and the next batc
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
 import secrets
@@ -22,6 +23,7 @@ import pytest
 from rftkit.grader_service.client import GraderClient
 from rftkit.grader_service.embedded import ServiceProcess, serve_subprocess
 from rftkit.sandbox.namespace import UID_BASE, UID_SPAN
+from rftkit.sandbox.seccomp import syscall_number
 from rftkit.sandbox.testing import backend_params, require_backend
 
 pytestmark = [pytest.mark.timeout(240)]
@@ -45,6 +47,53 @@ class Service:
     bob: GraderClient
     secret: str
     host_file: Path
+    key: PlantedKey | None
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_READ, KEYCTL_SEARCH = 1, 11, 10
+KEY_SPEC_SESSION_KEYRING = -3
+
+
+def _keyctl(*args: Any) -> int:
+    number = syscall_number("keyctl")
+    return -1 if number is None else _libc.syscall(number, *args)
+
+
+@dataclass
+class PlantedKey:
+    """A key in the service's session keyring (as a systemd service or a pam_keyinit login has)."""
+
+    serial: int
+    description: str
+    secret: bytes
+
+    def readable(self) -> bytes | None:
+        """The key's payload as its owner reads it (None once it was revoked or unlinked)."""
+        buf = ctypes.create_string_buffer(4096)
+        size = _keyctl(KEYCTL_READ, self.serial, buf, len(buf))
+        return buf.raw[:size] if size >= 0 else None
+
+    @staticmethod
+    def in_session(description: str) -> bool:
+        return _keyctl(KEYCTL_SEARCH, KEY_SPEC_SESSION_KEYRING, b"user", description.encode(), 0) >= 0
+
+
+def _plant_session_key() -> PlantedKey | None:
+    """Give this process (and so the service it starts) a new session keyring holding a secret key.
+
+    None where keyrings are refused here. The test process keeps that keyring afterwards: a fresh
+    anonymous one, which nothing else in the tests uses.
+    """
+    add_key = syscall_number("add_key")
+    if add_key is None or _keyctl(KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
+        return None
+    description = f"rftkit-planted-{secrets.token_hex(4)}"
+    secret = secrets.token_hex(16).encode()
+    serial = _libc.syscall(
+        add_key, b"user", description.encode(), secret, len(secret), KEY_SPEC_SESSION_KEYRING
+    )
+    return PlantedKey(serial, description, secret) if serial > 0 else None
 
 
 def _service_sandbox_processes(service_pid: int) -> dict[int, int]:
@@ -87,6 +136,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     host_file = work / f"host-secret-{secret[:8]}"
     host_file.write_text(secret)
     env = {**LIMITS_ENV, SECRET_NAME: secret}
+    key = _plant_session_key()
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)  # the service inherits these: the limits, and a secret to look for
     args = ["--host", "127.0.0.1", "--port", "0", "--data-dir", str(work / "data"), "--sandbox", backend,
@@ -95,7 +145,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         with serve_subprocess(args, work, stop_timeout=30) as proc:
             alice = GraderClient(proc.address, tokens["alice"])
             bob = GraderClient(proc.address, tokens["bob"])
-            yield Service(backend, proc, alice, bob, secret, host_file)
+            yield Service(backend, proc, alice, bob, secret, host_file, key)
             alice.close()
             bob.close()
             pid = proc.pid
@@ -215,6 +265,36 @@ def test_host_secrets_are_out_of_reach(service: Service) -> None:
     }
     result = _attack(service, "read_secrets", item)
     assert result.reward == 0.0 and _clean(result), result.metadata
+
+
+def test_the_service_session_keyring_is_out_of_reach(service: Service) -> None:
+    key = service.key
+    if key is None:
+        pytest.skip("kernel keyrings are refused on this host")
+    assert key.readable() == key.secret and key.in_session(key.description)  # the control: it is there
+    item = {"mode": "attack", "key_serial": key.serial, "key_description": key.description}
+    result = _attack(service, "keyring_snoop", item)
+    assert result.reward == 0.0 and _clean(result), result.metadata  # 1.0: it found, planted or revoked
+    assert key.readable() == key.secret  # not revoked
+    assert not key.in_session("rftkit-left-behind")  # nothing planted for whoever comes next
+
+
+def test_a_grader_that_stops_reading_its_pipe_costs_only_its_own_samples(service: Service) -> None:
+    grader_id = _upload(service.alice, "pipe_swap")
+    items = [{"reference": "a"}, {"mode": "attack"}, {"reference": "a"}]
+    first = service.alice.grade_batch(grader_id, ["a", "a", "a"], items, timeout=60)
+    assert [r.reward for r in first] == [1.0, 1.0, 1.0] and all(_clean(r) for r in first)
+    # The wedged worker's pipe holds a page: this batch cannot be written to it (nor read by it).
+    long = "a" * 20_000
+    start = time.monotonic()
+    big = service.alice.grade_batch(grader_id, [long] * 40, [{"reference": long}] * 40, timeout=90)
+    assert [r.reward for r in big] == [1.0] * 40 and all(_clean(r) for r in big), [_why(r) for r in big[:3]]
+    assert time.monotonic() - start < 30  # one send deadline (5 s), then a fresh worker
+    other = _upload(service.bob, "pipe_swap")  # another tenant, meanwhile, is not held up
+    assert [r.reward for r in service.bob.grade_batch(other, ["a", "b"], [{"reference": "a"}] * 2)] == [
+        1.0,
+        0.0,
+    ]
 
 
 class _Listener:
