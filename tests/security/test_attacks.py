@@ -23,6 +23,7 @@ import pytest
 from rftkit.grader_service.client import GraderClient
 from rftkit.grader_service.embedded import ServiceProcess, serve_subprocess
 from rftkit.sandbox.namespace import UID_BASE, UID_SPAN
+from rftkit.sandbox.pools import get_pool
 from rftkit.sandbox.seccomp import syscall_number
 from rftkit.sandbox.testing import backend_params, require_backend
 
@@ -277,6 +278,24 @@ def test_the_service_session_keyring_is_out_of_reach(service: Service) -> None:
     assert result.reward == 0.0 and _clean(result), result.metadata  # 1.0: it found, planted or revoked
     assert key.readable() == key.secret  # not revoked
     assert not key.in_session("rftkit-left-behind")  # nothing planted for whoever comes next
+
+
+def test_the_keyring_attack_finds_a_key_nothing_isolates() -> None:
+    """The control for the test above: with no sandbox (the `process` backend) the attack works."""
+    key = _plant_session_key()
+    if key is None:
+        pytest.skip("kernel keyrings are refused on this host")
+    source = (ATTACKS / "keyring_snoop.py").read_text()
+    pool = get_pool(
+        tenant="control", grader_id="keyring", version=secrets.token_hex(4), source=source, backend="process"
+    )
+    try:
+        item = {"mode": "attack", "key_serial": key.serial, "key_description": key.description}
+        outcome = pool.grade([({"output_text": "a"}, item)])[0]
+    finally:
+        pool.close()
+    assert outcome.value == 1.0 and "read the planted key" in outcome.stdout, outcome
+    assert key.readable() is None  # it revoked the key
 
 
 def test_a_grader_that_stops_reading_its_pipe_costs_only_its_own_samples(service: Service) -> None:
