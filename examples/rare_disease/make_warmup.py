@@ -7,7 +7,10 @@ is fine-tuned (`model.tiny.warmup_file` in a `rft train` config) on up to N trai
 (chosen by SHA-256 of the case id, so the same on every machine), each answered with the
 `hpo-baseline` top K genes in the response format. Only train prompts are used, so the
 held-out genes reach the model only where the baseline lists them for a train case.
-Each line: `{"messages": [...], "completions": ["{\\"reasoning\\": ..., \\"genes\\": [...]}"]}`.
+Each line: `{"messages": [...], "completions": ["{\\"reasoning\\":...,\\"genes\\":[...]}"]}`. The replies
+are compact JSON (no space after `:` or `,`), the text vLLM's structured decoding lets a model
+write: warmed up on spaced JSON, the tiny model's tokens are forbidden under the grammar and it
+answers garbage (0 of 20 validation answers named a gene).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import sys
 from pathlib import Path
 
 from rftkit.plugins.models.hpo_disease import HpoDiseaseRanker
+
+COMPACT = (",", ":")  # json.dumps separators of the compact JSON structured decoding writes
 
 
 def warmup_lines(train: list[dict], cases: int, genes: int, orders: int = 0) -> list[dict]:
@@ -39,7 +44,10 @@ def warmup_lines(train: list[dict], cases: int, genes: int, orders: int = 0) -> 
             lists = [rng.sample(ranked, len(ranked)) for _ in range(orders)]
         else:
             lists = [ranked]
-        completions = [json.dumps({"reasoning": "closest phenotype match", "genes": g}) for g in lists]
+        completions = [
+            json.dumps({"reasoning": "closest phenotype match", "genes": g}, separators=COMPACT)
+            for g in lists
+        ]
         out.append({"messages": line["messages"], "completions": completions})
     return out
 

@@ -28,6 +28,8 @@ def test_warmup_lines_answer_in_the_response_format_and_are_stable(
         (completion,) = line["completions"]
         answer = json.loads(completion)
         assert set(answer) == {"reasoning", "genes"} and len(answer["genes"]) == 4
+        # compact JSON, as structured decoding writes it (no space after ':' or ',')
+        assert completion == json.dumps(answer, separators=(",", ":"))
         assert line["messages"] in [t["messages"] for t in train]
 
 
