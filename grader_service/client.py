@@ -6,9 +6,12 @@
     results = client.grade_batch(grader_id, ["a", "b"], [{"answer": "a"}, {"answer": "a"}])
 
 Big batches are split into requests of at most `chunk_size` samples and below the server's
-message limit, sent `max_in_flight` at a time, and put back in order. Calls that fail with
-UNAVAILABLE (server restarting, connection lost) are retried with exponential backoff; grading
-is a pure function of (grader version, sample, item), so a retry is safe.
+message limit, sent `max_in_flight` at a time, and put back in order. A call rides out a
+restart of the service: it waits for the channel to be ready (`wait_for_ready`), the channel
+retries UNAVAILABLE (gRPC's retry policy, in its service config) and so does the client, with
+backoff, all within the call's one total deadline (`timeout`). HTTP/2 keepalive pings find a
+connection that went silent (see `keepalive`). Grading is a pure function of (grader version,
+sample, item), so sending a request again after its response was lost is safe.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 import grpc
 
 from ..core.records import GradedBatch, GraderResult
-from . import codec
+from . import codec, keepalive
 from .pb import grader_pb2 as pb
 from .pb import grader_pb2_grpc as pb_grpc
 
@@ -58,20 +61,20 @@ def _error(method: str, exc: grpc.RpcError) -> GraderServiceError:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How a call rides out UNAVAILABLE (a restart, a lost connection).
+    """How a call rides out UNAVAILABLE (a restart, a lost connection), within its total deadline.
 
     The channel carries gRPC's own retry policy (service config: UNAVAILABLE retried with
-    backoff) and calls wait for the channel to be ready (`wait_for_ready`) within their own
-    deadline; on top of that a call that still fails UNAVAILABLE is sent again with exponential
-    backoff and jitter (initial, initial*multiplier, ... up to max) until `deadline_s` after its
-    first try, or `attempts` tries when given. `attempts=1`: no retry and no waiting (fail fast).
+    backoff) and calls wait for the channel to be ready (`wait_for_ready`); on top of that a call
+    that still fails UNAVAILABLE (the service draining after SIGTERM answers so) is sent again
+    with exponential backoff and jitter (initial, initial*multiplier, ... up to max), for
+    `attempts` tries when given, else until the call's deadline (the client's `timeout`) has
+    passed. `attempts=1`: no retry and no waiting (fail fast).
     """
 
     attempts: int | None = None
     initial_backoff_s: float = 0.2
     max_backoff_s: float = 2.0
     multiplier: float = 2.0
-    deadline_s: float = 120.0
 
     @property
     def waits(self) -> bool:
@@ -80,15 +83,11 @@ class RetryPolicy:
 
     def delays(self) -> Iterator[float | None]:
         """One entry per attempt: the pause before the next attempt, None for the last attempt
-        (the last one once `deadline_s` has passed since the first)."""
+        (without `attempts`, the entries never end: the call's deadline ends the tries)."""
         delay = self.initial_backoff_s
-        start = time.monotonic()
         tries = 1
         while self.attempts is None or tries < self.attempts:
-            pause = delay * random.uniform(0.5, 1.0)
-            if time.monotonic() + pause - start > self.deadline_s:
-                break
-            yield pause
+            yield delay * random.uniform(0.5, 1.0)
             tries += 1
             delay = min(self.max_backoff_s, delay * self.multiplier)
         yield None
@@ -230,6 +229,10 @@ def _credentials(tls_ca: str | Path | bytes | None) -> grpc.ChannelCredentials |
 
 
 SERVICE = pb.DESCRIPTOR.services_by_name["GraderService"].full_name
+# What the client sends again itself: UNAVAILABLE (down, restarting, draining) and CANCELLED, which
+# only the server side causes here (a call of these clients is never cancelled by them; gRPC's
+# server cancels the calls it had not started when it shuts down).
+RESEND_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 CHANNEL_OPTIONS = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 # Reconnect soon after a restart (gRPC's default backoff grows to 120 s).
 RECONNECT_OPTIONS = [
@@ -240,9 +243,34 @@ RECONNECT_OPTIONS = [
 ]
 
 
-def channel_options(retry: RetryPolicy) -> list[tuple[str, Any]]:
-    """The options of a client's channel: no message caps, fast reconnects, the retry policy."""
-    return [*CHANNEL_OPTIONS, *RECONNECT_OPTIONS, ("grpc.service_config", retry.service_config())]
+def build_channel_options(retry: RetryPolicy, extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """The options of a client's channel: no message caps, fast reconnects, keepalive pings, the
+    retry policy; an option in `extra` replaces the one of the same name."""
+    options = dict(
+        [
+            *CHANNEL_OPTIONS,
+            *RECONNECT_OPTIONS,
+            *keepalive.CLIENT_OPTIONS,
+            ("grpc.service_config", retry.service_config()),
+        ]
+    )
+    options.update(extra)
+    return list(options.items())
+
+
+class _Deadline:
+    """A call's total deadline: every attempt gets what is left of it (None: no deadline)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.end = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> float | None:
+        return None if self.end is None else max(0.0, self.end - time.monotonic())
+
+    def allows(self, pause: float) -> bool:
+        """Whether a pause of `pause` seconds still leaves time for another attempt."""
+        left = self.left()
+        return left is None or left > pause
 
 
 class _ClientBase:
@@ -259,7 +287,11 @@ class _ClientBase:
         chunk_size: int = 4096,
         max_request_bytes: int | None = None,
         max_in_flight: int = 4,
+        channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
+        """`timeout`: each request's total deadline in seconds, retries and waiting included (None:
+        none). `channel_options`: gRPC channel options that replace or add to the client's own
+        (`build_channel_options`), e.g. another service config."""
         self.address = address
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -269,6 +301,7 @@ class _ClientBase:
         self._limit: int | None = None  # the request size limit, asked of the server once
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._credentials = _credentials(tls_ca)
+        self.channel_options = build_channel_options(self.retry, channel_options)
 
     def _request_limit(self, info: pb.ServerInfo | None) -> int:
         if self.max_request_bytes is not None:
@@ -344,7 +377,7 @@ class GraderClient(_ClientBase):
 
     def __init__(self, address: str, token: str | None = None, **kwargs: Any) -> None:
         super().__init__(address, token, **kwargs)
-        options = channel_options(self.retry)
+        options = self.channel_options
         if self._credentials is not None:
             self._channel = grpc.secure_channel(address, self._credentials, options=options)
         else:
@@ -363,16 +396,17 @@ class GraderClient(_ClientBase):
 
     def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         call = getattr(self._stub, method)
+        deadline = _Deadline(timeout or self.timeout)
         for delay in self.retry.delays():
             try:
                 return call(
                     request,
-                    timeout=timeout or self.timeout,
+                    timeout=deadline.left(),
                     metadata=self._metadata,
                     wait_for_ready=self.retry.waits,
                 )
             except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and delay is not None:
+                if exc.code() in RESEND_CODES and delay is not None and deadline.allows(delay):
                     time.sleep(delay)
                     continue
                 raise _error(method, exc) from None
@@ -504,7 +538,10 @@ class GraderClient(_ClientBase):
         """Grade (samples, items) batches over one stream; yields each batch's results in order."""
         requests = _stream_requests(grader_ref(grader, version), batches)
         try:
-            for response in self._stub.GradeStream(requests, timeout=timeout, metadata=self._metadata):
+            stream = self._stub.GradeStream(
+                requests, timeout=timeout, metadata=self._metadata, wait_for_ready=self.retry.waits
+            )
+            for response in stream:
                 yield _stream_results(response)
         except grpc.RpcError as exc:
             raise _error("GradeStream", exc) from None
@@ -515,7 +552,7 @@ class AsyncGraderClient(_ClientBase):
 
     def __init__(self, address: str, token: str | None = None, **kwargs: Any) -> None:
         super().__init__(address, token, **kwargs)
-        options = channel_options(self.retry)
+        options = self.channel_options
         if self._credentials is not None:
             self._channel = grpc.aio.secure_channel(address, self._credentials, options=options)
         else:
@@ -534,16 +571,17 @@ class AsyncGraderClient(_ClientBase):
 
     async def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         call = getattr(self._stub, method)
+        deadline = _Deadline(timeout or self.timeout)
         for delay in self.retry.delays():
             try:
                 return await call(
                     request,
-                    timeout=timeout or self.timeout,
+                    timeout=deadline.left(),
                     metadata=self._metadata,
                     wait_for_ready=self.retry.waits,
                 )
             except grpc.RpcError as exc:
-                if exc.code() == grpc.StatusCode.UNAVAILABLE and delay is not None:
+                if exc.code() in RESEND_CODES and delay is not None and deadline.allows(delay):
                     await asyncio.sleep(delay)
                     continue
                 raise _error(method, exc) from None
@@ -668,7 +706,10 @@ class AsyncGraderClient(_ClientBase):
         """Grade (samples, items) batches over one stream; yields each batch's results in order."""
         requests = _stream_requests(grader_ref(grader, version), batches)
         try:
-            async for response in self._stub.GradeStream(requests, timeout=timeout, metadata=self._metadata):
+            stream = self._stub.GradeStream(
+                requests, timeout=timeout, metadata=self._metadata, wait_for_ready=self.retry.waits
+            )
+            async for response in stream:
                 yield _stream_results(response)
         except grpc.RpcError as exc:
             raise _error("GradeStream", exc) from None

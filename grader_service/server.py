@@ -32,7 +32,7 @@ from ..core.records import GradedBatch, Sample, clean_text, cut_text
 from ..plugins.registry import GraderSpecError, grader_types, parse_spec
 from ..sandbox.api import SandboxUnavailable
 from ..sandbox.backends import get_backend
-from . import bounds, codec
+from . import bounds, codec, keepalive
 from .admission import Admission, CallLimit, Expired, QueueFull, ShuttingDown, Stopped
 from .auth import Authenticator, Unauthenticated, load_tokens
 from .calls import CallGate, CallState, call_tenant
@@ -503,6 +503,7 @@ class GraderServer:
                 ("grpc.max_receive_message_length", self.config.max_message_bytes),
                 ("grpc.max_send_message_length", -1),
                 ("grpc.so_reuseport", 0),
+                *keepalive.SERVER_OPTIONS,  # clients ping every few seconds (keepalive.py)
             ],
         )
         pb_grpc.add_GraderServiceServicer_to_server(self.servicer, server)
