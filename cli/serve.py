@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ def serve(**given: object) -> None:
         server.stop(0)
         raise click.ClickException(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
     http = _start_http(config, server, given) if config.http_port is not None else None
+    _freeze_startup_heap()
 
     stop = threading.Event()
     received: list[str] = []
@@ -100,6 +102,21 @@ def serve(**given: object) -> None:
         http.stop()
     server.stop()
     log.info("stopped")
+
+
+def _freeze_startup_heap() -> None:
+    """Load every grader type now (the first request would), then put what start-up made out of
+    the cyclic garbage collector's reach (gc.freeze): a full collection scans only what grading
+    made since, not some 100,000 start-up objects (measured 0.2-0.4 s each on a loaded 2-core
+    machine, one every second or two under load, every thread stopped meanwhile)."""
+    from ..plugins.registry import grader_types
+
+    try:
+        grader_types()
+    except Exception:  # a broken add-on fails the requests that use it, as it would without this
+        log.exception("loading the grader types failed")
+    gc.collect()
+    gc.freeze()
 
 
 def _start_http(config: ServiceSettings, server: GraderServer, given: dict[str, object]) -> HttpServer:
