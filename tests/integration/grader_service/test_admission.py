@@ -65,8 +65,11 @@ def test_hundreds_of_idle_calls_lock_nobody_out(service, graders) -> None:
             stub = pb_grpc.GraderServiceStub(channel)
             anonymous = [stub.GradeStream() for _ in range(300)]
             tenant_a = [stub.GradeStream(metadata=_auth(TOKEN_A)) for _ in range(300)]
-            await asyncio.sleep(2.0)  # the refusals arrive; the calls A may keep stay open
             anonymous_codes = [await call.code() for call in anonymous]
+            deadline = time.monotonic() + 30
+            while sum(call.done() for call in tenant_a) < 300 - TENANT_CALLS and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)  # A's refusals arrive; the calls A may keep stay open
+            await asyncio.sleep(0.3)
             open_a = [call for call in tenant_a if not call.done()]
             refused_a = [await call.code() for call in tenant_a if call.done()]
             # While A's calls are open: health and tenant B answer quickly, A's next call is refused.
@@ -104,8 +107,30 @@ def test_hundreds_of_idle_calls_lock_nobody_out(service, graders) -> None:
     assert metric(text, "rft_requests_total", method="GradeStream", code="RESOURCE_EXHAUSTED") >= 250
 
 
+def _b_latencies(service, b_grader: str, n: int = 20) -> list[float]:
+    """Seconds each of `n` one-sample GradeBatch calls of tenant B took, sorted."""
+    latencies = []
+    with GraderClient(service.address, TOKEN_B, retry=NO_RETRY) as client:
+        client.grade_batch(b_grader, ["1"], {"answer": "1"}, timeout=10)  # the channel connects
+        for i in range(n):
+            start = time.monotonic()
+            results = client.grade_batch(b_grader, [str(i)], {"answer": str(i)}, timeout=10)
+            latencies.append(time.monotonic() - start)
+            assert [r.reward for r in results] == [1.0]
+    return sorted(latencies)
+
+
+def _p99(latencies: list[float]) -> float:
+    return latencies[int(0.99 * (len(latencies) - 1))]
+
+
 def test_a_hanging_grader_of_one_tenant_does_not_delay_another(service, graders) -> None:
-    """Tenant A's two hanging batches hold both grading slots; tenant B's requests still run at once."""
+    """Tenant A's two hanging batches hold both grading slots; tenant B's requests still run at once.
+
+    The bound is 0.5 s (the issue's), or 3x B's own p99 just before when a busy machine is slower
+    than that: without fair slots B waits for A's batches (its 10 s deadline here).
+    """
+    baseline = _p99(_b_latencies(service, graders[TOKEN_B]))
     hung: list[BaseException | None] = []
 
     def hang() -> None:
@@ -123,18 +148,12 @@ def test_a_hanging_grader_of_one_tenant_does_not_delay_another(service, graders)
     while metric(metrics_text(service), "rft_in_flight") < 2:  # both of A's batches hold a slot
         assert time.monotonic() < deadline, "tenant A's batches never started"
         time.sleep(0.05)
-    latencies = []
-    with GraderClient(service.address, TOKEN_B, retry=NO_RETRY) as client:
-        for i in range(20):
-            start = time.monotonic()
-            results = client.grade_batch(graders[TOKEN_B], [str(i)], {"answer": str(i)}, timeout=10)
-            latencies.append(time.monotonic() - start)
-            assert [r.reward for r in results] == [1.0]
+    latencies = _b_latencies(service, graders[TOKEN_B])
     assert all(thread.is_alive() for thread in threads), "tenant A's batches did not hang"
-    latencies.sort()
-    p99 = latencies[int(0.99 * (len(latencies) - 1))]
+    p99 = _p99(latencies)
     print(f"tenant B beside A's hanging batches: p50 {latencies[10]:.3f} s, p99 {p99:.3f} s")
-    assert p99 < 0.5, f"tenant B waited behind tenant A: latencies {latencies}"
+    print(f"tenant B alone: p99 {baseline:.3f} s")
+    assert p99 < max(0.5, 3 * baseline), f"tenant B waited behind tenant A: {latencies}, alone p99 {baseline}"
     assert metric(metrics_text(service), "rft_in_flight") == 2  # B's requests were done; A's still run
 
 
