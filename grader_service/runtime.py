@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -36,9 +38,11 @@ log = logging.getLogger("rftkit.grader_service")
 Pair = tuple[Sample, Mapping[str, Any]]
 CHUNK_TARGET_S = 0.25
 # Small chunks first, so that a slow grader is noticed (and a deadline checked) early; a pool
-# has a worker per core by default, so a chunk of that many keeps every worker busy.
+# has a worker per core by default, so a chunk of that many keeps every worker busy. A grader
+# seen before starts at the size its last chunk's pace gives: a fast one's batch is not cut.
 MIN_CHUNK = max(2, os.cpu_count() or 2)
 FIRST_CHUNK, MAX_CHUNK = 2 * MIN_CHUNK, 8192
+_PACE: weakref.WeakKeyDictionary[Grader, float] = weakref.WeakKeyDictionary()  # seconds per sample
 
 
 @dataclass
@@ -223,12 +227,14 @@ def grade_in_chunks(
 ) -> GradedBatch:
     """Grade `pairs` in chunks of about CHUNK_TARGET_S; raise Stopped when `stop_reason()` says so.
 
-    This is where a request's batch is cut (the pool only spreads a chunk over its workers).
+    This is where a request's batch is cut (the pool only spreads a chunk over its workers). The
+    first chunk is small for a grader not seen before, else as long as its last pace allows.
     """
     graded = GradedBatch(
         name=grader.name, type=grader.type_name, rewards=[], pass_threshold=grader.pass_threshold
     )
-    size, done, total = FIRST_CHUNK, 0, len(pairs)
+    pace = _PACE.get(grader)
+    size, done, total = FIRST_CHUNK if pace is None else _chunk_size(pace), 0, len(pairs)
     while done < total:
         reason = stop_reason()
         if reason:
@@ -244,5 +250,12 @@ def grade_in_chunks(
         if on_chunk is not None:
             on_chunk(part, elapsed)
         per_sample = elapsed / len(chunk)
-        size = max(MIN_CHUNK, min(MAX_CHUNK, int(CHUNK_TARGET_S / max(per_sample, 1e-7))))
+        with contextlib.suppress(TypeError):  # a grader that cannot be weakly referenced: no memory
+            _PACE[grader] = per_sample
+        size = _chunk_size(per_sample)
     return graded
+
+
+def _chunk_size(per_sample: float) -> int:
+    """Samples a chunk of about CHUNK_TARGET_S holds at `per_sample` seconds each."""
+    return max(MIN_CHUNK, min(MAX_CHUNK, int(CHUNK_TARGET_S / max(per_sample, 1e-7))))

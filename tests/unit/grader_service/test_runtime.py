@@ -87,3 +87,16 @@ def test_a_remainder_smaller_than_a_chunk_joins_the_chunk_before_it() -> None:
     graded = grade_in_chunks(grader(), pairs, lambda: None, lambda part, _s: sizes.append(len(part)))
     assert sizes[0] < 16 and len(sizes) == 2 and sum(sizes) == 1024  # a first small chunk, then the rest
     assert graded.rewards == [1.0] * 1024
+
+
+def test_a_grader_seen_before_starts_at_the_size_its_pace_gives() -> None:
+    fast, pairs = grader(), [(Sample(output_text="ok"), {}) for _ in range(1024)]
+    sizes: list[int] = []
+    grade_in_chunks(fast, pairs, lambda: None, lambda part, _s: sizes.append(len(part)))
+    assert sizes[0] < 16  # not seen before: a small first chunk
+    sizes.clear()
+    graded = grade_in_chunks(fast, pairs, lambda: None, lambda part, _s: sizes.append(len(part)))
+    assert sizes == [1024] and graded.rewards == [1.0] * 1024  # fast: the batch is not cut
+    sizes.clear()
+    grade_in_chunks(grader(), pairs, lambda: None, lambda part, _s: sizes.append(len(part)))
+    assert sizes[0] < 16  # the pace is the grader's own, not its type's
