@@ -99,8 +99,9 @@ class SandboxEnvironment(BaseSettings, SandboxLimits):
 ErrorKind = Literal["runtime", "timeout", "resource", "crash", "unavailable"]
 
 
-class WorkerOutcome(msgspec.Struct):
-    """One sample's outcome: the raw value grade() returned, or why there is none."""
+class WorkerOutcome(msgspec.Struct, gc=False):
+    """One sample's outcome: the raw value grade() returned, or why there is none (not tracked by
+    the cyclic garbage collector: a batch makes one per sample, and none refers back to itself)."""
 
     value: Any = None
     error: ErrorKind | None = None

@@ -37,6 +37,9 @@ from ..base import (
 )
 
 _PLAIN_NUMBERS = (float, int)  # exact types: bool (an int subclass) takes the checked path
+# A text whose first character is none of these (or an empty one) is not JSON, so neither JSON
+# nested too deep: it travels as it is. Any other text takes the checked path (json_or_none).
+_MAYBE_JSON = frozenset(' \t\n\r{["-0123456789tfnNI')
 OUTCOME_FLAGS = {
     "runtime": "python_grader_runtime_error",
     "crash": "python_grader_runtime_error",
@@ -153,7 +156,11 @@ class PythonGrader(ScoringGrader):
         refused: dict[int, WorkerOutcome] = {}
         sent = []
         for index, (sample, item) in enumerate(pairs):
-            problem = json_depth_problem(sample.output_text) if sample.is_plain() else None
+            text = sample.output_text
+            if type(text) is str and text[:1] not in _MAYBE_JSON and sample.is_plain():
+                sent.append((text, item))  # the common case: plain text that cannot be JSON
+                continue
+            problem = json_depth_problem(text) if sample.is_plain() else None
             if problem is not None:
                 refused[index] = WorkerOutcome(error="sample", details=problem)  # type: ignore[arg-type]
             else:
