@@ -6,8 +6,11 @@ The service's RPC layer is grpc.aio (one event loop thread; grading runs in a th
   arrives before the request body, and refuses a bad or missing token at once (UNAUTHENTICATED)
   with a handler that reads nothing, so an unauthenticated call holds nothing. Health and
   reflection pass untouched (no token needed; they are answered by the event loop itself).
-- It then counts the tenant's calls in flight (`CallLimit`); a tenant at its limit is refused
-  RESOURCE_EXHAUSTED, so one tenant's open calls cannot use up what the others need.
+- It then counts the tenant's calls in flight (`CallLimit`) from the call's start; a tenant at
+  its limit is refused RESOURCE_EXHAUSTED, so one tenant's open calls cannot use up what the
+  others need. A unary call is served as stream-unary so that it is counted before its request
+  arrives and waits for that request at most `idle_s` (DEADLINE_EXCEEDED); GradeStream times
+  out its own idle waits (server.py).
 - An open call that waits for a message costs a coroutine, not a thread (the sync server held a
   pool thread per call, and its `maximum_concurrent_rpcs` counted idle and unauthenticated calls
   alike: 74 of them locked every tenant and the health checks out).
@@ -18,6 +21,7 @@ The service's RPC layer is grpc.aio (one event loop thread; grading runs in a th
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
@@ -85,10 +89,11 @@ class CallGate(grpc.aio.ServerInterceptor):
         service: str,
         auth: Authenticator,
         limit: CallLimit,
+        idle_s: float,
         on_refused: Callable[[str, grpc.StatusCode], None] = lambda method, code: None,
     ) -> None:
         self._prefix = f"/{service}/"
-        self.auth, self.limit, self._on_refused = auth, limit, on_refused
+        self.auth, self.limit, self.idle_s, self._on_refused = auth, limit, idle_s, on_refused
 
     async def intercept_service(
         self,
@@ -107,7 +112,12 @@ class CallGate(grpc.aio.ServerInterceptor):
         if handler.request_streaming and handler.response_streaming:
             return handler._replace(stream_stream=self._counted_stream(handler.stream_stream, tenant, method))
         if not handler.request_streaming and not handler.response_streaming:
-            return handler._replace(unary_unary=self._counted_unary(handler.unary_unary, tenant, method))
+            # Served as stream-unary: counted from the call's start, its request read with a timeout.
+            return grpc.stream_unary_rpc_method_handler(
+                self._counted_unary(handler.unary_unary, tenant, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
         raise TypeError(f"{details.method}: CallGate handles unary and bidirectional methods only")
 
     def _too_many(self, tenant: str, method: str) -> str:
@@ -118,11 +128,22 @@ class CallGate(grpc.aio.ServerInterceptor):
         )
 
     def _counted_unary(self, behavior: Callable[..., Awaitable[Any]], tenant: str, method: str):
-        async def counted(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def counted(_requests: Any, context: grpc.aio.ServicerContext) -> Any:
             if not self.limit.enter(tenant):
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._too_many(tenant, method))
             token = _TENANT.set(tenant)
             try:
+                try:
+                    request = await asyncio.wait_for(context.read(), self.idle_s)
+                except TimeoutError:
+                    self._on_refused(method, grpc.StatusCode.DEADLINE_EXCEEDED)
+                    await context.abort(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"the request did not arrive within {self.idle_s:g} s of the call's start "
+                        "(the server's --stream-idle-timeout)",
+                    )
+                if request is grpc.aio.EOF:
+                    await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the call carried no request")
                 return await behavior(request, context)
             finally:
                 _TENANT.reset(token)

@@ -496,7 +496,9 @@ class GraderServer:
         def refused(method: str, code: grpc.StatusCode) -> None:
             metrics.requests.labels(method, code.name).inc()
 
-        gate = CallGate(SERVICE_NAME, self.servicer.auth, self.servicer.calls, refused)
+        gate = CallGate(
+            SERVICE_NAME, self.servicer.auth, self.servicer.calls, self.config.stream_idle_s, refused
+        )
         server = grpc.aio.server(
             interceptors=[gate],
             options=[

@@ -13,6 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rftkit.grader_service.client import GraderClient, GraderServiceError, RetryPolicy
 from rftkit.grader_service.pb import grader_pb2 as pb
 from rftkit.grader_service.pb import grader_pb2_grpc as pb_grpc
+from rftkit.grader_service.server import SERVICE_NAME
 from rftkit.grader_service.testing import GRADER_SOURCE, TOKEN_A, TOKEN_B, metric, metrics_text, serve
 
 NO_RETRY = RetryPolicy(attempts=1)
@@ -157,31 +158,43 @@ def test_a_hanging_grader_of_one_tenant_does_not_delay_another(service, graders)
     assert metric(metrics_text(service), "rft_in_flight") == 2  # B's requests were done; A's still run
 
 
-def test_an_idle_stream_is_ended_and_frees_its_place(tmp_path, sandbox) -> None:
+def test_idle_calls_are_ended_and_free_their_place(tmp_path, sandbox) -> None:
+    """A stream idle after a request, and a unary call whose request never comes (headers only),
+    each hold one of the tenant's call places (here 1) until --stream-idle-timeout ends them."""
     with (
         serve(tmp_path, "--stream-idle-timeout", "1.5", "--tenant-calls", "1", sandbox=sandbox) as service,
         GraderClient(service.address, TOKEN_A, retry=NO_RETRY) as client,
     ):
         grader, _ = client.create_grader(GRADER_SOURCE)
+        request = pb.GradeBatchRequest(
+            grader=pb.GraderRef(grader_id=grader), samples_json=b'["1"]', items_json=b'[{"answer": "1"}]'
+        )
 
-        async def idle_stream() -> tuple[grpc.StatusCode, str, float]:
+        async def idle(kind: str) -> tuple[grpc.StatusCode, str, float, grpc.StatusCode | None]:
             async with grpc.aio.insecure_channel(service.address) as channel:
-                stub = pb_grpc.GraderServiceStub(channel)
-                call = stub.GradeStream(metadata=_auth(TOKEN_A))
-                request = pb.GradeBatchRequest(
-                    grader=pb.GraderRef(grader_id=grader),
-                    samples_json=b'["1"]',
-                    items_json=b'[{"answer": "1"}]',
-                )
-                await call.write(request)  # one request answered, then nothing: idle from here
-                response = await call.read()
-                assert list(response.rewards) == [1.0]
+                if kind == "stream":
+                    call = pb_grpc.GraderServiceStub(channel).GradeStream(metadata=_auth(TOKEN_A))
+                    await call.write(request)  # one request answered, then nothing: idle from here
+                    assert list((await call.read()).rewards) == [1.0]
+                else:  # GradeBatch's headers, and never its request
+                    headers_only = channel.stream_unary(
+                        f"/{SERVICE_NAME}/GradeBatch",
+                        request_serializer=pb.GradeBatchRequest.SerializeToString,
+                        response_deserializer=pb.GradeBatchResponse.FromString,
+                    )
+                    call = headers_only(metadata=_auth(TOKEN_A))
+                    await asyncio.sleep(0.3)
                 start = time.monotonic()
-                code = await call.code()
-                return code, await call.details(), time.monotonic() - start
+                try:  # meanwhile the tenant's one place is taken
+                    await asyncio.to_thread(client.list_graders)
+                    other = grpc.StatusCode.OK
+                except GraderServiceError as exc:
+                    other = exc.code
+                code = await asyncio.wait_for(call.code(), 15)
+                return code, await call.details(), time.monotonic() - start, other
 
-        code, details, idle_s = asyncio.run(idle_stream())
-        assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "--stream-idle-timeout" in details
-        assert 1.0 < idle_s < 10
-        # The tenant's one call place is free again.
-        assert client.run(grader, "1", {"answer": "1"}).reward == 1.0
+        for kind in ("stream", "unary"):
+            code, details, idle_s, other = asyncio.run(idle(kind))
+            assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "--stream-idle-timeout" in details, kind
+            assert 0.5 < idle_s < 10 and other == grpc.StatusCode.RESOURCE_EXHAUSTED, (kind, idle_s, other)
+            assert client.run(grader, "1", {"answer": "1"}).reward == 1.0  # the place is free again
