@@ -73,8 +73,8 @@ class ServiceSettings(BaseSettings):
     stream_idle_s: float = Field(
         120.0,
         gt=0,
-        description="A GradeStream whose client sends no request for this many seconds is ended "
-        "(DEADLINE_EXCEEDED).",
+        description="A GradeStream whose client sends no request for this many seconds, or a call "
+        "whose request has not arrived this long after it began, is ended (DEADLINE_EXCEEDED).",
         json_schema_extra={"flag": "--stream-idle-timeout"},
     )
     max_message_mb: float = Field(64.0, gt=0, description="Largest request accepted, in MiB.")
