@@ -18,10 +18,7 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
-import grpc
-
-from ..grader_service.client import CHANNEL_OPTIONS, GraderClient
-from ..grader_service.pb import grader_pb2_grpc as pb_grpc
+from ..grader_service.client import GraderClient
 
 SERVICE = "rft.grader.v1.GraderService"
 # gRPC retries only UNAVAILABLE: the replica went away (or was never reached); the session's
@@ -71,7 +68,8 @@ def replica_target(addresses: Sequence[str]) -> str:
 
 
 def channel_options() -> list[tuple[str, Any]]:
-    return [*CHANNEL_OPTIONS, ("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
+    """What a replica channel sets on top of GraderClient's options: round_robin and its retry policy."""
+    return [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
 
 
 class ReplicaClient(GraderClient):
@@ -79,12 +77,5 @@ class ReplicaClient(GraderClient):
 
     def __init__(self, addresses: Sequence[str], token: str | None = None, **kwargs: Any) -> None:
         self.addresses = list(addresses)
-        target = replica_target(self.addresses)
-        super().__init__(target, token, **kwargs)
-        # GraderClient builds its channel with fixed options; this one needs the service config.
-        self._channel.close()
-        if self._credentials is not None:
-            self._channel = grpc.secure_channel(target, self._credentials, options=channel_options())
-        else:
-            self._channel = grpc.insecure_channel(target, options=channel_options())
-        self._stub = pb_grpc.GraderServiceStub(self._channel)
+        extra = [*channel_options(), *kwargs.pop("channel_options", ())]
+        super().__init__(replica_target(self.addresses), token, channel_options=extra, **kwargs)
