@@ -127,7 +127,9 @@ class CallGate(grpc.aio.ServerInterceptor):
             "(--tenant-calls); finish or close some, or retry with backoff"
         )
 
-    def _counted_unary(self, behavior: Callable[..., Awaitable[Any]], tenant: str, method: str):
+    def _counted_unary(
+        self, behavior: Callable[..., Awaitable[Any]], tenant: str, method: str
+    ) -> Callable[..., Awaitable[Any]]:
         async def counted(_requests: Any, context: grpc.aio.ServicerContext) -> Any:
             if not self.limit.enter(tenant):
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._too_many(tenant, method))
@@ -151,7 +153,9 @@ class CallGate(grpc.aio.ServerInterceptor):
 
         return counted
 
-    def _counted_stream(self, behavior: Callable[..., AsyncIterator[Any]], tenant: str, method: str):
+    def _counted_stream(
+        self, behavior: Callable[..., AsyncIterator[Any]], tenant: str, method: str
+    ) -> Callable[..., AsyncIterator[Any]]:
         async def counted(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             if not self.limit.enter(tenant):
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._too_many(tenant, method))
