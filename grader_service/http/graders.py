@@ -58,7 +58,7 @@ def grade(
     version = content_version(spec)
     try:
         with (
-            ctx.admission.slot(ctx.settings.grade_timeout_s),
+            ctx.admission.slot(ctx.settings.grade_timeout_s, tenant=tenant),
             ctx.graders.use(tenant, "http", version, spec) as grader,
         ):
             return safe_grade_batch(grader, pairs).to_results()
