@@ -138,3 +138,20 @@ def test_item_table_sends_a_shared_item_once() -> None:
     distinct, index = item_table([a, b])
     assert distinct[0] is a and distinct[1] is b and index == [0, 1]
     assert item_table([]) == ([], [])
+
+
+def test_a_batchs_results_are_the_ones_result_builds_and_each_its_own() -> None:
+    ranked = GraderResult(reward=1.0, metadata=_meta(scores={"rank": 1.0}))
+    for threshold in (None, 0.5):
+        graded = GradedBatch(
+            name="g", type="t", rewards=[0.2, 0.9, 1.0, 1], results={2: ranked}, pass_threshold=threshold
+        )
+        results = graded.to_results()
+        assert results == [graded.result(i) for i in range(4)] and results[2] is ranked
+        assert type(results[3].reward) is float  # an int reward is converted, as GraderResult does
+        results[0].metadata.passes["x"] = True
+        results[0].metadata.errors.other_error = True
+        results[0].sub_rewards["s"] = 0.5
+        assert results[1] == graded.result(1)  # no container is shared between two samples
+    with pytest.raises(ValueError, match="reward must be"):
+        GradedBatch(name="g", type="t", rewards=[2.0]).to_results()
