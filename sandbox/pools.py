@@ -33,6 +33,7 @@ from typing import Any
 
 from .api import PoolStatus, SandboxLimits, WorkerOutcome
 from .backends import Backend, get_backend
+from .channel import Channel
 from .worker import SandboxWorker, WorkerStartError, encode_batch, init_message
 from .worker_runtime import FLUSH_RESULTS
 
@@ -51,6 +52,7 @@ class _Slot:
 
     def __init__(self) -> None:
         self.worker: SandboxWorker | None = None
+        self.starting: Channel | None = None  # a worker's channel while it starts
 
 
 class Pool:
@@ -120,12 +122,20 @@ class Pool:
 
     def _start(self, slot: _Slot) -> WorkerStartError | None:
         """Start a worker in `slot`; the error when it did not come up (counted for the grader)."""
+
+        def launched(channel: Channel) -> None:
+            slot.starting = channel
+            if self._closed:  # close() may have looked at this slot before it had a channel
+                channel.abort()
+
         try:
-            slot.worker = SandboxWorker.start(self.backend_impl, self._init, self.limits)
+            slot.worker = SandboxWorker.start(self.backend_impl, self._init, self.limits, launched)
         except WorkerStartError as exc:
-            if exc.load_failed:
+            if exc.load_failed and not self._closed:
                 self._load_failed(exc)
             return exc
+        finally:
+            slot.starting = None
         self._loaded()
         return None
 
@@ -214,9 +224,11 @@ class Pool:
             return
         self._closed = True
         for slot in self._all_slots:
-            worker = slot.worker
+            worker, starting = slot.worker, slot.starting
             if worker is not None and worker.alive:
                 worker.channel.abort()
+            if starting is not None:
+                starting.abort()
         self._executor.shutdown(wait=True)
         for _ in range(self.size):
             slot = self._slots.get()

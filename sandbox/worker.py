@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, get_args
 
 import msgspec
@@ -118,13 +118,22 @@ class SandboxWorker:
         self.death: WorkerOutcome | None = None  # then: what the unanswered pair gets if blamed
 
     @classmethod
-    def start(cls, backend: Backend, init: bytes, limits: SandboxLimits) -> SandboxWorker:
+    def start(
+        cls,
+        backend: Backend,
+        init: bytes,
+        limits: SandboxLimits,
+        on_launch: Callable[[Channel], None] | None = None,
+    ) -> SandboxWorker:
         """Launch a worker and wait until it has loaded the grader.
 
         A worker that dies before its runtime is up is the sandbox's failure; one that dies or
-        hangs while the grader's module runs is the grader's (`load_failed`).
+        hangs while the grader's module runs is the grader's (`load_failed`). `on_launch` gets
+        the channel at once (so that another thread can abort a start that takes long).
         """
         channel = backend.launch(limits)
+        if on_launch is not None:
+            on_launch(channel)
         loading = False
         try:
             deadline = time.monotonic() + limits.load_timeout_s + grace_s(limits)

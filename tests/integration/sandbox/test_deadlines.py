@@ -142,3 +142,24 @@ def test_closing_a_pool_ends_a_batch_in_flight_at_once(backend: str) -> None:
     assert time.monotonic() - start < 8
     assert [o.error for o in got] == ["unavailable"] * 3
     assert "closed" in (got[0].details or "")
+
+
+def test_closing_a_pool_ends_a_worker_start_in_flight_at_once(backend: str) -> None:
+    slow_load = "import time\ntime.sleep(25)\n" + SLEEPER
+    pool = _pool(
+        backend, "close-start", slow_load, SandboxLimits(sample_timeout_s=5.0, load_timeout_s=60.0, workers=1)
+    )
+    got: list[Any] = []
+    grading = threading.Thread(target=lambda: got.extend(pool.grade(_pairs(2))))
+    grading.start()
+    deadline = time.monotonic() + 30
+    while pool._pool._all_slots[0].starting is None:
+        assert time.monotonic() < deadline, "the worker did not start"
+        time.sleep(0.05)
+    time.sleep(1.0)  # its module is loading now
+    start = time.monotonic()
+    pool.close()
+    grading.join(10)
+    assert not grading.is_alive()
+    assert time.monotonic() - start < 8
+    assert [o.error for o in got] == ["unavailable"] * 2
