@@ -394,6 +394,16 @@ class GraderClient(_ClientBase):
     def close(self) -> None:
         self._channel.close()
 
+    def wait_until_ready(self, timeout: float) -> bool:
+        """Connect if need be and wait up to `timeout` s for the channel to be READY; whether it is."""
+        ready = grpc.channel_ready_future(self._channel)
+        try:
+            ready.result(timeout=timeout)
+        except grpc.FutureTimeoutError:
+            ready.cancel()  # stop watching the channel
+            return False
+        return True
+
     def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         call = getattr(self._stub, method)
         deadline = _Deadline(timeout or self.timeout)

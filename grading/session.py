@@ -12,8 +12,10 @@ Every client of grading (`rft train`, `rft eval`, the TRL adapter) opens its ses
 they all upload the same way, batch the same way and treat the service's failures the same
 way. While the service is unavailable, overloaded (a full queue) or past a deadline, `grade`
 pauses and retries with jittered exponential backoff (tenacity), saying so through `notify`,
-for up to `retry_max_wait_s`; then it raises `GradingUnavailable`. It never invents rewards for
-an outage. Per-sample grader errors are part of each result (`metadata.errors`).
+for up to `retry_max_wait_s`; then it raises `GradingUnavailable`. A pause ends early when the
+client's channel connects again, so grading resumes as soon as a restarted service is back. It
+never invents rewards for an outage. Per-sample grader errors are part of each result
+(`metadata.errors`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,19 @@ class OutageWait:
     what: str = "grading"  # what pauses meanwhile, in the messages ("training", "the eval")
     sleep: Callable[[float], None] = time.sleep
     waited_s: float = 0.0
+    # Waits up to N s for the service's channel, True once it is ready (GraderClient.wait_until_ready).
+    ready: Callable[[float], bool] | None = None
+
+    def _rest(self, seconds: float) -> float:
+        """Pause `seconds`, or less: until the channel is back, when it was not ready at first.
+        Returns the seconds paused (as planned when `sleep` does the pausing)."""
+        if self.ready is not None and seconds > 0:
+            start = time.monotonic()
+            if not self.ready(seconds) or time.monotonic() - start > 0.05:
+                return time.monotonic() - start
+            # Connected all along: the trouble is the service's (a full queue, a drain), not the way to it.
+        self.sleep(seconds)
+        return seconds
 
     def call(self, fn: Callable[[], T]) -> T:
         """`fn()`; on a transient error, back off (1 s doubling to 30 s, plus up to 1 s of jitter)
@@ -79,21 +94,24 @@ class OutageWait:
             return max(0.0, min(backoff(state), self.max_wait_s - slept))
 
         def announce(state: RetryCallState) -> None:
-            nonlocal slept
             seconds = state.next_action.sleep if state.next_action else 0.0
             exc = state.outcome.exception() if state.outcome else None
             assert isinstance(exc, GraderServiceError)
+            when = f"in {seconds:.1f} s" + (" or when it is back" if self.ready else "")
             self.notify(
-                f"grader service {_state(exc)} ({exc.details}); {self.what} paused, retrying in "
-                f"{seconds:.1f} s (waited {slept:.0f} s of {self.max_wait_s:.0f} s)"
+                f"grader service {_state(exc)} ({exc.details}); {self.what} paused, retrying {when} "
+                f"(waited {slept:.0f} s of {self.max_wait_s:.0f} s)"
             )
-            slept += seconds
+
+        def rest(seconds: float) -> None:
+            nonlocal slept
+            slept += self._rest(seconds)
 
         retrying = Retrying(
             retry=retry_if_exception(is_transient),
             wait=pause,
             stop=lambda _state: slept >= self.max_wait_s,
-            sleep=self.sleep,
+            sleep=rest,
             before_sleep=announce,
             reraise=True,
         )
@@ -222,8 +240,10 @@ def open_session(
         once = RetryPolicy(attempts=1)
         if len(addresses) == 1:
             client = stack.enter_context(GraderClient(addresses[0], token, retry=once))
+            wait.ready = client.wait_until_ready
             grader_id, version = wait.call(lambda: client.create_grader(spec))
         else:
             client = stack.enter_context(ReplicaClient(addresses, token, retry=once))
+            wait.ready = client.wait_until_ready  # any replica back
             grader_id, version = _upload_to_each(addresses, token, spec, wait)
         yield GradingSession(client, grader_id, version, where=where, batch_size=batch_size, wait=wait)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import pytest
 from rftkit.grader_service.client import GraderServiceError
@@ -54,3 +56,33 @@ def test_user_errors_are_not_retried() -> None:
     wait = OutageWait(max_wait_s=60, sleep=lambda s: pytest.fail("slept on a user error"))
     with pytest.raises(GraderServiceError):
         wait.call(lambda: (_ for _ in ()).throw(error(grpc.StatusCode.NOT_FOUND)))
+
+
+def test_a_pause_ends_when_the_channel_is_back() -> None:
+    calls = iter([error(grpc.StatusCode.UNAVAILABLE, "connection refused"), None])
+    waited: list[float] = []
+
+    def comes_back(seconds: float) -> bool:  # not ready at first, ready after 0.1 s
+        waited.append(seconds)
+        time.sleep(0.1)
+        return True
+
+    wait = OutageWait(notify=lambda m: None, sleep=lambda s: pytest.fail("slept"), ready=comes_back)
+
+    def flaky() -> str:
+        failure = next(calls)
+        if failure is not None:
+            raise failure
+        return "graded"
+
+    assert wait.call(flaky) == "graded"
+    assert len(waited) == 1 and 0.1 <= wait.waited_s < waited[0]
+
+
+def test_a_channel_ready_all_along_gets_the_full_pause() -> None:
+    # Ready at once: the service itself is busy (a full queue), so the backoff is not cut short.
+    slept: list[float] = []
+    wait = OutageWait(max_wait_s=3.0, notify=lambda m: None, sleep=slept.append, ready=lambda s: True)
+    with pytest.raises(GradingUnavailable):
+        wait.call(lambda: (_ for _ in ()).throw(error(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full")))
+    assert sum(slept) == pytest.approx(3.0) and wait.waited_s == pytest.approx(3.0)
