@@ -38,21 +38,28 @@ class WeightSyncError(ValueError):
 
 def nccl_blockers(
     *, lora: bool, trainer_cuda: bool, infos: list[dict[str, Any]] | None = None, remote: bool = False,
-    address: str | None = None, own_devices: bool = True,
+    address: str | None = None, devices: list[str] | None = None, trainer_gpu: str | None = None,
 ) -> list[str]:  # fmt: skip
     """Why vLLM's NCCL weight transfer cannot serve this run (none: it can).
 
     `infos` are the servers' own configs (`VLLMServer.info()`); None: not started yet (only the
     trainer's side is checked). `remote`: servers on other hosts, reached at the trainer's `address`;
-    `own_devices`: local servers have CUDA devices of their own (`cluster.rollout_devices`).
+    `devices`: the local servers' CUDA_VISIBLE_DEVICES (`cluster.rollout_devices`), which must not
+    hold the trainer's `trainer_gpu`: one GPU cannot hold two ranks of an NCCL group.
     """
     blockers = []
     if lora:
         blockers.append("a LoRA run pushes its adapter only, which vLLM loads from a folder")
     if not trainer_cuda:
         blockers.append("the trainer has no CUDA device")
-    elif not remote and not own_devices:
+    elif not remote and not devices:
         blockers.append("cluster.rollout_devices is unset (one GPU cannot hold two ranks of an NCCL group)")
+    elif not remote:
+        blockers += [
+            f"rollout server {i} shares GPU {trainer_gpu} with the trainer"
+            for i, visible in enumerate(devices or [])
+            if trainer_gpu in [d.strip() for d in visible.split(",")]
+        ]
     if remote and not address:
         blockers.append(
             "rollout.weight_sync_address (the trainer's address as the servers reach it) is unset"
@@ -98,6 +105,17 @@ def server_launch_args(cfg: Any, blockers: list[str]) -> tuple[list[str], dict[s
     return ([] if cfg.rollout.weight_sync == "files" or blockers else list(NCCL_TRANSFER_ARGS)), {}
 
 
+def trainer_gpu() -> str:
+    """The physical GPU (as CUDA_VISIBLE_DEVICES names it) of this process's current CUDA device."""
+    import os
+
+    import torch
+
+    index = torch.cuda.current_device()
+    visible = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    return visible[index] if index < len(visible) else str(index)
+
+
 def _info(server: Any) -> dict[str, Any]:
     """The server's own config, or {} where it does not say (an older vLLM, no development mode)."""
     import httpx
@@ -123,7 +141,7 @@ def make_server_engine(
     cluster, rollout = cfg.cluster, cfg.rollout
     lora, cuda, remote = cfg.model.lora is not None, torch.cuda.is_available(), bool(cluster.rollout_urls)
     facts = {"lora": lora, "trainer_cuda": cuda, "remote": remote, "address": rollout.weight_sync_address,
-             "own_devices": bool(cluster.rollout_devices)}  # fmt: skip
+             "devices": cluster.rollout_devices, "trainer_gpu": trainer_gpu() if cuda else None}  # fmt: skip
     before = nccl_blockers(**facts)  # what rules NCCL out before any server starts
     if rollout.weight_sync == "nccl":
         pick_weight_sync("nccl", before)

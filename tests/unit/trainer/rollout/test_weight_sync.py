@@ -40,7 +40,7 @@ def _config(**sections: Any) -> RunConfig:
 
 
 def test_auto_is_nccl_only_where_trainer_and_every_server_have_cuda_and_the_engine() -> None:
-    gpu = {"lora": False, "trainer_cuda": True}
+    gpu = {"lora": False, "trainer_cuda": True, "devices": ["1", "2,3"], "trainer_gpu": "0"}
     assert pick_weight_sync("auto", nccl_blockers(**gpu, infos=[_info("cuda"), _info("cuda")])) == "nccl"
     assert pick_weight_sync("files", nccl_blockers(**gpu, infos=[_info("cuda")])) == "files"
     cases = {
@@ -50,7 +50,8 @@ def test_auto_is_nccl_only_where_trainer_and_every_server_have_cuda_and_the_engi
             **gpu, infos=[_info("cuda", backend=None)]
         ),
         "LoRA run pushes its adapter only": nccl_blockers(lora=True, trainer_cuda=True),
-        "cluster.rollout_devices is unset": nccl_blockers(**gpu, own_devices=False),
+        "cluster.rollout_devices is unset": nccl_blockers(**{**gpu, "devices": None}),
+        "rollout server 1 shares GPU 3 with the trainer": nccl_blockers(**{**gpu, "trainer_gpu": "3"}),
         "rollout.weight_sync_address": nccl_blockers(**gpu, remote=True),
         "rollout server 0 did not say its config": nccl_blockers(**gpu, infos=[{}]),
     }
@@ -61,6 +62,7 @@ def test_auto_is_nccl_only_where_trainer_and_every_server_have_cuda_and_the_engi
             pick_weight_sync("nccl", blockers)
         assert reason in str(caught.value)
     assert nccl_blockers(**gpu, remote=True, address="10.0.0.1", infos=[_info("cuda")]) == []
+    assert nccl_blockers(**gpu) == []  # before the servers start
 
 
 def test_a_servers_nccl_group_counts_all_its_workers() -> None:
