@@ -166,7 +166,9 @@ def make_server_engine(
     try:
         if lora:
             notify("weight sync: the LoRA adapter only (vLLM's LoRA loading, no merge)")
-            return ServerEngine(servers, **options)
+            engine = ServerEngine(servers, **options)
+            engine.weight_sync = "lora adapter"
+            return engine
         infos = [_info(server) for server in servers] if rollout.weight_sync != "files" and not before else []
         blockers = before or nccl_blockers(**facts, infos=infos)
         if pick_weight_sync(rollout.weight_sync, blockers) == "files":
