@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import grpc
 import pytest
@@ -12,6 +13,18 @@ from rftkit.grading.session import GradingUnavailable, OutageWait, is_transient
 
 def error(code: grpc.StatusCode, details: str = "x") -> GraderServiceError:
     return GraderServiceError("GradeBatch", code, details)
+
+
+def fails_first(failure: GraderServiceError) -> Callable[[], str]:
+    """A call that raises `failure` once, then returns "graded"."""
+    failures = iter([failure])
+
+    def call() -> str:
+        for exc in failures:
+            raise exc
+        return "graded"
+
+    return call
 
 
 def test_transient_codes_are_waited_out_but_oversized_messages_are_not() -> None:
@@ -38,17 +51,9 @@ def test_the_pauses_add_up_to_the_limit_then_it_gives_up() -> None:
 
 
 def test_a_recovery_returns_the_real_result_and_says_so() -> None:
-    calls = iter([error(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full"), None])
     messages: list[str] = []
     wait = OutageWait(max_wait_s=60, notify=messages.append, sleep=lambda s: None, what="training")
-
-    def flaky() -> str:
-        failure = next(calls)
-        if failure is not None:
-            raise failure
-        return "graded"
-
-    assert wait.call(flaky) == "graded"
+    assert wait.call(fails_first(error(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full"))) == "graded"
     assert "training paused" in messages[0] and "back after" in messages[-1]
 
 
@@ -59,7 +64,6 @@ def test_user_errors_are_not_retried() -> None:
 
 
 def test_a_pause_ends_when_the_channel_is_back() -> None:
-    calls = iter([error(grpc.StatusCode.UNAVAILABLE, "connection refused"), None])
     waited: list[float] = []
 
     def comes_back(seconds: float) -> bool:  # not ready at first, ready after 0.1 s
@@ -68,14 +72,7 @@ def test_a_pause_ends_when_the_channel_is_back() -> None:
         return True
 
     wait = OutageWait(notify=lambda m: None, sleep=lambda s: pytest.fail("slept"), ready=comes_back)
-
-    def flaky() -> str:
-        failure = next(calls)
-        if failure is not None:
-            raise failure
-        return "graded"
-
-    assert wait.call(flaky) == "graded"
+    assert wait.call(fails_first(error(grpc.StatusCode.UNAVAILABLE, "connection refused"))) == "graded"
     assert len(waited) == 1 and 0.1 <= wait.waited_s < waited[0]
 
 
