@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from rftkit.grader_service.client import GraderClient
 from rftkit.grader_service.embedded import ServiceProcess
+from rftkit.grader_service.pb import grader_pb2 as pb
 from rftkit.grader_service.testing import TOKEN_A, serve
 from rftkit.sandbox.testing import backend_params, require_backend
 
@@ -55,6 +56,8 @@ def grade(sample, item):
 """
 ECHO = """\
 def grade(sample, item):
+    if sample["output_text"] == "echo":
+        raise ValueError("x" * 100000 + " bad item " + item["answer"])
     return 1.0 if sample["output_text"] == item["answer"] else 0.0
 """
 
@@ -208,3 +211,17 @@ def test_deep_bracket_sample_among_4096_flags_only_itself(client: GraderClient) 
     assert [r.reward for i, r in enumerate(results) if i != 1234] == [
         1.0 if i % 2 else 0.0 for i in range(4096) if i != 1234
     ]
+
+
+def test_lone_surrogate_echoed_from_a_sandbox_is_that_samples_error(client: GraderClient) -> None:
+    """A lone surrogate in an item, echoed by the sandboxed grader in a long error: that sample's error."""
+    grader_id, _ = client.create_grader(ECHO, name="echo")
+    request = pb.GradeBatchRequest(
+        grader=pb.GraderRef(grader_id=grader_id),
+        samples_json=b'["echo", "a", "b"]',
+        items_json=b'[{"answer": "\\ud800"}, {"answer": "a"}, {"answer": "\\udfff"}]',
+    )
+    response = client._stub.GradeBatch(request, timeout=60, metadata=client._metadata)
+    assert list(response.rewards) == [0.0, 1.0, 0.0]
+    assert list(response.error_indices) == [0]
+    assert len(response.results_json) < 10_000  # the 100,000-character error text is cut
