@@ -48,7 +48,8 @@ class GraderServiceError(RuntimeError):
         self.method, self.code, self.details = method, code, details
 
 
-def _error(method: str, exc: grpc.RpcError) -> GraderServiceError:
+def _error(method: str, exc: grpc.RpcError, unreachable: str | None = None) -> GraderServiceError:
+    """The service error for `exc`; `unreachable`: the address a call waited for in vain."""
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = (exc.details() if hasattr(exc, "details") else None) or str(exc)
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in details:
@@ -56,6 +57,8 @@ def _error(method: str, exc: grpc.RpcError) -> GraderServiceError:
             " — the request is over the server's message limit (rft serve --max-message-mb); "
             "send fewer or smaller samples per request (chunk_size / max_request_bytes)"
         )
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
+        details += f" — the service at {unreachable} could not be reached before the deadline"
     return GraderServiceError(method, code, details)
 
 
@@ -303,6 +306,16 @@ class _ClientBase:
         self._credentials = _credentials(tls_ca)
         self.channel_options = build_channel_options(self.retry, channel_options)
 
+    def _connected(self) -> bool:
+        """Whether the channel is READY now."""
+        raise NotImplementedError
+
+    def _unreachable(self, exc: grpc.RpcError) -> str | None:
+        """The address, when a call that waited for the channel ended at its deadline still unconnected."""
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and self.retry.waits and not self._connected():
+            return self.address
+        return None
+
     def _request_limit(self, info: pb.ServerInfo | None) -> int:
         if self.max_request_bytes is not None:
             return self.max_request_bytes
@@ -404,6 +417,9 @@ class GraderClient(_ClientBase):
             return False
         return True
 
+    def _connected(self) -> bool:
+        return self.wait_until_ready(0.01)
+
     def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         call = getattr(self._stub, method)
         deadline = _Deadline(timeout or self.timeout)
@@ -419,7 +435,7 @@ class GraderClient(_ClientBase):
                 if exc.code() in RESEND_CODES and delay is not None and deadline.allows(delay):
                     time.sleep(delay)
                     continue
-                raise _error(method, exc) from None
+                raise _error(method, exc, self._unreachable(exc)) from None
         raise AssertionError("unreachable")
 
     def server_info(self) -> pb.ServerInfo:
@@ -579,6 +595,9 @@ class AsyncGraderClient(_ClientBase):
     async def close(self) -> None:
         await self._channel.close()
 
+    def _connected(self) -> bool:
+        return self._channel.get_state() == grpc.ChannelConnectivity.READY
+
     async def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         call = getattr(self._stub, method)
         deadline = _Deadline(timeout or self.timeout)
@@ -594,7 +613,7 @@ class AsyncGraderClient(_ClientBase):
                 if exc.code() in RESEND_CODES and delay is not None and deadline.allows(delay):
                     await asyncio.sleep(delay)
                     continue
-                raise _error(method, exc) from None
+                raise _error(method, exc, self._unreachable(exc)) from None
         raise AssertionError("unreachable")
 
     async def server_info(self) -> pb.ServerInfo:

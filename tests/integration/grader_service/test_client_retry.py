@@ -75,4 +75,5 @@ def test_a_service_that_is_not_there_is_waited_for_until_the_deadline() -> None:
             client.run({"type": "string_check"}, "a")
         took = time.monotonic() - start
     assert raised.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "the service at 127.0.0.1:1 could not be reached" in str(raised.value)
     assert 0.9 < took < 2.0
