@@ -200,6 +200,20 @@ def test_a_worker_killed_while_grading_costs_no_sample(service: ServiceProcess, 
     _check(client, grader_id)
 
 
+def test_a_worker_killed_while_grading_then_its_replacement_while_it_starts(
+    service: ServiceProcess, client: GraderClient
+) -> None:
+    """The issue's case of a restart mid-chunk: the replacement is killed too, before the grader ran."""
+    grader_id, _, load, graded = _grader(client)
+    _check(client, grader_id, count=4)
+    before = _workers(service)
+    replacement = lambda: _workers(service) - before if first.killed else set()  # noqa: E731
+    with Killer(_with_comm(graded)) as first, Killer(replacement) as second:
+        _check(client, grader_id, slow=6)
+    assert [comm for _, comm in first.killed] == [graded], "control: a grading worker was killed"
+    assert len(second.killed) == 1 and second.killed[0][1] != load, second.killed
+
+
 def test_deep_bracket_sample_among_4096_flags_only_itself(client: GraderClient) -> None:
     """`"[" * 5000` in a batch of 4,096: exactly that one sample is flagged; every other reward is right."""
     grader_id, _ = client.create_grader(ECHO, name="echo")
