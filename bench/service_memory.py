@@ -3,9 +3,9 @@
     .venv/bin/python bench/service_memory.py                 # 3 minutes per backend
     .venv/bin/python bench/service_memory.py --quick --json  # 40 s per backend (smoke run)
 
-A real `rft serve` child per backend; C client threads send GradeBatch requests of N samples to
-one Python grader back to back, with workers recycled every few hundred grades (so containers and
-processes come and go as under a long run). The service's resident memory (/proc/PID/status
+A real `rft serve` child per backend; 8 client threads send GradeBatch requests of 512 samples to
+one Python grader back to back, pools of 2 workers recycled every 10,000 grades (the default), so
+containers and processes come and go as under a long run. The service's resident memory (/proc/PID/status
 VmRSS) is sampled every second; the row's `growth_mb_per_min` is the least-squares slope after
 the first third of the run (warm-up: pools, caches and allocator arenas fill). Ratios: the
 throughput of each backend against the process backend's, measured in the same run.
@@ -42,7 +42,7 @@ def slope_per_min(points: list[tuple[float, float]]) -> float:
     return 60.0 * cov / var if var else 0.0
 
 
-def measure(backend: str, seconds: float, clients: int, batch: int, recycle: int = 500) -> Row:
+def measure(backend: str, seconds: float, clients: int, batch: int, recycle: int = 10_000) -> Row:
     from rftkit.grader_service.embedded import start_local_service
     from rftkit.sandbox.backends import backend_problem
 
@@ -104,7 +104,7 @@ def main() -> None:
     rows = []
     for backend in ("process", "namespace", "docker"):
         progress(f"{backend}: {seconds:.0f} s of load")
-        rows.append(measure(backend, seconds, clients=4, batch=256))
+        rows.append(measure(backend, seconds, clients=8, batch=512))
     baseline = rows[0].per_s
     for row in rows:
         if row.per_s is not None and baseline:
