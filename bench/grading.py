@@ -11,7 +11,9 @@ rate of the same grader measured in this run:
 - gradebatch-B-N[xC]/G: GradeBatch over gRPC on loopback to a real `rft serve` child with the
   sandbox backend B (namespace, docker, and process = no isolation, for reference), warm pools,
   N samples per request, C concurrent clients (each its own channel, in threads of this
-  process); latency = the request's round trip, which every sample in it waits for;
+  process); latency = the request's round trip, which every sample in it waits for; its ratio
+  is to the in-process rate measured right before and after the row (a shared machine's load
+  changes within a run);
 - process-per-sample/G: a new `python -c` per sample (the naive sandbox);
 - docker-run-per-sample/G: a new hardened container per sample (like a container-per-call
   service), same flags and image as the docker backend;
@@ -60,6 +62,7 @@ ONE_SHOT = (
     "print(json.dumps(scope['grade'](sample, item)))\n"
 )
 Pair = tuple[dict[str, Any], dict[str, Any]]
+ADJACENT: dict[str, float] = {}  # row name -> the in-process rate measured around that row
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,20 @@ def load_in_process(source: str) -> Callable[[dict[str, Any], dict[str, Any]], f
 
 
 # ---- in-process ceiling ------------------------------------------------------------------------
+
+
+def inprocess_rate(
+    grade: Callable[[dict[str, Any], dict[str, Any]], float], pairs: list[Pair], seconds: float
+) -> float:
+    """grade() calls per second in a bare loop for about `seconds` (a baseline next to a row)."""
+    clock, done, n = time.perf_counter, 0, len(pairs)
+    start = clock()
+    while done < 1000 or clock() - start < seconds:
+        for k in range(done, done + 1000):
+            sample, item = pairs[k % n]
+            grade(sample, item)
+        done += 1000
+    return done / (clock() - start)
 
 
 def bench_inprocess(name: str, source: str, pairs: list[Pair], count: int) -> Row:
@@ -224,8 +241,16 @@ def gradebatch_row(
     def connect() -> GraderClient:
         return GraderClient(service.address, service.token)
 
+    grade = load_in_process(GRADERS[grader_name])
+    before = inprocess_rate(grade, pairs, sizes.row_s / 4)
     calls, wall, lat = run_clients(call, connect, clients, sizes.min_requests, sizes.row_s)
-    return measured(name, calls * batch, wall, lat)
+    after = inprocess_rate(grade, pairs, sizes.row_s / 4)
+    row = measured(name, calls * batch, wall, lat)
+    # The machine's load changes from second to second: the ratio is to the in-process rate
+    # measured right before and right after this row, not only at the start of the run.
+    ADJACENT[name] = (before + after) / 2
+    row.note = f"in-process next to it: {before:,.0f} and {after:,.0f}/s"
+    return row
 
 
 def bench_gradebatch(
@@ -482,7 +507,11 @@ def run(sizes: Sizes, backends: tuple[str, ...], grader_names: tuple[str, ...]) 
                 bench_cold_start(b, graders[cold_grader], pairs[1], expected[cold_grader][1], sizes)
             ],
         )
-    return with_ratios(rows, baselines)
+    rows = with_ratios(rows, baselines)
+    for row in rows:
+        if row.name in ADJACENT and row.per_s:
+            row.ratio = row.per_s / ADJACENT[row.name]
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,7 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown backend or grader: {', '.join(unknown) or '(no grader)'}")
     rows = run(QUICK if args.quick else FULL, backends, grader_names)
     notes = [
-        "ratio: samples per second / the in-process rate of the same grader in this run (1 = the ceiling).",
+        "ratio: samples per second / the in-process rate of the same grader in this run (1 = the ceiling);",
+        "a gradebatch row's: / the in-process rate measured right before and after it (see its note).",
         "gradebatch latency is a request's round trip (every sample of the request waits for it).",
         "process backend = no isolation (rft serve --sandbox process), for reference only.",
     ]

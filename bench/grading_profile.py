@@ -22,7 +22,12 @@ and, measured end to end through the real parts (wall time per sample):
   real-grader        the python grader type on that pool (layer-grader in grading.py)
   real-gradebatch    GradeBatch through `rft serve` on loopback, one client (gRPC included)
 The stage sum against real-gradebatch shows how much is work the code does per sample and how
-much is waiting (pipe wake-ups, threads, the GIL, gRPC) on this machine.
+much is waiting (pipe wake-ups, threads, the GIL, gRPC) on this machine. During real-gradebatch
+the CPU each process used is counted too (from /proc: user + system time, every thread):
+  cpu-client         this process: GraderClient, gRPC's threads included
+  cpu-service        the `rft serve` process: gRPC, decoding, the pool's threads, encoding
+  cpu-workers        the sandbox processes under it (the workers, their launchers)
+CPU time is less sensitive than wall time to what else a shared machine runs.
 """
 
 from __future__ import annotations
@@ -188,9 +193,50 @@ def real_rows(
         def call() -> None:
             check_scores(client.grade_batch(grader_id, *just, version=version), expected, "real-gradebatch")
 
+        call()  # warm: every worker started
+        before = process_cpu(service.pid)
         rows.append(("real-gradebatch", per_sample_us(call, n, repeats)))
+        after = process_cpu(service.pid)
         client.close()
+    samples = n * (repeats + 1)  # per_sample_us calls once more to warm up
+    for part in ("client", "service", "workers"):
+        rows.append((f"cpu-{part}", (after[part] - before[part]) / samples * 1e6))
     return rows
+
+
+def process_cpu(service_pid: int) -> dict[str, float]:
+    """CPU seconds so far of this process (the client), the service, and the
+    sandbox processes under it (workers and their launchers; those that exited are not counted:
+    the timed requests must not recycle a worker)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+
+    def cpu(pid: int) -> float:
+        try:  # the process's CPU clock (Linux: every thread, to the nanosecond)
+            return time.clock_gettime((~pid << 3) | 2)
+        except OSError:
+            pass
+        try:  # clock ticks
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    below, todo = 0.0, list(children.get(service_pid, []))
+    while todo:
+        pid = todo.pop()
+        below += cpu(pid)
+        todo += children.get(pid, [])
+    return {"client": time.process_time(), "service": cpu(service_pid), "workers": below}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(Row(name="stage/sum", p50_ms=total / 1e3, ratio=1.0, note=f"{total:.2f} us/sample, serial"))
     progress(f"the real parts on {args.backend}")
     for name, us in real_rows(args.backend, source, pairs, expected, repeats):
+        if name.startswith("cpu-"):
+            note = f"{us:.2f} us/sample of CPU during real-gradebatch (all its threads)"
+            rows.append(Row(name=f"{name}/{args.backend}", p50_ms=us / 1e3, ratio=us / total, note=note))
+            continue
         rows.append(
             Row(
                 name=f"{name}/{args.backend}",
