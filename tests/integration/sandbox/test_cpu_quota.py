@@ -1,8 +1,10 @@
-"""A worker's CPU quota (its cgroup) holds threads that grade() leaves running after it returns."""
+"""A worker's CPU quota (its cgroup) holds threads that grade() leaves running after it returns
+(until the batch ends: then the worker retires, test_deadlines.py)."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -18,7 +20,7 @@ pytestmark = [
 ]
 
 STRAY = """
-import hashlib, threading
+import hashlib, threading, time
 
 DATA = bytes(1 << 20)
 
@@ -27,8 +29,10 @@ def _spin():
         hashlib.sha256(DATA).digest()
 
 def grade(sample, item):
-    for _ in range(3):
-        threading.Thread(target=_spin, daemon=True).start()
+    if item.get("spin"):
+        for _ in range(3):
+            threading.Thread(target=_spin, daemon=True).start()
+    time.sleep(item.get("sleep", 0))
     return 1.0
 """
 CPUS = 0.2
@@ -40,15 +44,25 @@ def test_stray_threads_are_held_to_the_worker_quota() -> None:
     pool = get_pool(
         tenant="t-cpu", grader_id="stray", version="1", source=STRAY, backend="namespace", limits=limits
     )
+    got: list = []
+    # The first grade() returns at once and leaves three threads spinning while the second sleeps.
+    batch = threading.Thread(
+        target=lambda: got.extend(pool.grade([({}, {"spin": True}), ({}, {"sleep": 6})]))
+    )
     try:
-        assert pool.grade([({}, {})])[0].value == 1.0  # returns at once; three threads keep spinning
-        dirs = [d for base in sandbox_bases() for d in base.glob(f"{service_dir_name()}/w*")]
-        assert dirs, "the worker has no cgroup"
+        batch.start()
+        deadline = time.monotonic() + 60
+        while not (dirs := [d for base in sandbox_bases() for d in base.glob(f"{service_dir_name()}/w*")]):
+            assert time.monotonic() < deadline, "the worker has no cgroup"
+            time.sleep(0.05)
+        time.sleep(1.5)  # the worker has loaded the grader and graded the first sample
         before, start = cpu_seconds_in(dirs), time.monotonic()
         assert before is not None, "no controller counts the worker's CPU time"
         time.sleep(3.0)
         used = cpu_seconds_in(dirs) - before
         wall = time.monotonic() - start
+        batch.join(30)
+        assert [o.value for o in got] == [1.0, 1.0]
     finally:
         pool.close()
     assert used > 0.2 * CPUS * wall, f"control: the stray threads should be running ({used:.2f} s)"
