@@ -21,11 +21,14 @@ MB = 1024 * 1024
 
 
 def default_warm_workers() -> int:
-    """Half the host's memory over one worker's memory cap (memory plus scratch), at least one pool."""
+    """The host's memory over one worker's memory cap (memory plus scratch), at least two pools.
+
+    Idle workers at their caps then fit in the host's memory, and two graders used in turn (a
+    training and a validation grader) both stay warm."""
     limits = SandboxLimits.from_env()
     host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     pool = limits.workers or os.cpu_count() or 1
-    return max(pool, int(host / 2 // ((limits.memory_mb + limits.scratch_mb) * MB)))
+    return max(2 * pool, host // ((limits.memory_mb + limits.scratch_mb) * MB))
 
 
 class ServiceSettings(BaseSettings):
@@ -91,7 +94,7 @@ class ServiceSettings(BaseSettings):
         description="Sandbox workers kept running across all loaded graders; idle pools beyond it are "
         "closed, least recently used first.",
         json_schema_extra={
-            "default_text": "half the host's memory over a worker's memory cap, at least one pool"
+            "default_text": "the host's memory over a worker's memory cap, at least two pools"
         },
     )
     max_samples_per_request: int = Field(
