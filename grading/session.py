@@ -8,13 +8,14 @@ sharing a store find it there; ids agree either way), and grading goes through o
 spreads requests over them round-robin and resends a request whose replica died to another
 (see `replicas`).
 
-Every client of grading (`rft train`, `rft eval`, the TRL adapter) opens its session here, so
-they all upload the same way, batch the same way and treat the service's failures the same
-way. While the service is unavailable, overloaded (a full queue) or past a deadline, `grade`
-pauses and retries with jittered exponential backoff (tenacity), saying so through `notify`,
-for up to `retry_max_wait_s`; then it raises `GradingUnavailable`. A pause ends early when the
-client's channel connects again, so grading resumes as soon as a restarted service is back. It
-never invents rewards for an outage. Per-sample grader errors are part of each result
+Every client of grading (`rft train`, `rft eval`) opens its session here, so they all upload
+the same way, batch the same way and treat the service's failures the same way (the TRL
+adapter, on a plain GraderClient, waits with the same `OutageWait`). While the service is
+unavailable, overloaded (a full queue) or past a deadline, `grade` pauses and retries with
+jittered exponential backoff (tenacity), saying so through `notify`, for up to
+`retry_max_wait_s`; then it raises `GradingUnavailable`. A pause ends early when the client's
+channel connects again, so grading resumes as soon as a restarted service is back. It never
+invents rewards for an outage. Per-sample grader errors are part of each result
 (`metadata.errors`).
 """
 
