@@ -13,7 +13,7 @@ import grpc
 import pytest
 from rftkit.grader_service.client import GraderClient, GraderServiceError
 from rftkit.grader_service.pb import grader_pb2 as pb
-from rftkit.grader_service.testing import TOKEN_A, TOKEN_B, serve
+from rftkit.grader_service.testing import TOKEN_A, TOKEN_B, metric, metrics_text, serve
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -35,10 +35,12 @@ def service(tmp_path_factory: pytest.TempPathFactory, sandbox: str):
     args = (
         "--max-response-mb", str(RESPONSE_MB), "--max-samples-per-request", "20000",
         "--max-graders-per-tenant", "2", "--max-versions-per-tenant", "3",
-        "--max-stored-mb-per-tenant", "0.25",
+        "--max-stored-mb-per-tenant", "0.25", "--max-warm-workers", "4",
     )  # fmt: skip
-    with serve(tmp_path_factory.mktemp("bounds"), *args, sandbox=sandbox) as running:
-        yield running
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("RFTKIT_SANDBOX_WORKERS", "2")  # pools of two: the budget holds two idle pools
+        with serve(tmp_path_factory.mktemp("bounds"), *args, sandbox=sandbox) as running:
+            yield running
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +97,18 @@ def test_store_quotas_per_tenant_are_refused_and_freed_by_delete(service) -> Non
         b.delete_grader(first)  # frees a grader and two versions
         big = ZERO + "#" * (200 * 1024) + "\n"
         third, _ = b.create_grader(big, name="big")
-        with pytest.raises(GraderServiceError, match="--max-stored-mb-per-tenant 0.25") as caught:
+        with pytest.raises(GraderServiceError, match=r"--max-stored-mb-per-tenant 0\.25") as caught:
             b.create_grader(big + "#\n", name="big", grader_id=third)
         assert caught.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
         b.delete_grader(second)
         b.delete_grader(third)
         assert b.create_grader(big + "#\n", name="big")  # every byte freed
+
+
+def test_idle_pools_stay_within_the_warm_worker_budget(service, client) -> None:
+    """Three more graders (inline: no store quota) after the two above: two pools stay warm."""
+    for reward in ("0.1", "0.2", "0.3"):
+        results = client.grade_batch(ZERO.replace("0.0", reward), ["a"] * 8, {})
+        assert [r.reward for r in results] == [float(reward)] * 8
+        assert metric(metrics_text(service), "rft_sandbox_pool_workers") <= 4
+    assert metric(metrics_text(service), "rft_graders_loaded") == 2  # 5 python graders were loaded
