@@ -179,9 +179,9 @@ class SandboxWorker:
 
         Two more ways end with no outcome and no pair to blame: (`stalled`) the worker did not
         take the request by its send deadline (its receipt, an empty frame, did not come: it
-        stopped reading; killed, `death` says so), or
-        it had retired itself after its last batch (a grade() left threads running; the pool
-        starts a fresh one, `lost` and `stalled` stay False).
+        stopped reading; it is killed, `death` says so), or it had retired itself after its
+        last batch (a grade() left threads running; the pool starts a fresh one, `lost` and
+        `stalled` stay False).
         """
         outcomes: list[WorkerOutcome] = []
         per_sample = self.limits.sample_timeout_s + grace_s(self.limits)
