@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, get_args
@@ -15,6 +16,7 @@ from .backends import Backend, result_limit
 from .channel import Channel, ChannelClosed, ChannelTimeout, describe_returncode
 from .worker_runtime import RECYCLE_STATUS
 
+log = logging.getLogger("rftkit.sandbox")
 EXIT_AFTER = ("timeout", "resource")  # the worker exits after reporting one of these
 SEND_BASE_S = 5.0  # a worker waits for its next request, so it takes one at once: this is slack
 SEND_BYTES_PER_S = 8 * 1024 * 1024  # ... plus this much time per byte for a big one
@@ -248,6 +250,11 @@ class SandboxWorker:
         (only a worker that has graded can have: a fresh one's exit is a death like any other)."""
         if self.grades == 0 or self.channel.exit_reason() != RECYCLED:
             return False
+        log.info(
+            "a sandbox worker retired after %d grades: %s",
+            self.grades,
+            self.channel.stderr_tail()[-300:].strip(),
+        )
         self.close()
         return True
 
