@@ -4,7 +4,8 @@ A batch is split into contiguous chunks, one per worker; each chunk is encoded o
 shared by several samples once) and graded over the worker's pipe. A worker that crashes, times
 out, breaks a memory limit or reaches `grades_per_worker` is replaced; the rest of its chunk goes
 to the new worker (one pair per batch for a while when the dead worker may have graded pairs whose
-results it had not sent yet).
+results it had not sent yet). The replacement of a worker nearing `grades_per_worker` is started
+in the background a few chunks ahead, so that no batch waits for a worker to start and load.
 
 Blame only what is proven: a worker that dies (or is killed from outside) without saying why is
 replaced and its unanswered pairs are sent again; a pair is blamed only when it kills a second,
@@ -28,7 +29,7 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .api import PoolStatus, SandboxLimits, WorkerOutcome
@@ -45,6 +46,7 @@ LOAD_RETRY_S = 30.0  # ... and a later batch tries it again after this long
 START_FAILURES_TO_GIVE_UP = 3  # workers in a row that die before they run the grader: the sandbox is down
 DEATHS_TO_BLAME = 2  # a pair is blamed once it was in flight when this many workers died
 STALLS_TO_FLAG = 2  # pairs are flagged once this many fresh workers in a row did not take them
+SPARE_AHEAD = 3  # chunks: a worker this close to grades_per_worker gets its replacement started
 
 
 class _Slot:
@@ -53,6 +55,7 @@ class _Slot:
     def __init__(self) -> None:
         self.worker: SandboxWorker | None = None
         self.starting: Channel | None = None  # a worker's channel while it starts
+        self.spare: Future[SandboxWorker | None] | None = None  # the next worker, starting in the background
 
 
 class Pool:
@@ -70,6 +73,8 @@ class Pool:
         for slot in self._all_slots:
             self._slots.put(slot)
         self._executor = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="rftkit-pool")
+        self._background = ThreadPoolExecutor(max_workers=self.size, thread_name_prefix="rftkit-spare")
+        self._spares_starting: set[_Slot] = set()  # the holders of spares being started (close aborts)
         self._load_error: str | None = None  # set when the grader is broken, until _retry_at
         self._load_failures = 0  # loads in a row that failed (any slot)
         self._retry_at = 0.0
@@ -157,6 +162,9 @@ class Pool:
             if time.monotonic() >= deadline:
                 details = f"the batch ran past its {self.limits.batch_timeout_s:g} s cap"
                 return outcomes + _fill(left, "timeout", details)
+            if (slot.worker is None or not slot.worker.alive) and slot.spare is not None:
+                spare, slot.spare = slot.spare, None
+                slot.worker = spare.result()  # None when it did not come up: one is started here
             if slot.worker is None or not slot.worker.alive:
                 if starts >= MAX_STARTS_PER_CHUNK:
                     return outcomes + _fill(left, "crash", "too many worker restarts in one batch")
@@ -208,9 +216,34 @@ class Pool:
                 continue
             if one_by_one and got:
                 one_by_one -= 1
-            if worker.alive and worker.grades >= self.limits.grades_per_worker:
-                worker.close()
+            if worker.alive:
+                self._renew(slot, worker, len(pairs))
         return outcomes
+
+    def _renew(self, slot: _Slot, worker: SandboxWorker, chunk: int) -> None:
+        """Replace a worker that reached grades_per_worker without a batch waiting for a start: its
+        replacement starts in the background once SPARE_AHEAD more chunks of this size would reach
+        the limit, and takes over when it is reached (the old one is closed in the background)."""
+        limit = self.limits.grades_per_worker
+        try:
+            if slot.spare is None and not self._closed and worker.grades + SPARE_AHEAD * chunk >= limit:
+                slot.spare = self._background.submit(self._start_spare)
+            if worker.grades >= limit:
+                slot.worker = None
+                self._background.submit(worker.close)
+        except RuntimeError:  # the pool is closing: no more background work
+            worker.close()
+
+    def _start_spare(self) -> SandboxWorker | None:
+        """A fresh worker for a slot (counted for the grader like any start); None if it failed."""
+        holder = _Slot()
+        with self._state:
+            self._spares_starting.add(holder)
+        try:
+            return holder.worker if self._start(holder) is None else None
+        finally:
+            with self._state:
+                self._spares_starting.discard(holder)
 
     # -- lifetime --------------------------------------------------------------------------
     def status(self) -> PoolStatus:
@@ -223,7 +256,9 @@ class Pool:
         if self._closed:
             return
         self._closed = True
-        for slot in self._all_slots:
+        with self._state:
+            holders = [*self._all_slots, *self._spares_starting]
+        for slot in holders:
             worker, starting = slot.worker, slot.starting
             if worker is not None and worker.alive:
                 worker.channel.abort()
@@ -234,6 +269,11 @@ class Pool:
             slot = self._slots.get()
             if slot.worker is not None:
                 slot.worker.close()
+        self._background.shutdown(wait=True)  # spares started, retired workers closed
+        for slot in self._all_slots:
+            spare = slot.spare.result() if slot.spare is not None else None
+            if spare is not None:
+                spare.close()
 
 
 class PoolHandle:
