@@ -24,8 +24,7 @@ import pytest
 from rftkit.grader_service.client import GraderClient
 from rftkit.grader_service.embedded import ServiceProcess
 from rftkit.grader_service.pb import grader_pb2 as pb
-from rftkit.grader_service.testing import TOKEN_A, serve
-from rftkit.sandbox.testing import backend_params, require_backend
+from rftkit.grader_service.testing import TOKEN_A
 
 pytestmark = [
     pytest.mark.timeout(180),
@@ -43,7 +42,7 @@ def _name(text):
 
 _name("{load}")
 time.sleep(1.5)
-_name("python3")
+_name("{ready}")
 
 
 def grade(sample, item):
@@ -51,7 +50,7 @@ def grade(sample, item):
     if text.startswith("slow"):
         _name("{grade}")
         time.sleep(0.3)
-        _name("python3")
+        _name("{ready}")
     return 1.0 if text.endswith(item["answer"]) else 0.0
 """
 ECHO = """\
@@ -62,14 +61,9 @@ def grade(sample, item):
 """
 
 
-@pytest.fixture(scope="module", params=backend_params())
-def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    require_backend(request.param)
-    with serve(tmp_path_factory.mktemp(f"faults-{request.param}"), sandbox=request.param) as running:
-        running.backend = request.param  # type: ignore[attr-defined]
-        yield running
+@pytest.fixture(scope="module")
+def service(sandboxed_service: ServiceProcess) -> ServiceProcess:
+    return sandboxed_service
 
 
 @pytest.fixture
@@ -94,18 +88,23 @@ def _comm(pid: int) -> str:
         return "gone"
 
 
+_CONTAINER_PIDS: dict[str, int] = {}  # docker: container id -> its main process on the host
+
+
 def _workers(service: ServiceProcess) -> set[int]:
     """Host pids of the service's sandbox workers' Python processes (or their launchers)."""
     if service.backend == "docker":  # type: ignore[attr-defined]
         import docker
 
+        # Containers are listed from their creation on (before they start), and each is inspected
+        # only until its process is known: the poll stays quick enough to catch a worker starting.
         label = f"rftkit.sandbox.owner={socket.gethostname()}:{service.pid}"
         api = docker.from_env().api
-        pids = set()
-        for summary in api.containers(filters={"label": label, "status": "running"}):
-            with contextlib.suppress(Exception):
-                pids.add(int(api.inspect_container(summary["Id"])["State"]["Pid"]))
-        return pids - {0}
+        for summary in api.containers(all=True, filters={"label": label}):
+            if not _CONTAINER_PIDS.get(summary["Id"]):
+                with contextlib.suppress(Exception):
+                    _CONTAINER_PIDS[summary["Id"]] = int(api.inspect_container(summary["Id"])["State"]["Pid"])
+        return {pid for pid in _CONTAINER_PIDS.values() if pid and Path(f"/proc/{pid}").exists()}
     children: dict[int, list[tuple[int, str]]] = {}
     for pid, parent, comm in _processes():
         children.setdefault(parent, []).append((pid, comm))
@@ -152,9 +151,11 @@ def _with_comm(name: str) -> Callable[[], set[int]]:
 
 
 def _grader(client: GraderClient) -> tuple[str, str, str, str]:
-    """A fresh upload (its own pool): (id, source, load name, grade name)."""
+    """A fresh upload (its own pool): (id, source, load name, grade name); every name its module
+    gives its process holds the upload's tag (load name[2:]), so a name without it is one the
+    grader's module has not run in yet."""
     tag = uuid.uuid4().hex[:10]
-    source = GRADER.format(load=f"rL{tag}", grade=f"rG{tag}")
+    source = GRADER.format(load=f"rL{tag}", grade=f"rG{tag}", ready=f"rR{tag}")
     grader_id, _ = client.create_grader(source, name=f"faults-{tag}")
     return grader_id, source, f"rL{tag}", f"rG{tag}"
 
@@ -175,7 +176,7 @@ def test_a_worker_killed_while_it_starts_costs_nothing(service: ServiceProcess, 
     with Killer(lambda: _workers(service) - before) as killer:
         _check(client, grader_id)
     assert len(killer.killed) == 1, "control: a starting worker was killed"
-    assert killer.killed[0][1] != load, f"killed after the grader's module ran: {killer.killed}"
+    assert load[2:] not in killer.killed[0][1], f"killed after the grader's module began: {killer.killed}"
 
 
 def test_a_worker_killed_while_it_loads_breaks_nothing(service: ServiceProcess, client: GraderClient) -> None:
@@ -211,7 +212,7 @@ def test_a_worker_killed_while_grading_then_its_replacement_while_it_starts(
     with Killer(_with_comm(graded)) as first, Killer(replacement) as second:
         _check(client, grader_id, slow=6)
     assert [comm for _, comm in first.killed] == [graded], "control: a grading worker was killed"
-    assert len(second.killed) == 1 and second.killed[0][1] != load, second.killed
+    assert len(second.killed) == 1 and load[2:] not in second.killed[0][1], second.killed
 
 
 def test_deep_bracket_sample_among_4096_flags_only_itself(client: GraderClient) -> None:

@@ -9,14 +9,12 @@ that fail with a long error stays under 1 GB and under the default response boun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from rftkit.grader_service.embedded import ServiceProcess
 from rftkit.grader_service.pb import grader_pb2 as pb
-from rftkit.grader_service.testing import TOKEN_A, serve
-from rftkit.sandbox.testing import backend_params, require_backend
+from rftkit.grader_service.testing import TOKEN_A
 
 pytestmark = pytest.mark.timeout(240)
 GB = 1024**3
@@ -24,13 +22,9 @@ LONG_ERROR = "def grade(sample, item):\n    raise ValueError('a long error ' * 2
 ZERO = "def grade(sample, item):\n    return 0.0 if sample['output_text'] == '' else 1.0\n"
 
 
-@pytest.fixture(scope="module", params=backend_params())
-def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ServiceProcess]:
-    require_backend(request.param)
-    with serve(tmp_path_factory.mktemp(f"memory-{request.param}"), sandbox=request.param) as running:
-        yield running
+@pytest.fixture(scope="module")
+def service(sandboxed_service: ServiceProcess) -> ServiceProcess:
+    return sandboxed_service
 
 
 def _peak_bytes(pid: int) -> int:
