@@ -373,29 +373,8 @@ class GradedBatch(msgspec.Struct, kw_only=True):
         return GraderResult(reward=reward, metadata=meta)
 
     def to_results(self) -> list[GraderResult]:
-        """One GraderResult per sample, in order (each its own objects, as `result` builds them).
-
-        The samples without a full result are shallow copies of one checked template, given
-        their own reward and fresh containers: the same records without a check per sample."""
-        template_meta = ResultMetadata(name=self.name, type=self.type, execution_time=self.execution_time)
-        new_meta, new_result = (
-            template_meta.__copy__,
-            GraderResult(reward=0.0, metadata=template_meta).__copy__,
-        )
-        threshold, kept, results = self.pass_threshold, self.results, []
-        for index, reward in enumerate(self.rewards):
-            result = kept.get(index)
-            if result is None:
-                if type(reward) is not float or not 0.0 <= reward <= 1.0:
-                    result = self.result(index)  # converted, or refused, by GraderResult's own check
-                else:
-                    meta = new_meta()
-                    meta.errors, meta.scores = GraderErrors(), {}
-                    meta.passes = {} if threshold is None else {"pass": reward >= threshold}
-                    result = new_result()
-                    result.reward, result.sub_rewards, result.metadata = reward, {}, meta
-            results.append(result)
-        return results
+        """One GraderResult per sample, in order."""
+        return [self.result(index) for index in range(len(self.rewards))]
 
     def __iter__(self) -> Iterator[GraderResult]:
         return iter(self.to_results())
