@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from rftkit.sandbox.api import SandboxLimits
-from rftkit.sandbox.pools import SPARE_AHEAD, get_pool
+from rftkit.sandbox.pools import SPARE_AHEAD, PoolHandle, get_pool
 from rftkit.sandbox.testing import backend_params, require_backend
 
 pytestmark = pytest.mark.timeout(180)
@@ -19,14 +21,19 @@ def grade(sample, item):
 """
 
 
+def _one_worker(backend: str, tenant: str, grades_per_worker: int) -> tuple[PoolHandle, Any]:
+    """A pool of one worker (on `backend`), and the slot that worker lives in."""
+    require_backend(backend)
+    limits = SandboxLimits(
+        sample_timeout_s=5.0, load_timeout_s=20.0, workers=1, grades_per_worker=grades_per_worker
+    )
+    pool = get_pool(tenant=tenant, grader_id="g", version="1", source=COUNTER, backend=backend, limits=limits)
+    return pool, pool._pool._all_slots[0]
+
+
 @pytest.mark.parametrize("backend", backend_params(with_process=True))
 def test_the_replacement_is_ready_when_the_worker_retires(backend: str) -> None:
-    require_backend(backend)
-    limits = SandboxLimits(sample_timeout_s=5.0, load_timeout_s=20.0, workers=1, grades_per_worker=6)
-    pool = get_pool(
-        tenant="t-spares", grader_id="g", version="1", source=COUNTER, backend=backend, limits=limits
-    )
-    slot = pool._pool._all_slots[0]  # one worker: one slot
+    pool, slot = _one_worker(backend, "t-spares", 6)
     try:
         counts = [o.value for o in pool.grade([({}, {})] * 2)]
         assert 2 + SPARE_AHEAD * 2 >= 6 and slot.spare is not None  # started with 4 grades to go
@@ -45,12 +52,7 @@ def test_the_replacement_is_ready_when_the_worker_retires(backend: str) -> None:
 
 @pytest.mark.parametrize("backend", backend_params(with_process=True))
 def test_closing_the_pool_stops_a_spare(backend: str) -> None:
-    require_backend(backend)
-    limits = SandboxLimits(sample_timeout_s=5.0, load_timeout_s=20.0, workers=1, grades_per_worker=4)
-    pool = get_pool(
-        tenant="t-spares2", grader_id="g", version="1", source=COUNTER, backend=backend, limits=limits
-    )
-    slot = pool._pool._all_slots[0]
+    pool, slot = _one_worker(backend, "t-spares2", 4)
     pool.grade([({}, {})] * 2)
     assert slot.spare is not None
     pool.close()
