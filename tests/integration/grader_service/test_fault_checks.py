@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import threading
@@ -49,7 +50,7 @@ def grade(sample, item):
     text = sample["output_text"]
     if text.startswith("slow"):
         _name("{grade}")
-        time.sleep(0.3)
+        time.sleep(item.get("sleep", 0.3))
         _name("{ready}")
     return 1.0 if text.endswith(item["answer"]) else 0.0
 """
@@ -160,10 +161,12 @@ def _grader(client: GraderClient) -> tuple[str, str, str, str]:
     return grader_id, source, f"rL{tag}", f"rG{tag}"
 
 
-def _check(client: GraderClient, grader_id: str, *, slow: int = 0, count: int = 24) -> None:
-    """Grade `count` samples (the first `slow` sleep in grade()): every reward right, none flagged."""
+def _check(
+    client: GraderClient, grader_id: str, *, slow: int = 0, count: int = 24, sleep: float = 0.3
+) -> None:
+    """Grade `count` samples (the first `slow` sleep `sleep` s in grade()): rewards right, none flagged."""
     samples = [("slow" if i < slow else "s") + str(i) for i in range(count)]
-    items = [{"answer": str(i) if i % 3 else "no"} for i in range(count)]
+    items = [{"answer": str(i) if i % 3 else "no", "sleep": sleep} for i in range(count)]
     results = client.grade_batch(grader_id, samples, items, timeout=120)
     flagged = {i: r.metadata.errors.raised() for i, r in enumerate(results) if r.metadata.errors.raised()}
     assert flagged == {}, [results[i].metadata.errors.details for i in flagged]
@@ -213,6 +216,34 @@ def test_a_worker_killed_while_grading_then_its_replacement_while_it_starts(
         _check(client, grader_id, slow=6)
     assert [comm for _, comm in first.killed] == [graded], "control: a grading worker was killed"
     assert len(second.killed) == 1 and load[2:] not in second.killed[0][1], second.killed
+
+
+def test_grading_workers_killed_again_and_again_cost_no_sample(
+    service: ServiceProcess, client: GraderClient
+) -> None:
+    """Four kills at whatever moment of grade() they come, one a second, in one batch of 400 samples.
+
+    A worker is killed only after it has graded for 0.5 s: a pair in flight at two deaths would be
+    blamed (rightly, by the rule), so a replacement is not killed on the pair it was sent first.
+    """
+    grader_id, _, _, graded = _grader(client)
+    seen: dict[int, float] = {}  # pid -> when it was first seen inside grade()
+    last = [0.0]
+
+    def one_a_second() -> set[int]:
+        now = time.monotonic()
+        grading = _with_comm(graded)()
+        for pid in grading:
+            seen.setdefault(pid, now)
+        ripe = sorted(pid for pid in grading if now - seen[pid] > 0.5)
+        if not ripe or now - last[0] < 1.0:
+            return set()
+        last[0] = now
+        return {random.choice(ripe)}
+
+    with Killer(one_a_second, limit=4) as killer:
+        _check(client, grader_id, slow=400, count=400, sleep=0.02)
+    assert len(killer.killed) == 4, f"control: four grading workers were killed: {killer.killed}"
 
 
 def test_deep_bracket_sample_among_4096_flags_only_itself(client: GraderClient) -> None:
