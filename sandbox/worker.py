@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, get_args
@@ -21,6 +22,7 @@ EXIT_AFTER = ("timeout", "resource")  # the worker exits after reporting one of 
 SEND_BASE_S = 5.0  # a worker waits for its next request, so it takes one at once: this is slack
 SEND_BYTES_PER_S = 8 * 1024 * 1024  # ... plus this much time per byte for a big one
 RECYCLED = describe_returncode(RECYCLE_STATUS)
+KILLED_FROM_OUTSIDE = describe_returncode(-signal.SIGKILL)  # and no memory breach: the host did it
 
 
 class WorkerStartError(RuntimeError):
@@ -130,7 +132,8 @@ class SandboxWorker:
         """Launch a worker and wait until it has loaded the grader.
 
         A worker that dies before its runtime is up is the sandbox's failure; one that dies or
-        hangs while the grader's module runs is the grader's (`load_failed`). `on_launch` gets
+        hangs while the grader's module runs is the grader's (`load_failed`), except a SIGKILL
+        that no memory breach explains (killed from outside: the sandbox's failure again). `on_launch` gets
         the channel at once (so that another thread can abort a start that takes long).
         """
         channel = backend.launch(limits)
@@ -154,6 +157,13 @@ class SandboxWorker:
             reason = channel.exit_reason() or str(exc)
             tail = channel.stderr_tail()[-2000:]
             channel.close()
+            if loading and reason == KILLED_FROM_OUTSIDE:
+                # A SIGKILL with no memory breach (that reads "killed for using more memory")
+                # proves nothing about the grader: an OOM killer or an operator on the host.
+                # The worker is restarted like one that died before the grader ran.
+                raise WorkerStartError(
+                    f"the worker was killed while it loaded the grader ({reason}); not the grader's fault"
+                ) from None
             if loading:
                 raise WorkerStartError(
                     f"the grader's module crashed the worker ({reason})", load_failed=True

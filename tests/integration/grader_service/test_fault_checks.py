@@ -195,6 +195,19 @@ def test_a_worker_killed_while_it_loads_breaks_nothing(service: ServiceProcess, 
     _check(client, grader_id)
 
 
+def test_two_workers_killed_together_while_they_load_break_nothing(
+    service: ServiceProcess, client: GraderClient
+) -> None:
+    """Both workers of a batch killed once each while they load (a node under pressure): two kills
+    in two workers are not a grader that failed to load twice."""
+    grader_id, _, load, _ = _grader(client)
+    loading = _with_comm(load)
+    with Killer(lambda: found if len(found := loading()) >= 2 else set(), limit=2) as killer:
+        _check(client, grader_id)
+    assert [comm for _, comm in killer.killed] == [load, load], "control: two loading workers were killed"
+    _check(client, grader_id)
+
+
 def test_a_worker_killed_while_grading_costs_no_sample(service: ServiceProcess, client: GraderClient) -> None:
     grader_id, _, _, graded = _grader(client)
     _check(client, grader_id, count=4)  # warm: the kill below comes in the middle of grade()
