@@ -247,8 +247,12 @@ class Pool:
 
     # -- lifetime --------------------------------------------------------------------------
     def status(self) -> PoolStatus:
-        """The backend, the pool's size and how many of its workers are running now."""
-        alive = sum(1 for slot in self._all_slots if slot.worker is not None and slot.worker.alive)
+        """The backend, the pool's size and how many of its workers are running now (spares too)."""
+        alive = 0
+        for slot in self._all_slots:
+            spare = slot.spare
+            workers = [slot.worker, spare.result() if spare is not None and spare.done() else None]
+            alive += sum(1 for worker in workers if worker is not None and worker.alive)
         return PoolStatus(backend=self.backend, workers=self.size, alive=alive, closed=self._closed)
 
     def close(self) -> None:
