@@ -31,8 +31,6 @@ SUMMARY_FILE = "summary.json"
 GRADER_FILE = "grader.json"
 
 
-
-
 def open_models(args: Sequence[str], options: ModelOptions) -> list[EvalModel]:
     """Every --model, checked before any work starts; names must be unique."""
     models = [open_model(arg, options) for arg in args]
@@ -112,8 +110,12 @@ def run_eval(run: EvalSettings, console: Console | None = None) -> dict[str, Any
     try:
         with (
             open_session(
-                spec, address=run.server, token=run.token, sandbox=run.sandbox,
-                batch_size=run.grade_batch_size, notify=console.print,
+                spec,
+                address=run.server,
+                token=run.token,
+                sandbox=run.sandbox,
+                batch_size=run.grade_batch_size,
+                notify=console.print,
             ) as grading,  # fmt: skip
             (run.output_dir / RESULTS_FILE).open("w", encoding="utf-8") as out,
             _progress(console) as progress,

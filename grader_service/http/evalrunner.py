@@ -36,6 +36,7 @@ class EvalRunnerContext(RunnerContext, Protocol):
 
     def internal_token(self, tenant: str) -> str: ...
 
+
 log = logging.getLogger("rftkit.grader_service.http")
 TICK_S = 0.25
 KILL_AFTER_S = 5.0

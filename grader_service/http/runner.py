@@ -41,6 +41,7 @@ class RunnerContext(Protocol):
     db: Database
     settings: HttpSettings
 
+
 log = logging.getLogger("rftkit.grader_service.http")
 TICK_S = 0.25
 KILL_AFTER_S = 5.0

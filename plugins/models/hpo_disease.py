@@ -99,9 +99,7 @@ def hpo3_tables() -> AnnotationTables:
     )
 
 
-def link_diseases(
-    genes: Sequence[frozenset[int]], diseases: Sequence[frozenset[int]]
-) -> list[list[int]]:
+def link_diseases(genes: Sequence[frozenset[int]], diseases: Sequence[frozenset[int]]) -> list[list[int]]:
     """For each gene, the diseases whose annotated terms are all among the gene's."""
     postings: dict[int, set[int]] = defaultdict(set)
     for g, terms in enumerate(genes):

@@ -78,9 +78,7 @@ def test_gives_up_after_retries_and_on_client_errors() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    [[gen]] = OpenAIChatModel("m", f"http://127.0.0.1:{port}/v1", retries=1).generate(
-        [ITEM], 1
-    )
+    [[gen]] = OpenAIChatModel("m", f"http://127.0.0.1:{port}/v1", retries=1).generate([ITEM], 1)
     assert gen.error and "ConnectError" in gen.error
 
 

@@ -24,7 +24,7 @@ def test_train_and_eval_see_the_same_answer() -> None:
     # Once trainer and eval disagreed here: training graded "B", eval the whole string.
     assert final_answer("B <think>x</think>") == "B"
     assert split_reasoning("B <think>x</think>") == ("x", "B")
-    assert split_reasoning("<think>a\nb</think>\n{\"x\": 1}") == ("a\nb", '{"x": 1}')
+    assert split_reasoning('<think>a\nb</think>\n{"x": 1}') == ("a\nb", '{"x": 1}')
     assert split_reasoning("plain") == (None, "plain")
     assert split_reasoning("<think>still thinking") == ("still thinking", "")
 
