@@ -40,6 +40,7 @@ class Backend(Protocol):
 
     name: str
     reap_children: bool  # the worker may kill every other process in its (private) pid namespace
+    exit_when_orphaned: bool  # the worker ends itself once its requests' stream hangs up
 
     def launch(self, limits: SandboxLimits) -> Channel: ...
 
@@ -73,6 +74,7 @@ class ProcessBackend:
 
     name = "process"
     reap_children = False
+    exit_when_orphaned = False
 
     def rlimits(self, limits: SandboxLimits) -> dict[str, int]:
         return base_rlimits(limits)

@@ -219,6 +219,7 @@ class DockerBackend:
 
     name = "docker"
     reap_children = True
+    exit_when_orphaned = True  # a container outlives its killed service: its PID 1 must see to it
 
     @staticmethod
     def problem() -> str | None:

@@ -227,6 +227,7 @@ class NamespaceBackend:
 
     name = "namespace"
     reap_children = True
+    exit_when_orphaned = False  # bubblewrap's --die-with-parent already ends it
 
     def __init__(self) -> None:
         global _swept

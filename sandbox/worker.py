@@ -89,6 +89,7 @@ def init_message(source: str, limits: SandboxLimits, backend: Backend) -> bytes:
             "result_max_bytes": result_limit(limits),
             "rlimits": backend.rlimits(limits),
             "reap_children": backend.reap_children,
+            "exit_when_orphaned": backend.exit_when_orphaned,
         }
     ).encode()
 

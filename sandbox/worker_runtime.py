@@ -456,6 +456,31 @@ def _kill_leftovers() -> None:
             time.sleep(0.001)
 
 
+def _exit_when_orphaned(fd: int) -> None:
+    """End the worker as soon as nobody can write to its requests (`fd` hung up: the service is
+    gone, e.g. killed -9), also in the middle of grade(). A docker worker is its container's PID 1,
+    so the container and every process in it end too (the docker backend's containers take stdin
+    once: the daemon closes it when the service's attach socket goes). Not for a parent that
+    closes the requests' pipe and still reads the results (tests that write a whole conversation).
+    """
+    import select
+    import threading
+
+    def watch() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # they stay the main thread's
+        poller = select.poll()
+        poller.register(fd, 0)  # hang-ups and errors are always reported
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:  # pragma: no cover - poll() is retried by Python since 3.5
+                continue
+            if any(flags & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, flags in events):
+                os._exit(0)
+
+    threading.Thread(target=watch, name="rftkit-orphan-watch", daemon=True).start()
+
+
 def _apply_rlimits(limits: dict[str, int]) -> None:
     import resource
 
@@ -479,6 +504,8 @@ def main() -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the file size limit: EFBIG, not death
     _apply_rlimits(init.get("rlimits") or {})
     worker = Worker(proto_in, proto_out, init)
+    if init.get("exit_when_orphaned"):
+        _exit_when_orphaned(proto_in)  # before the grader runs: its thread is not a stray one
     worker.send({"loading": True})  # from here on, a death is the grader's doing
     sys.stdout = sys.stderr = worker.capture  # type: ignore[assignment]
     error = worker.load(init["source"], float(init.get("load_timeout_s", 30.0)))

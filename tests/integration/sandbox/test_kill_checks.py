@@ -4,9 +4,10 @@ test_leftovers.py kills an idle service and looks after the next one has graded.
 is killed while both its workers are inside grade() (each renames its process so the test sees it
 from the host), and the check comes as soon as the next service on the same data is up, before it
 grades anything: no cgroup directory (namespace) or container (docker) of it is left, none of its
-worker processes still runs, and the next service grades the same upload. (Namespace workers die
-with their service, bubblewrap's --die-with-parent; a docker worker inside grade() runs on until
-the next service's sweep removes its container.)
+worker processes still runs, and the next service grades the same upload. Its workers do not wait
+for the next service: they end within seconds of the kill, inside grade() (namespace: bubblewrap's
+--die-with-parent; docker: the worker sees its requests' stream hang up and exits, and with it,
+as PID 1, its container).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def test_kill_9_while_grading_leaves_nothing_once_the_next_is_up(backend: str, t
         os.kill(first.pid, signal.SIGKILL)
         first.process.wait(30)
         killed = first.pid
+        assert _until(lambda: not _grading(), 10), f"workers outlived their killed service: {_grading()}"
     assert _left_by(backend, killed), "control: a killed service cannot clean up after itself"
     client.close()
     with serve(tmp_path / "second", sandbox=backend, data_dir=data) as second:
