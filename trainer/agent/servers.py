@@ -22,7 +22,6 @@ import atexit
 import contextlib
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..processes import dying_with_parent
 
 SERVER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_-]*)\}")
@@ -87,15 +88,6 @@ def unknown_placeholders(url: str, names: Sequence[str]) -> list[str]:
     return [name for name in PLACEHOLDER.findall(url) if name not in names]
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
-
-
 class ToolServers:
     """The started servers of a run; `addresses` maps each name to host:port. Close to stop them."""
 
@@ -123,9 +115,9 @@ class ToolServers:
         main_thread = threading.current_thread() is threading.main_thread()
         try:
             proc = subprocess.Popen(
-                command, cwd=cwd, env={**os.environ, **server.env}, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" and main_thread else None,
+                dying_with_parent(command) if main_thread else command, cwd=cwd,
+                env={**os.environ, **server.env}, stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT,
             )  # fmt: skip
         except OSError as exc:
             log.close()

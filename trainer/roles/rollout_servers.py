@@ -27,19 +27,13 @@ from typing import Any
 
 import httpx
 
+from ..processes import dying_with_parent
+
 SERVED_NAME = "policy"
 
 
 class RolloutServerError(RuntimeError):
     """A rollout server that did not start, died, or refused a call; the message says which and why."""
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent (thread) that started it is gone."""
-    import ctypes
-
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -110,8 +104,8 @@ class VLLMServer:
         env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", "VLLM_LOGGING_LEVEL": "WARNING", **self.env}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                dying_with_parent(self.command()), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, env=env, start_new_session=True,
             )  # fmt: skip
 
     def wait_ready(self, deadline_s: float = 300.0) -> None:
