@@ -81,14 +81,17 @@ class Admission:
             return self._running.get(tenant, 0)
 
     def _may_start(self, tenant: str, ticket: int) -> bool:
+        """Whether the waiter `ticket` of `tenant` goes next: a free slot goes to the head of the
+        tenant with the fewest running (the oldest head on a tie); a spare slot, while every slot
+        is taken, to the oldest head among the tenants with nothing running."""
         if self._queues[tenant][0] != ticket:
             return False
-        if self._running.get(tenant, 0) == 0 and self._total < self.slots + self.spare:
-            return True
-        if self._total >= self.slots:
-            return False
-        heads = ((self._running.get(t, 0), q[0], t) for t, q in self._queues.items())
-        return min(heads)[2] == tenant
+        if self._total < self.slots:
+            heads = ((self._running.get(t, 0), q[0]) for t, q in self._queues.items())
+            return min(heads)[1] == ticket
+        if self._total < self.slots + self.spare and not self._running.get(tenant, 0):
+            return min(q[0] for t, q in self._queues.items() if not self._running.get(t, 0)) == ticket
+        return False
 
     def _leave_queue(self, tenant: str, ticket: int) -> None:
         queue = self._queues[tenant]

@@ -80,11 +80,11 @@ class Holder:
 
         def run() -> None:
             try:
-                with gate.slot(10, tenant=tenant):
+                with gate.slot(30, tenant=tenant):
                     if order is not None:
                         order.append(name or tenant)
                     self.started.set()
-                    self._release.wait(10)
+                    self._release.wait(30)
             except BaseException as exc:  # the test looks at it
                 self.error = exc
 
@@ -145,16 +145,25 @@ def test_a_freed_slot_goes_to_the_waiting_tenant_with_the_fewest_running() -> No
     assert order == ["a1", "a2", "b1", "a3", "a4"]
 
 
+def _until_waiting(waiting: list[int], count: int) -> None:
+    """Until the gate's on_change said `count` requests wait (no sleep that a busy machine outruns)."""
+    deadline = time.monotonic() + 10
+    while not waiting or waiting[-1] != count:
+        assert time.monotonic() < deadline, f"waiting {waiting[-1:]}, expected {count}"
+        time.sleep(0.01)
+
+
 def test_one_tenant_filling_the_queue_does_not_refuse_another() -> None:
-    gate = Admission(slots=1, max_queue=1, spare=0)
+    waiting: list[int] = []
+    gate = Admission(slots=1, max_queue=1, spare=0, on_change=lambda w, _running: waiting.append(w))
     holder = Holder(gate, "a")
     assert holder.started.wait(5)
     queued = [Holder(gate, "a")]
-    time.sleep(0.1)
+    _until_waiting(waiting, 1)
     with pytest.raises(QueueFull, match="1 of them yours"), gate.slot(1, tenant="a"):
         pass
     queued.append(Holder(gate, "b"))  # b has nothing waiting: it may still queue one
-    time.sleep(0.1)
+    _until_waiting(waiting, 2)
     with pytest.raises(QueueFull), gate.slot(1, tenant="b"):
         pass
     holder.release()
