@@ -45,6 +45,19 @@ def _lines(path: Path, count: int) -> bytes:
     return "".join(path.read_text().splitlines(keepends=True)[:count]).encode()
 
 
+def click(browser: Any, element_id: str) -> None:
+    """Click `#element_id`, found again when a live update replaced it between the find and the click."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(50):
+        try:
+            browser.find_element(By.ID, element_id).click()
+            return
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError(f"#{element_id} was replaced again and again before it could be clicked")
+
+
 def wait(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,19 +167,19 @@ def test_dashboard_in_chromium(tmp_path: Path, browser: Any) -> None:
              10, "one dot per validation point")  # fmt: skip
         assert browser.execute_script("return window.__same_page") == 1, "updated without a reload"
 
-        browser.find_element(By.ID, "btn-pause").click()
+        click(browser, "btn-pause")
         wait(lambda: api_status(client, job.id) == "paused", 90, "paused in the API")
         wait(lambda: browser.find_element(By.ID, "job-status").get_attribute("data-status") == "paused", 15,
              "paused on the page")  # fmt: skip
         paused_at = valid_points()
-        browser.find_element(By.ID, "btn-resume").click()
+        click(browser, "btn-resume")
         wait(lambda: api_status(client, job.id) in {"queued", "running"}, 15, "resumed in the API")
         wait(lambda: valid_points() > paused_at, 120, "training again after the resume")
         browser.execute_script("window.scrollTo(0, 0)")
         shot(browser, tmp_path, "dashboard-job")
         assert browser.execute_script("return window.__same_page") == 1
 
-        browser.find_element(By.ID, "btn-cancel").click()
+        click(browser, "btn-cancel")
         WebDriverWait(browser, 5).until(expected_conditions.alert_is_present())
         browser.switch_to.alert.accept()
         wait(lambda: api_status(client, job.id) == "cancelled", 15, "cancelled in the API")
