@@ -8,6 +8,7 @@ curve drops back to 0 instead of stopping at its last non-zero count.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +31,21 @@ class EventLog:
                 self.writer = None
 
     def truncate_after(self, step: int) -> None:
-        """Drop events of steps after `step` (the run resumes from a checkpoint at `step`)."""
+        """Drop events of steps after `step` (the run resumes from a checkpoint at `step`).
+
+        The kept lines go to a new file renamed over the old one: a reader that follows the log by
+        (inode, offset) sees a new file instead of one that shrank and may have grown back past its
+        offset before it looked.
+        """
         if not self.path.exists():
             return
         kept = [
             line for line in self.path.read_text(encoding="utf-8").splitlines()
             if line.strip() and json.loads(line).get("step", 0) <= step
         ]  # fmt: skip
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        fresh = self.path.with_name(self.path.name + ".tmp")
+        fresh.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        os.replace(fresh, self.path)
 
     def write(self, event: dict[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as handle:

@@ -91,7 +91,8 @@ class Running:
     process: subprocess.Popen
     run_dir: Path
     log_file: Any
-    offset: int = 0
+    offset: int = 0  # bytes of events.jsonl copied so far
+    inode: int | None = None  # of the events.jsonl that offset is in
     steps: set[int] = field(default_factory=set)
     checkpoints: set[int] = field(default_factory=set)
     pause_from: int | None = None  # the newest checkpoint step when the pause was seen
@@ -250,11 +251,13 @@ class JobRunner:
         on only once they are committed, so a failed write is retried at the next tick."""
         events = run.run_dir / "events.jsonl"
         new: list[dict[str, Any]] = []
-        offset = run.offset
+        offset, inode = run.offset, run.inode
         if events.is_file():
-            if events.stat().st_size < offset:  # the trainer truncated it to resume from a checkpoint
-                offset = 0
             with events.open("rb") as handle:
+                status = os.fstat(handle.fileno())
+                if status.st_ino != inode or status.st_size < offset:
+                    # a new file: the trainer rewrote it to resume from a checkpoint
+                    offset, inode = 0, status.st_ino
                 handle.seek(offset)
                 chunk = handle.read()
             complete = chunk[: chunk.rfind(b"\n") + 1]
@@ -273,7 +276,7 @@ class JobRunner:
             checkpoints.append((int(info["step"]), info, meta.parent))
         on_disk = {step for step, _, _ in checkpoints}
         if not new and on_disk <= run.checkpoints and not self._pruned(run, on_disk):
-            run.offset = offset
+            run.offset, run.inode = offset, inode
             return
         steps, known = set(run.steps), set(run.checkpoints)
         with self.ctx.db.session() as session:
@@ -300,7 +303,7 @@ class JobRunner:
                 session.add(_event(job.id, f"Checkpoint created at step {step}"))
             for row in session.scalars(select(CheckpointRow).where(CheckpointRow.job_id == job.id)):
                 row.deleted = row.step not in on_disk
-        run.offset, run.steps, run.checkpoints = offset, steps, known
+        run.offset, run.inode, run.steps, run.checkpoints = offset, inode, steps, known
 
     @staticmethod
     def _pruned(run: Running, on_disk: set[int]) -> bool:
