@@ -51,7 +51,10 @@ class SandboxLimits(BaseModel):
     )
     output_max_bytes: int = Field(64 * 1024, ge=0, description="Printed output kept per sample, in bytes.")
     grades_per_worker: int = Field(
-        10_000, ge=1, description="Grades before a worker is replaced by a fresh one."
+        1_000_000,
+        ge=1,
+        description="Grades before a worker is replaced by a fresh one (it is also replaced once it "
+        "has used half the memory or CPU time its limits left it after loading).",
     )
     workers: int | None = Field(
         default=None, ge=1, description="Workers per pool [default: the host's cores]."

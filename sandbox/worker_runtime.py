@@ -61,7 +61,7 @@ BARE = (float, int)  # exact types of a value sent as a bare number when nothing
 STR_PLAIN_CHARS = 4096  # a longer string is encoded (and its size checked) when it is returned
 PR_SET_CHILD_SUBREAPER = 36
 TICK_S = 0.05  # the alarm's period at most: a sample's time limit is kept to within this
-RECYCLE_STATUS = 75  # EX_TEMPFAIL: the worker retired itself after a batch (stray threads)
+RECYCLE_STATUS = 75  # EX_TEMPFAIL: the worker retired itself after a batch (see Worker.worn_out)
 
 
 class SampleTimeout(BaseException):
@@ -172,6 +172,7 @@ class Worker:
         self.pending: list[Any] = []  # a bare number or [value, error, details, stdout] per unsent result
         self.sent = 0  # results of the current batch already sent
         self.last_flush = time.monotonic()
+        self.room: _Room | None = None  # what the limits left once the grader was loaded
         os.register_at_fork(after_in_child=self._after_fork_in_child)
 
     def _after_fork_in_child(self) -> None:
@@ -213,6 +214,7 @@ class Worker:
             return "the grader defines no callable `grade(sample, item)`"
         self.grade_fn = grade
         self.threads = _thread_count()  # the module's own threads (a library's pool) are not stray
+        self.room = _Room.after_load()
         return None
 
     def grade_one(self, sample: Any, item: Any) -> str | None:
@@ -340,8 +342,16 @@ class Worker:
                 continue
             if self.grade_message(message) is not None:
                 return 3
-            if (threads := _thread_count()) > self.threads:
-                _retire(threads - self.threads)
+            if reason := self.worn_out():
+                _retire(reason)
+
+    def worn_out(self) -> str | None:
+        """Why this worker should be replaced after its batch, if it should: grade() left threads
+        running, or the worker has used up half the memory or CPU time its limits left it after
+        loading (a grader that leaks is replaced before a sample breaks the limit)."""
+        if (threads := _thread_count()) > self.threads:
+            return f"grade() left {threads - self.threads} thread(s) running"
+        return self.room.used_up() if self.room is not None else None
 
     def grade_message(self, message: dict[str, Any]) -> str | None:
         """Grade one batch message and send every result; the error kind that stops the worker, if any."""
@@ -371,11 +381,56 @@ def _thread_count() -> int:
         return threading.active_count()
 
 
-def _retire(stray: int) -> None:
+def _retire(reason: str) -> None:
     """Exit at once, stray threads and all (no interpreter shutdown: it would wait for them)."""
     with contextlib.suppress(OSError):
-        os.write(2, f"rftkit worker: grade() left {stray} thread(s) running; recycling the worker\n".encode())
+        os.write(2, f"rftkit worker: {reason}; recycling the worker\n".encode())
     os._exit(RECYCLE_STATUS)
+
+
+class _Room:
+    """The address space and CPU time the worker's rlimits leave it once the grader is loaded."""
+
+    def __init__(self, memory_cap: float, cpu_cap: float) -> None:
+        self.memory_at_load = _address_space()
+        self.cpu_at_load = _cpu_seconds()
+        self.memory_cap, self.cpu_cap = memory_cap, cpu_cap
+
+    @classmethod
+    def after_load(cls) -> _Room:
+        import resource
+
+        def soft(which: int) -> float:
+            value = resource.getrlimit(which)[0]
+            return math.inf if value == resource.RLIM_INFINITY else float(value)
+
+        return cls(soft(resource.RLIMIT_AS), soft(resource.RLIMIT_CPU))
+
+    def used_up(self) -> str | None:
+        """A reason once half the room left after loading is used, of memory or of CPU time."""
+        if math.isfinite(self.memory_cap) and self.memory_at_load:
+            used = _address_space()
+            if used > self.memory_at_load + (self.memory_cap - self.memory_at_load) / 2:
+                return f"its memory grew to {used >> 20} MiB of its {int(self.memory_cap) >> 20} MiB limit"
+        if math.isfinite(self.cpu_cap):
+            used_s = _cpu_seconds()
+            if used_s > self.cpu_at_load + (self.cpu_cap - self.cpu_at_load) / 2:
+                return f"it used {used_s:.0f} s of its {self.cpu_cap:.0f} s CPU time limit"
+        return None
+
+
+def _address_space() -> int:
+    """This process's address space in bytes (what RLIMIT_AS counts); 0 where /proc cannot tell."""
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def _plain_sample(text: str) -> dict[str, Any]:

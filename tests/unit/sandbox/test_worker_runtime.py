@@ -192,3 +192,21 @@ def test_a_shared_item_travels_once_and_each_sample_gets_its_own_copy() -> None:
     assert results[1]["value"][0]["output_text"] == "y" and results[2]["value"][1] == ["other"]
     _ready, results = _talk(source, pairs)
     assert [r["value"] for r in results] == [1, 1, 1]  # a grader that writes to its item changes no other's
+
+
+def test_a_worker_has_worn_out_once_half_its_room_after_loading_is_used() -> None:
+    from rftkit.sandbox.worker_runtime import _address_space, _cpu_seconds, _Room
+
+    room = _Room(memory_cap=math.inf, cpu_cap=math.inf)
+    assert room.memory_at_load > 0 and room.used_up() is None  # no limits: never worn out
+    room = _Room(memory_cap=room.memory_at_load + (400 << 20), cpu_cap=math.inf)
+    assert room.used_up() is None
+    held = bytearray(250 << 20)  # more than half of the 400 MiB left
+    assert _address_space() > room.memory_at_load + (200 << 20)
+    assert "memory grew to" in (room.used_up() or "")
+    del held
+    room = _Room(memory_cap=math.inf, cpu_cap=_cpu_seconds() + 0.2)
+    spin_until = _cpu_seconds() + 0.15
+    while _cpu_seconds() < spin_until:
+        pass
+    assert "CPU time limit" in (room.used_up() or "")
