@@ -8,6 +8,7 @@ answering does in `recv`; the caller then kills it.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import math
 import os
 import select
@@ -119,6 +120,15 @@ def send_within(write: Callable[[memoryview], int], fd: int, data: bytes, deadli
                 raise ChannelTimeout()
 
 
+PIPE_BYTES = 1 << 20  # a chunk's request (and its results) fit in the pipe: no wake-up per 64 KiB
+
+
+def _widen_pipe(fd: int) -> None:
+    """Give a pipe PIPE_BYTES of buffer (Linux's default is 64 KiB), or as much as the host allows."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+
+
 def describe_returncode(code: int | None) -> str | None:
     """A human description of a process's exit status."""
     if code is None:
@@ -159,6 +169,8 @@ class ProcessChannel:
         self._in_fd = self.proc.stdin.fileno()
         os.set_blocking(self._in_fd, False)  # written by send_within, never through the file object
         self._out_fd = self.proc.stdout.fileno()
+        for fd in (self._in_fd, self._out_fd):
+            _widen_pipe(fd)
         self._poll = select.poll()  # not select(): descriptors past 1024 in a busy service
         self._poll.register(self._out_fd, select.POLLIN)
         self._frames = FrameBuffer(max_frame_bytes)
