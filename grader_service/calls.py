@@ -136,7 +136,8 @@ class CallGate(grpc.aio.ServerInterceptor):
             token = _TENANT.set(tenant)
             try:
                 try:
-                    request = await asyncio.wait_for(context.read(), self.idle_s)
+                    async with asyncio.timeout(self.idle_s):  # no task of its own, unlike wait_for
+                        request = await context.read()
                 except TimeoutError:
                     self._on_refused(method, grpc.StatusCode.DEADLINE_EXCEEDED)
                     await context.abort(

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..core.records import GradedBatch, GraderResult, Sample
+from ..core.records import GradedBatch, GraderResult, Sample, rewards_in_range
 from ..plugins.base import Grader, GraderContext
 from ..plugins.registry import build_grader
 from .admission import Admission as Admission  # re-exported: the HTTP API imports these from here
@@ -209,7 +209,7 @@ def safe_grade_batch(grader: Grader, pairs: Sequence[Pair]) -> GradedBatch:
             problem = f"grade_columns returned a {type(graded).__name__}, not a GradedBatch"
         elif len(graded.rewards) != len(pairs):
             problem = f"grade_columns returned {len(graded.rewards)} rewards for {len(pairs)} samples"
-        elif not all(0.0 <= reward <= 1.0 for reward in graded.rewards):  # NaN fails this too
+        elif not rewards_in_range(graded.rewards):
             problem = "grade_columns returned a reward that is not a finite float in [0, 1]"
         else:
             return graded

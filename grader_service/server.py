@@ -215,8 +215,8 @@ class GraderServicer(pb_grpc.GraderServiceServicer):
     def _resolve(self, tenant: str, ref: pb.GraderRef) -> tuple[str, str, dict[str, Any]]:
         which = ref.WhichOneof("ref")
         if which == "grader_id":
-            record, version = self.store.get(tenant, ref.grader_id, ref.version or None)
-            return record.id, version, self.store.spec(tenant, version)
+            version = self.store.resolve(tenant, ref.grader_id, ref.version or None)
+            return ref.grader_id, version, self.store.spec(tenant, version)
         if which == "inline":
             spec, _ = spec_from_source(ref.inline, strict=self.config.strict_uploads)
             return "inline", content_version(spec), spec

@@ -306,6 +306,24 @@ class GraderStore:
             raise GraderNotFound(f"grader {grader_id!r} has no version {version!r}")
         return record, version
 
+    def resolve(self, tenant: str, grader_id: str, version: str | None = None) -> str:
+        """The version `get` would resolve, from one or two indexed lookups (the grading path: no
+        record is built); GraderNotFound the same way."""
+        with self._use() as db:
+            row = db.execute(
+                "SELECT current FROM graders WHERE tenant = ? AND id = ?", (tenant, grader_id)
+            ).fetchone()
+            if row is None:
+                raise GraderNotFound(f"no grader {grader_id!r} for this tenant")
+            version = version or row["current"]
+            known = db.execute(
+                "SELECT 1 FROM versions WHERE tenant = ? AND grader_id = ? AND version = ?",
+                (tenant, grader_id, version),
+            ).fetchone()
+        if known is None:
+            raise GraderNotFound(f"grader {grader_id!r} has no version {version!r}")
+        return version
+
     def spec(self, tenant: str, version: str) -> dict[str, Any]:
         """The stored spec of one of the tenant's versions (versions are content, so cached for good)."""
         key = (tenant, version)
