@@ -48,6 +48,7 @@ import types
 from typing import Any
 
 _getsignal, _monotonic = _signal.getsignal, time.monotonic
+_SIGALRM = signal.SIGALRM
 
 HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 512 * 1024 * 1024
@@ -160,6 +161,7 @@ class Worker:
         self.proto_in = proto_in
         self.proto_out = proto_out
         self.sample_timeout_s = float(init.get("sample_timeout_s", 5.0))
+        self.sample_budget_s = max(self.sample_timeout_s, 0.001)  # what _arm() gives a sample
         self.result_max_bytes = int(init.get("result_max_bytes", 1 << 20))
         self.reap_children = bool(init.get("reap_children", False)) and os.getpid() <= 2
         # Every other process in the sandbox descends from this one (PID 1, or a child subreaper):
@@ -231,10 +233,10 @@ class Worker:
         error: str | None = None
         details: str | None = None
         try:  # _arm() and _disarm(), inlined: this runs once per sample
-            if _getsignal(signal.SIGALRM) is not _on_alarm:
-                _signal.signal(signal.SIGALRM, _on_alarm)
+            if _getsignal(_SIGALRM) is not _on_alarm:
+                _signal.signal(_SIGALRM, _on_alarm)
             started = _monotonic()
-            _WATCH.deadline = started + max(self.sample_timeout_s, 0.001)
+            _WATCH.deadline = started + self.sample_budget_s
             try:
                 value = self.grade_fn(sample, item)
             finally:
@@ -370,10 +372,11 @@ class Worker:
         items, index = message["items"], message["index"]
         _start_ticks(self.sample_timeout_s)
         try:
+            grade_one = self.grade_one
             for k, sample in enumerate(message["samples"]):
-                if type(sample) is str:
-                    sample = _plain_sample(sample)
-                stop = self.grade_one(sample, items[index[k]].copy())
+                if type(sample) is str:  # what grade() gets for a sample sent as its text
+                    sample = {"output_text": sample, "output_json": None, "output_tools": [], "choices": []}
+                stop = grade_one(sample, items[index[k]].copy())
                 if stop in EXIT_AFTER:
                     return stop
         finally:
@@ -441,11 +444,6 @@ def _address_space() -> int:
 def _cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
-
-
-def _plain_sample(text: str) -> dict[str, Any]:
-    """What grade() gets for a sample sent as its text."""
-    return {"output_text": text, "output_json": None, "output_tools": [], "choices": []}
 
 
 def _oversized(size: int, value: Any, limit: int) -> str:

@@ -97,6 +97,41 @@ def worker_sample(sample: Sample) -> dict[str, Any] | str:
     return sample.as_grader_dict()
 
 
+def _plain_texts(pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[tuple[Any, Any]] | None:
+    """(text, item) pairs when every sample is plain text that cannot be JSON (the common case,
+    one comprehension), else None."""
+    try:
+        sent = [
+            (sample.output_text, item) for sample, item in pairs
+            if sample.output_text[:1] not in _MAYBE_JSON and sample.output_json is None
+            and not sample.output_tools and not sample.choices and type(sample.output_text) is str
+        ]  # fmt: skip
+    except TypeError:  # a sample built in Python with a text that is not a str
+        return None
+    return sent if len(sent) == len(pairs) else None
+
+
+def _sendable(
+    pairs: Sequence[tuple[Sample, Mapping[str, Any]]],
+) -> tuple[list[tuple[Any, Any]], dict[int, Any]]:
+    """What the worker gets for each pair, and the outcomes of the samples that cannot be sent."""
+    from ...sandbox.api import WorkerOutcome
+
+    refused: dict[int, WorkerOutcome] = {}
+    sent = []
+    for index, (sample, item) in enumerate(pairs):
+        text = sample.output_text
+        if type(text) is str and text[:1] not in _MAYBE_JSON and sample.is_plain():
+            sent.append((text, item))
+            continue
+        problem = json_depth_problem(text) if sample.is_plain() else None
+        if problem is not None:
+            refused[index] = WorkerOutcome(error="sample", details=problem)  # type: ignore[arg-type]
+        else:
+            sent.append((worker_sample(sample), item))
+    return sent, refused
+
+
 class PythonGrader(ScoringGrader):
     """A user's grade(sample, item) in a sandboxed worker pool."""
 
@@ -151,20 +186,9 @@ class PythonGrader(ScoringGrader):
         A sample whose text is JSON nested deeper than the limit is not sent: its outcome is
         the "sample" error (sample_parse_error), and only its own.
         """
-        from ...sandbox.api import WorkerOutcome
-
-        refused: dict[int, WorkerOutcome] = {}
-        sent = []
-        for index, (sample, item) in enumerate(pairs):
-            text = sample.output_text
-            if type(text) is str and text[:1] not in _MAYBE_JSON and sample.is_plain():
-                sent.append((text, item))  # the common case: plain text that cannot be JSON
-                continue
-            problem = json_depth_problem(text) if sample.is_plain() else None
-            if problem is not None:
-                refused[index] = WorkerOutcome(error="sample", details=problem)  # type: ignore[arg-type]
-            else:
-                sent.append((worker_sample(sample), item))
+        sent, refused = _plain_texts(pairs), {}
+        if sent is None:
+            sent, refused = _sendable(pairs)
         try:
             graded = self.pool().grade(sent) if sent else []
         except Exception as exc:  # SandboxUnavailable, a pool that died: every sample in the batch
