@@ -11,7 +11,10 @@ rate of the same grader measured in this run:
 - gradebatch-B-N[xC]/G: GradeBatch over gRPC on loopback to a real `rft serve` child with the
   sandbox backend B (namespace, docker, and process = no isolation, for reference), warm pools,
   N samples per request, C concurrent clients (each its own channel, in threads of this
-  process); latency = the request's round trip, which every sample in it waits for; its ratio
+  process), through GraderClient.grade_columns (the rewards column, and a full result only for
+  a sample with more to say; grade_batch builds one GraderResult per sample from it on top, about
+  0.4 us each: client-decode in grading_profile.py); latency = the request's round trip, which
+  every sample in it waits for; its ratio
   is to the in-process rate measured right before and after the row (a shared machine's load
   changes within a run);
 - process-per-sample/G: a new `python -c` per sample (the naive sandbox);
@@ -232,11 +235,11 @@ def gradebatch_row(
 
     def call(client: GraderClient, k: int) -> None:
         lo = (k * batch) % starts
-        results = client.grade_batch(
+        graded = client.grade_columns(
             grader_id, samples[lo : lo + batch], items[lo : lo + batch], version=version
         )
         if k % 16 == 0:
-            check_scores(results, expected[lo : lo + batch], name)
+            check_scores(graded.to_results(), expected[lo : lo + batch], name)
 
     def connect() -> GraderClient:
         return GraderClient(service.address, service.token)
