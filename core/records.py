@@ -104,7 +104,7 @@ def clean_text(text: str) -> str:
 
 
 _JSON_STARTS = frozenset('{["-0123456789')
-_JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")  # the other values json.loads takes
+JSON_WORDS = ("true", "false", "null", "NaN", "Infinity")  # the other values json.loads takes
 _JSON_SPACE = " \t\n\r"
 
 
@@ -114,7 +114,7 @@ def json_or_none(text: Any) -> Any:
     if not isinstance(text, str):
         return None
     stripped = text.lstrip(_JSON_SPACE)
-    if not stripped or (stripped[0] not in _JSON_STARTS and not stripped.startswith(_JSON_WORDS)):
+    if not stripped or (stripped[0] not in _JSON_STARTS and not stripped.startswith(JSON_WORDS)):
         return None
     if stripped[0] in "[{" and json_too_deep(stripped):
         return None

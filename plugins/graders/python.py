@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from ...core.records import json_depth_problem, json_or_none
+from ...core.records import JSON_WORDS, json_depth_problem, json_or_none
 from ...sandbox.api import PoolStatus
 from ..base import (
     GradedBatch,
@@ -37,9 +37,10 @@ from ..base import (
 )
 
 _PLAIN_NUMBERS = (float, int)  # exact types: bool (an int subclass) takes the checked path
-# A text whose first character is none of these (or an empty one) is not JSON, so neither JSON
-# nested too deep: it travels as it is. Any other text takes the checked path (json_or_none).
-_MAYBE_JSON = frozenset(' \t\n\r{["-0123456789tfnNI')
+# A text whose first character is none of these (or an empty one), and that does not start with
+# one of JSON's words, is not JSON, so neither JSON nested too deep: it travels as it is. Any
+# other text takes the checked path (json_or_none).
+_MAYBE_JSON = frozenset(' \t\n\r{["-0123456789')
 OUTCOME_FLAGS = {
     "runtime": "python_grader_runtime_error",
     "crash": "python_grader_runtime_error",
@@ -103,7 +104,8 @@ def _plain_texts(pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[tupl
     try:
         sent = [
             (sample.output_text, item) for sample, item in pairs
-            if sample.output_text[:1] not in _MAYBE_JSON and sample.output_json is None
+            if sample.output_text[:1] not in _MAYBE_JSON and not sample.output_text.startswith(JSON_WORDS)
+            and sample.output_json is None
             and not sample.output_tools and not sample.choices and type(sample.output_text) is str
         ]  # fmt: skip
     except TypeError:  # a sample built in Python with a text that is not a str
@@ -121,7 +123,10 @@ def _sendable(
     sent = []
     for index, (sample, item) in enumerate(pairs):
         text = sample.output_text
-        if type(text) is str and text[:1] not in _MAYBE_JSON and sample.is_plain():
+        if (
+            type(text) is str and text[:1] not in _MAYBE_JSON and not text.startswith(JSON_WORDS)
+            and sample.is_plain()
+        ):  # fmt: skip
             sent.append((text, item))
             continue
         problem = json_depth_problem(text) if sample.is_plain() else None
