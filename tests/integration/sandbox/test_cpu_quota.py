@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from rftkit.sandbox.api import SandboxLimits
@@ -49,10 +50,11 @@ def test_stray_threads_are_held_to_the_worker_quota() -> None:
     batch = threading.Thread(
         target=lambda: got.extend(pool.grade([({}, {"spin": True}), ({}, {"sleep": 6})]))
     )
+    earlier = {d.name for d in _worker_dirs()}  # other tests' workers, some of them being removed
     try:
         batch.start()
         deadline = time.monotonic() + 60
-        while not (dirs := [d for base in sandbox_bases() for d in base.glob(f"{service_dir_name()}/w*")]):
+        while not (dirs := [d for d in _worker_dirs() if d.name not in earlier and _has_processes(d)]):
             assert time.monotonic() < deadline, "the worker has no cgroup"
             time.sleep(0.05)
         time.sleep(1.5)  # the worker has loaded the grader and graded the first sample
@@ -67,3 +69,15 @@ def test_stray_threads_are_held_to_the_worker_quota() -> None:
         pool.close()
     assert used > 0.2 * CPUS * wall, f"control: the stray threads should be running ({used:.2f} s)"
     assert used <= CPUS * wall * 1.3 + 0.1, f"{used:.2f} s of CPU in {wall:.2f} s (quota {CPUS} CPUs)"
+
+
+def _worker_dirs() -> list[Path]:
+    """The cgroups of this process's sandbox workers, in every hierarchy."""
+    return [d for base in sandbox_bases() for d in base.glob(f"{service_dir_name()}/w*")]
+
+
+def _has_processes(path: Path) -> bool:
+    try:
+        return bool((path / "cgroup.procs").read_text().strip())
+    except OSError:
+        return False
