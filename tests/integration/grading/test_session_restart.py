@@ -63,5 +63,7 @@ def test_grading_resumes_right_after_the_restart(tmp_path: Path) -> None:
     assert all(rewards == [1.0, 0.0] for _, rewards in graded)
     resumed = graded[before][0] - back
     print(f"resumed {resumed:.2f} s after the service was ready; waited {session.outage_seconds:.1f} s")
-    assert resumed < 1.5, messages
+    # The channel retries its connection at most 1.2 s apart (RECONNECT_OPTIONS), then the call itself;
+    # the session's blind backoff alone would wait 4-8 s here.
+    assert resumed < 2.5, messages
     assert any("or when it is back" in m for m in messages) and "is back after" in messages[-1]
