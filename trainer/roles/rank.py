@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch.distributed as dist
-
 from ..config import RunConfig, load_config
 from . import ranks
 
@@ -34,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(config.trainer.threads)
     group = ranks.TrainerRanks(config, ranks.init())
+    clean = False
     try:
         if group.rank == 0:
             from ..loop import RFTTrainer
@@ -41,10 +40,11 @@ def main(argv: list[str] | None = None) -> int:
             RFTTrainer(config, args.output_dir, ranks=group).run()
         else:
             group.follow()
+        clean = True
     finally:
-        dist.destroy_process_group()
+        ranks.leave(clean=clean)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    ranks.exit_rank(main())

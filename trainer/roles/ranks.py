@@ -14,11 +14,14 @@ torchrun stops the rest and exits non-zero); the same command resumes from the n
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import logging
 import os
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -45,6 +48,31 @@ def init() -> Any:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if gpu else "gloo", timeout=COLLECTIVE_TIMEOUT)
     return init_device_mesh("cuda" if gpu else "cpu", (dist.get_world_size(),))
+
+
+def leave(*, clean: bool) -> None:
+    """Leave the process group. After a clean run every rank first waits for the others (no rank
+    tears its connections down while another still sends on them); after an error it leaves at
+    once, since the others may be gone."""
+    if not dist.is_initialized():
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
+def exit_rank(code: int) -> NoReturn:
+    """End a rank's process once its work is done and written: run the exit hooks (atexit: the
+    sandbox pools, tool servers) and flush what Python buffers, then exit without the
+    interpreter's teardown. A rank's communicators run C++ threads (gloo's, NCCL's) that the
+    teardown can destroy while they still run, which aborts a finished rank (SIGABRT, "terminate
+    called without an active exception") and makes torchrun fail the run."""
+    atexit._run_exitfuncs()  # what a normal exit runs before the teardown
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 def shard(model: Any, mesh: Any) -> Any:

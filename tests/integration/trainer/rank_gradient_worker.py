@@ -51,9 +51,9 @@ def main() -> None:
         grads[name] = (grad.full_tensor() if hasattr(grad, "full_tensor") else grad).detach().clone()
     if rank == 0:
         torch.save(grads, out)
-    if world_size > 1:
-        torch.distributed.destroy_process_group()
+    ranks.leave(clean=True)  # as the trainer's ranks leave (roles/rank.py)
 
 
 if __name__ == "__main__":
     main()
+    ranks.exit_rank(0)
