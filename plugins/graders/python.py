@@ -98,43 +98,38 @@ def worker_sample(sample: Sample) -> dict[str, Any] | str:
     return sample.as_grader_dict()
 
 
-def _plain_texts(pairs: Sequence[tuple[Sample, Mapping[str, Any]]]) -> list[tuple[Any, Any]] | None:
-    """(text, item) pairs when every sample is plain text that cannot be JSON (the common case,
-    one comprehension), else None."""
-    try:
-        sent = [
-            (sample.output_text, item) for sample, item in pairs
-            if sample.output_text[:1] not in _MAYBE_JSON and not sample.output_text.startswith(JSON_WORDS)
-            and sample.output_json is None
-            and not sample.output_tools and not sample.choices and type(sample.output_text) is str
-        ]  # fmt: skip
-    except TypeError:  # a sample built in Python with a text that is not a str
-        return None
-    return sent if len(sent) == len(pairs) else None
-
-
 def _sendable(
     pairs: Sequence[tuple[Sample, Mapping[str, Any]]],
 ) -> tuple[list[tuple[Any, Any]], dict[int, Any]]:
-    """What the worker gets for each pair, and the outcomes of the samples that cannot be sent."""
+    """What the worker gets for each pair, and the outcomes of the samples that cannot be sent.
+
+    One comprehension: a plain text that cannot be JSON travels as it is (the common case, no call
+    per sample); any other sample takes `checked` (its dict, or its text once json_or_none said it
+    is not JSON), and one whose text is JSON nested too deep is refused (its outcome, not sent).
+    """
     from ...sandbox.api import WorkerOutcome
 
-    refused: dict[int, WorkerOutcome] = {}
-    sent = []
-    for index, (sample, item) in enumerate(pairs):
-        text = sample.output_text
-        if (
-            type(text) is str and text[:1] not in _MAYBE_JSON and not text.startswith(JSON_WORDS)
-            and sample.is_plain()
-        ):  # fmt: skip
-            sent.append((text, item))
-            continue
-        problem = json_depth_problem(text) if sample.is_plain() else None
-        if problem is not None:
-            refused[index] = WorkerOutcome(error="sample", details=problem)  # type: ignore[arg-type]
-        else:
-            sent.append((worker_sample(sample), item))
-    return sent, refused
+    refusals = 0
+
+    def checked(sample: Sample, item: Mapping[str, Any]) -> tuple[Any, Any] | WorkerOutcome:
+        nonlocal refusals
+        problem = json_depth_problem(sample.output_text) if sample.is_plain() else None
+        if problem is None:
+            return worker_sample(sample), item
+        refusals += 1
+        return WorkerOutcome(error="sample", details=problem)  # type: ignore[arg-type]
+
+    sent = [
+        (text, item) if type(text := sample.output_text) is str and text[:1] not in _MAYBE_JSON
+        and not text.startswith(JSON_WORDS) and sample.output_json is None
+        and not sample.output_tools and not sample.choices
+        else checked(sample, item)
+        for sample, item in pairs
+    ]  # fmt: skip
+    if not refusals:
+        return sent, {}
+    refused = {index: got for index, got in enumerate(sent) if isinstance(got, WorkerOutcome)}
+    return [got for got in sent if not isinstance(got, WorkerOutcome)], refused
 
 
 class PythonGrader(ScoringGrader):
@@ -191,9 +186,7 @@ class PythonGrader(ScoringGrader):
         A sample whose text is JSON nested deeper than the limit is not sent: its outcome is
         the "sample" error (sample_parse_error), and only its own.
         """
-        sent, refused = _plain_texts(pairs), {}
-        if sent is None:
-            sent, refused = _sendable(pairs)
+        sent, refused = _sendable(pairs)
         try:
             graded = self.pool().grade(sent) if sent else []
         except Exception as exc:  # SandboxUnavailable, a pool that died: every sample in the batch
