@@ -34,6 +34,7 @@ class WorkerStartError(RuntimeError):
 
 
 ERROR_KINDS = frozenset(get_args(ErrorKind))
+_DECODE = msgspec.json.Decoder().decode
 
 
 def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
@@ -43,7 +44,10 @@ def _outcomes(payload: bytes, start: int, room: int) -> list[WorkerOutcome]:
     Checked here (this is the per-sample hot path): the frame must continue the batch at
     `start` and hold at most `room` results; ValueError (or TypeError) otherwise.
     """
-    message = json.loads(payload)  # the stdlib: the worker writes NaN and Infinity as such
+    try:
+        message = _DECODE(payload)
+    except msgspec.DecodeError:  # NaN and Infinity, which the worker writes as such: the stdlib reads them
+        message = json.loads(payload)
     if type(message) is not list or len(message) != 2 or message[0] != start:
         raise ValueError("results out of order")
     rows = message[1]
