@@ -9,7 +9,7 @@ proto/rft/grader/v1/grader.proto for the shapes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -32,6 +32,8 @@ _ENCODE = msgspec.json.Encoder().encode
 _SAMPLES = msgspec.json.Decoder(list[str | Sample])
 _SAMPLE = msgspec.json.Decoder(str | Sample)
 _ITEMS = msgspec.json.Decoder(list[dict[str, Any]] | dict[str, Any])
+_FLAT = str | int | float | bool | None
+_FLAT_ITEMS = msgspec.json.Decoder(list[dict[str, _FLAT]] | dict[str, _FLAT])
 _RESULTS = msgspec.json.Decoder(list[GraderResult])
 _RESULT = msgspec.json.Decoder(GraderResult)
 
@@ -40,27 +42,46 @@ class BatchFormatError(ValueError):
     """A batch whose JSON is malformed or whose lengths do not match; the message says which."""
 
 
-def _decode(decoder: msgspec.json.Decoder, data: bytes, what: str) -> Any:
+def _decode(
+    decoder: msgspec.json.Decoder, data: bytes, what: str, shallow: Callable[[Any], bool] | None = None
+) -> Any:
     """`decoder.decode(data)`; JSON with NaN or Infinity tokens (which older clients wrote) is
     read by the json module and then checked the same way.
 
     Total: arrays or objects nested deeper than MAX_JSON_DEPTH, and anything else that cannot be
-    read, raise BatchFormatError (the request's INVALID_ARGUMENT), never RecursionError."""
-    if json_too_deep(data):
-        raise BatchFormatError(f"{what}: nested deeper than {MAX_JSON_DEPTH} levels; send flatter JSON")
+    read, raise BatchFormatError (the request's INVALID_ARGUMENT), never RecursionError (the
+    decoders stop at Python's recursion limit by themselves). The depth is found by scanning the
+    bytes (json_too_deep), before decoding; with `shallow`, a check of the decoded value that is
+    True only when it cannot nest that deep, the scan runs only when the check says it might (a
+    batch of flat samples and items is not read twice: the scan costs as much as the decoding).
+    """
+    too_deep = f"{what}: nested deeper than {MAX_JSON_DEPTH} levels; send flatter JSON"
+    if shallow is None and json_too_deep(data):
+        raise BatchFormatError(too_deep)
     try:
-        return decoder.decode(data)
+        parsed = decoder.decode(data)
     except RecursionError as exc:
-        raise BatchFormatError(f"{what}: nested too deep") from exc
+        raise BatchFormatError(too_deep) from exc
     except msgspec.DecodeError as exc:
         try:
             loose = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             raise BatchFormatError(f"{what}: {exc}") from exc
         try:
-            return msgspec.convert(loose, decoder.type)
+            parsed = msgspec.convert(loose, decoder.type)
         except (msgspec.ValidationError, RecursionError) as again:
             raise BatchFormatError(f"{what}: {again}") from again
+    if shallow is not None and not shallow(parsed) and json_too_deep(data):
+        raise BatchFormatError(too_deep)
+    return parsed
+
+
+def _flat_samples(parsed: list[str | Sample]) -> bool:
+    """Texts and samples with nothing but text (what a model's outputs mostly are): no nesting.
+    Fields a Sample does not have were skipped by the decoder, whatever they held."""
+    return all(
+        type(s) is str or (s.output_json is None and not s.output_tools and not s.choices) for s in parsed
+    )
 
 
 def decode_json_text(text: str | bytes, what: str) -> Any:
@@ -123,7 +144,9 @@ def decode_samples(data: bytes) -> list[Sample]:
     """Samples from a JSON array of strings or sample objects."""
     if not data:
         return []
-    parsed = _decode(_SAMPLES, data, "samples_json must be a JSON array of strings or sample objects")
+    parsed = _decode(
+        _SAMPLES, data, "samples_json must be a JSON array of strings or sample objects", _flat_samples
+    )
     return [Sample(output_text=s) if type(s) is str else s for s in parsed]
 
 
@@ -143,7 +166,10 @@ def decode_items(data: bytes, count: int, index: Sequence[int] = ()) -> list[dic
             raise BatchFormatError("item_index is set but items_json is empty")
         return [{}] * count
     what = "items_json must be a JSON array of objects, or one object for all samples"
-    parsed = _decode(_ITEMS, data, what)
+    try:  # items of texts, numbers, bools and nulls (checked by the decoder): nothing nests deep
+        parsed = _FLAT_ITEMS.decode(data)
+    except (msgspec.DecodeError, RecursionError):  # anything else, NaN tokens, errors: checked in full
+        parsed = _decode(_ITEMS, data, what)
     if type(parsed) is dict:
         if index:
             raise BatchFormatError("with item_index, items_json must be an array of the distinct items")

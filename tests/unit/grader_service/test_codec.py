@@ -113,3 +113,32 @@ def test_compact_columns_rebuild_every_result() -> None:
         codec.graded_from_wire(
             [1.0], [0, 1], b"[]", name="g", type="t", pass_threshold=None, sample_seconds=0.0
         )
+
+
+def _nested(depth: int) -> str:
+    return "[" * depth + "1" + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("samples", "items"),
+    [
+        (f'[{{"output_text": "a", "output_json": {_nested(150)}}}]', '[{"x": 1}]'),
+        (f'[{{"output_text": "a", "output_tools": [{{"f": {_nested(150)}}}]}}]', '[{"x": 1}]'),
+        ('["a"]', f'[{{"x": {_nested(150)}}}]'),
+        ('["a"]', f'{{"x": {_nested(150)}}}'),
+        ('["a"]', f'[{{"x": {_nested(5000)}}}]'),  # past the decoders' own recursion limit
+    ],
+)
+def test_batches_nested_past_the_limit_are_refused_flat_ones_skip_the_scan(samples: str, items: str) -> None:
+    """Flat samples and items are decoded without the depth scan; anything nested is scanned."""
+    with pytest.raises(codec.BatchFormatError, match="nested deeper than 100 levels"):
+        codec.decode_samples(samples.encode())
+        codec.decode_items(items.encode(), 1)
+
+
+def test_flat_and_nested_items_decode_alike() -> None:
+    flat = b'[{"s": "t", "i": 1, "f": 1.5, "b": true, "n": null}, {"big": 123456789012345678901234567890}]'
+    assert codec.decode_items(flat, 2) == json.loads(flat)
+    nested = b'[{"l": [1, {"a": [2]}], "d": {"k": "v"}}]'
+    assert codec.decode_items(nested, 1) == json.loads(nested)
+    assert codec.decode_items(b'[{"x": NaN}]', 1)[0]["x"] != codec.decode_items(b'[{"x": NaN}]', 1)[0]["x"]
