@@ -40,8 +40,10 @@ def serve(**given: object) -> None:
     sees only its own graders. SIGTERM stops taking requests, lets in-flight batches finish
     within --shutdown-grace (or fail with UNAVAILABLE), and exits 0.
     """
+    from ..core.heap import reuse_large_buffers
     from ..grader_service.server import GraderServer
 
+    reuse_large_buffers()  # every request's buffers come from reused heap, not fresh pages
     config = settings_from(ServiceSettings, given)
     logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

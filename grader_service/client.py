@@ -29,6 +29,7 @@ from typing import Any
 
 import grpc
 
+from ..core.heap import reuse_large_buffers
 from ..core.records import GradedBatch, GraderResult
 from . import codec, keepalive
 from .pb import grader_pb2 as pb
@@ -295,7 +296,9 @@ class _ClientBase:
     ) -> None:
         """`timeout`: each request's total deadline in seconds, retries and waiting included (None:
         none). `channel_options`: gRPC channel options that replace or add to the client's own
-        (`build_channel_options`), e.g. another service config."""
+        (`build_channel_options`), e.g. another service config. Tunes the process's malloc for
+        large requests (core.heap.reuse_large_buffers)."""
+        reuse_large_buffers()
         self.address = address
         self.timeout = timeout
         self.retry = retry or RetryPolicy()

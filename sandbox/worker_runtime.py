@@ -564,6 +564,18 @@ def _exit_when_orphaned(fd: int) -> None:
     threading.Thread(target=watch, name="rftkit-orphan-watch", daemon=True).start()
 
 
+def _reuse_large_buffers() -> None:
+    """Batches (hundreds of kB) from reused heap, not fresh pages each (rftkit.core.heap says
+    why; this file cannot import it). Smaller thresholds than the service's: this process has a
+    memory limit of its own."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt(-3, 4 << 20)  # M_MMAP_THRESHOLD
+        mallopt(-1, 8 << 20)  # M_TRIM_THRESHOLD
+
+
 def _apply_rlimits(limits: dict[str, int]) -> None:
     import resource
 
@@ -584,6 +596,7 @@ def main() -> int:
     if frame is None:
         return 0
     init = json.loads(frame)
+    _reuse_large_buffers()
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # over the file size limit: EFBIG, not death
     _apply_rlimits(init.get("rlimits") or {})
     worker = Worker(proto_in, proto_out, init)
