@@ -166,9 +166,13 @@ def decode_items(data: bytes, count: int, index: Sequence[int] = ()) -> list[dic
             raise BatchFormatError("item_index is set but items_json is empty")
         return [{}] * count
     what = "items_json must be a JSON array of objects, or one object for all samples"
-    try:  # items of texts, numbers, bools and nulls (checked by the decoder): nothing nests deep
+    # Items of texts, numbers, bools and nulls (checked by the decoder) cannot nest deep: no scan.
+    # Anything else (nested values, NaN tokens, errors) is scanned and decoded in full; the typed
+    # attempt stops at the first nested value, so items of one shape with nested values (a prompt's
+    # list of answers) cost it next to nothing.
+    try:
         parsed = _FLAT_ITEMS.decode(data)
-    except (msgspec.DecodeError, RecursionError):  # anything else, NaN tokens, errors: checked in full
+    except (msgspec.DecodeError, RecursionError):
         parsed = _decode(_ITEMS, data, what)
     if type(parsed) is dict:
         if index:
