@@ -4,10 +4,11 @@
     .venv/bin/python bench/service_memory.py --quick --json  # 40 s per backend (smoke run)
 
 A real `rft serve` child per backend; 8 client threads send GradeBatch requests of 512 samples to
-one Python grader back to back, pools of 2 workers recycled every 10,000 grades (the default), so
-containers and processes come and go as under a long run. The service's resident memory (/proc/PID/status
-VmRSS) is sampled every second; the row's `growth_mb_per_min` is the least-squares slope after
-the first third of the run (warm-up: pools, caches and allocator arenas fill). Ratios: the
+one Python grader back to back, pools of 2 workers recycled every 10,000 grades (not the default
+1,000,000: many replacements on purpose), so containers and processes come and go as under a
+long run. The service's resident memory (/proc/PID/status VmRSS) is sampled every second; the
+row's `growth_mb_per_min` is the least-squares slope after the first third of the run (warm-up:
+pools, caches and allocator arenas fill). Ratios: the
 throughput of each backend against the process backend's, measured in the same run.
 """
 
